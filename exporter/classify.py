@@ -1,0 +1,163 @@
+"""Pure functions that turn an HTTP answer into an outcome. No I/O, no clock reads."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .config import BodyFormat, Endpoint, Freshness, TimeUnit
+from .model import Outcome
+
+# Providers that ban or meter with codes other than 429 are mapped per endpoint in
+# providers.yaml (status_outcomes); these are the codes every HTTP API agrees on.
+_RATE_LIMIT_CODES = frozenset({429})
+_AUTH_CODES = frozenset({401, 403})
+_DETAIL_MAX = 160
+# Epoch seconds stay below this until the year 5138; anything larger is milliseconds.
+_MS_THRESHOLD = 1e11
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadVerdict:
+    outcome: Outcome
+    detail: str = ""
+    data_timestamp: float | None = None
+    values: tuple[tuple[str, float], ...] = ()
+
+
+def classify_status(code: int, endpoint: Endpoint) -> Outcome | None:
+    """The outcome a status code decides on its own, or None when the body must be read."""
+    if code in endpoint.status_outcomes:
+        mapped = endpoint.status_outcomes[code]
+        return None if mapped is Outcome.SUCCESS else mapped
+    if code in endpoint.expect_status:
+        return None
+    if code in _RATE_LIMIT_CODES:
+        return Outcome.RATE_LIMITED
+    if code in _AUTH_CODES:
+        return Outcome.AUTH_ERROR
+    if code >= 500:
+        return Outcome.SERVER_ERROR
+    if code >= 400:
+        return Outcome.CLIENT_ERROR
+    # An unexpected 1xx-3xx: the API answered, but not what this endpoint promises.
+    return Outcome.BAD_PAYLOAD
+
+
+def to_number(value: Any) -> float | None:
+    """A JSON number, a numeric string ("97012.5") or a JSON-RPC hex quantity ("0x1b4")."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(int(text, 16)) if text[:2].lower() == "0x" else float(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_timestamp(value: Any, unit: TimeUnit) -> float | None:
+    """A payload timestamp to unix seconds, or None when it is not one."""
+    if unit is TimeUnit.ISO:
+        if not isinstance(value, str):
+            return None
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
+    if unit is TimeUnit.HEX_S and not (isinstance(value, str) and value[:2].lower() == "0x"):
+        return None
+    number = to_number(value)
+    if number is None or number <= 0:
+        return None
+    if unit is TimeUnit.MS or (unit is TimeUnit.AUTO and number > _MS_THRESHOLD):
+        return number / 1000.0
+    return number
+
+
+def short(text: str) -> str:
+    """A detail safe in size for logs and the API (secrets are redacted by the caller)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 1] + "…"
+
+
+def check_payload(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
+    """Body rules, assertions, freshness and values, in that order.
+
+    A body error rule decides first: Etherscan's HTTP-200 "Max rate limit reached"
+    is `rate_limited`, not a failed assertion.
+    """
+    if endpoint.format is BodyFormat.TEXT:
+        return _check_text(body, endpoint)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        reason = "empty body" if not body.strip() else f"not JSON ({type(e).__name__} at byte {getattr(e, 'pos', '?')})"
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, reason)
+    for rule in endpoint.error_rules:
+        if _truthy(rule.when.search(data)):
+            if rule.outcome is Outcome.SUCCESS:
+                break
+            message = _message(rule.message.search(data)) if rule.message else ""
+            return PayloadVerdict(rule.outcome, short(f"body matched error rule '{rule.when.source}'" + (f": {message}" if message else "")))
+    for assertion in endpoint.assertions:
+        if not _truthy(assertion.search(data)):
+            return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"assertion failed: {assertion.source}"))
+    values: list[tuple[str, float]] = []
+    for spec in endpoint.values:
+        number = to_number(spec.path.search(data))
+        if number is None:
+            return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"value {spec.name}: no number at {spec.path.source}"))
+        values.append((spec.name, number * spec.scale))
+    data_ts = None
+    if endpoint.freshness is not None:
+        data_ts = parse_timestamp(endpoint.freshness.path.search(data), endpoint.freshness.unit)
+        if data_ts is None:
+            return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"freshness: no timestamp at {endpoint.freshness.path.source}"), None, tuple(values))
+        if is_stale(data_ts, endpoint.freshness, now):
+            age = now - data_ts
+            return PayloadVerdict(Outcome.STALE, f"data is {age:.0f}s old (max {endpoint.freshness.max_age:g}s)", data_ts, tuple(values))
+    return PayloadVerdict(Outcome.SUCCESS, "", data_ts, tuple(values))
+
+
+def is_stale(data_ts: float, freshness: Freshness, now: float) -> bool:
+    return now - data_ts > freshness.max_age
+
+
+def _check_text(body: bytes, endpoint: Endpoint) -> PayloadVerdict:
+    try:
+        text = body.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, "body is not UTF-8 text")
+    if not text:
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, "empty body")
+    values: list[tuple[str, float]] = []
+    for spec in endpoint.values:
+        # A plain-text body (mempool.space's /blocks/tip/height) is the value itself.
+        number = to_number(text)
+        if number is None:
+            return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"value {spec.name}: body is not a number"))
+        values.append((spec.name, number * spec.scale))
+    return PayloadVerdict(Outcome.SUCCESS, "", None, tuple(values))
+
+
+def _truthy(value: Any) -> bool:
+    # JMESPath truthiness: false, null, "", [], {} are false; 0 is true.
+    return value not in (None, False, "", [], {})
+
+
+def _message(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))[:_DETAIL_MAX]
+    return "" if value is None else str(value)

@@ -1,0 +1,249 @@
+"""The exporter's in-memory state, written only from `ProbeResult`s and `ScheduleRun`s.
+
+Metrics, the JSON API and events read it. Endpoints removed from the config are dropped
+here, so their series vanish from /metrics by themselves.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .config import Config, Endpoint, Provider
+from .model import CircuitState, Outcome, ProbeResult, ProviderStatus, QuotaObservation, ScheduleRun
+
+DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+DELAY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0)
+ZSCORE_WINDOW = 100
+ZSCORE_MIN_SAMPLES = 10
+HEALTH_WINDOW = 20
+HISTORY_SIZE = 1000
+FAILURES_SIZE = 200
+# Outcomes that say the endpoint is down for us (as opposed to impaired: stale, slow,
+# rate-limited or over budget).
+FAILING = frozenset(
+    {
+        Outcome.TIMEOUT,
+        Outcome.CONNECTION_ERROR,
+        Outcome.AUTH_ERROR,
+        Outcome.CLIENT_ERROR,
+        Outcome.SERVER_ERROR,
+        Outcome.BAD_PAYLOAD,
+        Outcome.CIRCUIT_OPEN,
+    }
+)
+
+
+class Histogram:
+    """Bucket counts (not cumulative), sum and count; the collector makes them cumulative."""
+
+    __slots__ = ("bounds", "counts", "sum", "count")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def cumulative(self) -> Iterator[tuple[str, int]]:
+        running = 0
+        for bound, n in zip((*self.bounds, math.inf), self.counts):
+            running += n
+            yield ("+Inf" if bound == math.inf else repr(float(bound)), running)
+
+
+class LatencyWindow:
+    """Recent latencies of one endpoint, for the anomaly z-score."""
+
+    __slots__ = ("samples",)
+
+    def __init__(self) -> None:
+        self.samples: deque[float] = deque(maxlen=ZSCORE_WINDOW)
+
+    def zscore_and_add(self, value: float) -> float | None:
+        """The z-score of `value` against the samples before it; then remember it."""
+        z = None
+        n = len(self.samples)
+        if n >= ZSCORE_MIN_SAMPLES:
+            mean = sum(self.samples) / n
+            var = sum((s - mean) ** 2 for s in self.samples) / (n - 1)
+            std = math.sqrt(var)
+            # A perfectly flat history makes every change infinite: floor the spread at 1 ms.
+            z = (value - mean) / max(std, 0.001)
+        self.samples.append(value)
+        return z
+
+
+@dataclass
+class EndpointState:
+    provider: str
+    category: str
+    spec: Endpoint
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    codes: Counter[int] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
+    duration: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
+    latencies: LatencyWindow = field(default_factory=LatencyWindow)
+    recent: deque[ProbeResult] = field(default_factory=lambda: deque(maxlen=HEALTH_WINDOW))
+    last: ProbeResult | None = None
+    last_completed: ProbeResult | None = None
+    last_success_at: float | None = None
+    data_timestamp: float | None = None
+    zscore: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def max_age(self) -> float | None:
+        return self.spec.freshness.max_age if self.spec.freshness else None
+
+    @property
+    def values(self) -> tuple[tuple[str, float], ...]:
+        """Values of the last completed probe: a failing endpoint's old price is not shown."""
+        return self.last_completed.values if self.last_completed else ()
+
+    def data_age(self, now: float) -> float | None:
+        ts = self.data_timestamp if self.spec.freshness else self.last_success_at
+        return None if ts is None else max(now - ts, 0.0)
+
+    @property
+    def healthy(self) -> bool:
+        return self.last is not None and self.last.ok and not self.last.slow
+
+    @property
+    def failing(self) -> bool:
+        return self.last is not None and self.last.outcome in FAILING
+
+    def health_score(self) -> float | None:
+        done = [r for r in self.recent if r.made_request]
+        if not done:
+            return None
+        return sum(1.0 if r.ok and not r.slow else 0.5 if r.ok else 0.0 for r in done) / len(done)
+
+
+@dataclass
+class ProviderState:
+    spec: Provider
+    endpoints: dict[str, EndpointState]
+    quotas: dict[str, QuotaObservation] = field(default_factory=dict)
+    circuit: CircuitState = CircuitState.CLOSED
+    keys: dict[str, bool] = field(default_factory=dict)
+    schedule_delay: Histogram = field(default_factory=lambda: Histogram(DELAY_BUCKETS))
+    schedule_runs: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def category(self) -> str:
+        return self.spec.category.value
+
+    def status(self) -> ProviderStatus:
+        probed = [e for e in self.endpoints.values() if e.last is not None]
+        if not probed:
+            return ProviderStatus.UNKNOWN
+        if all(e.healthy for e in probed):
+            return ProviderStatus.ONLINE
+        if all(e.failing for e in probed):
+            return ProviderStatus.OFFLINE
+        return ProviderStatus.DEGRADED
+
+    def health_score(self) -> int | None:
+        """0 to 100: recent successes across the provider's endpoints, slow ones half."""
+        scores = [s for e in self.endpoints.values() if (s := e.health_score()) is not None]
+        return None if not scores else round(100 * sum(scores) / len(scores))
+
+
+def _initial_keys(provider: Provider) -> dict[str, bool]:
+    present = {k.env for k in provider.auth.keys}
+    # An unset env var is not a usable key; a set one is valid until the provider says no.
+    return {env: env in present for env in provider.auth.env}
+
+
+class State:
+    def __init__(self) -> None:
+        self.providers: dict[str, ProviderState] = {}
+        self.history: deque[ProbeResult] = deque(maxlen=HISTORY_SIZE)
+        self.failures: deque[ProbeResult] = deque(maxlen=FAILURES_SIZE)
+        self.config_reload_ok = False
+        self.config_reload_success_at: float | None = None
+
+    def apply_config(self, config: Config) -> None:
+        """Keep the counters of endpoints that stay; drop the ones that went."""
+        new: dict[str, ProviderState] = {}
+        for p in config.providers:
+            old = self.providers.get(p.name)
+            endpoints: dict[str, EndpointState] = {}
+            for ep in p.endpoints:
+                prev = old.endpoints.get(ep.name) if old else None
+                if prev is not None and prev.category == p.category.value:
+                    prev.spec = ep
+                    endpoints[ep.name] = prev
+                else:
+                    endpoints[ep.name] = EndpointState(p.name, p.category.value, ep)
+            keys = _initial_keys(p)
+            if old is not None:
+                keys.update({env: v for env, v in old.keys.items() if env in keys and keys[env]})
+                new[p.name] = ProviderState(p, endpoints, old.quotas, old.circuit, keys, old.schedule_delay, old.schedule_runs)
+            else:
+                new[p.name] = ProviderState(p, endpoints, keys=keys)
+        self.providers = new
+
+    def record(self, result: ProbeResult) -> None:
+        provider = self.providers.get(result.provider)
+        ep = provider.endpoints.get(result.endpoint) if provider else None
+        if provider is None or ep is None:
+            return  # a probe that finished after its endpoint was removed by a reload
+        ep.outcomes[result.outcome] += 1
+        for code in result.http_codes:
+            ep.codes[code] += 1
+        for reason in result.retries:
+            ep.retries[reason.value] += 1
+        ep.last = result
+        ep.recent.append(result)
+        if result.made_request:
+            ep.last_completed = result
+            if result.duration is not None:
+                ep.duration.observe(result.duration)
+                ep.zscore = ep.latencies.zscore_and_add(result.duration)
+            if result.ok:
+                ep.last_success_at = result.finished_at
+            if result.data_timestamp is not None:
+                ep.data_timestamp = result.data_timestamp
+        for quota in result.quotas:
+            provider.quotas[quota.scope] = quota
+        for check in result.key_checks:
+            if check.env in provider.keys:
+                provider.keys[check.env] = check.valid
+        provider.circuit = result.circuit_state
+        self.history.append(result)
+        if not result.ok:
+            self.failures.append(result)
+
+    def record_schedule(self, run: ScheduleRun) -> None:
+        provider = self.providers.get(run.provider)
+        if provider is None:
+            return
+        provider.schedule_runs[run.result] += 1
+        if run.delay is not None:
+            provider.schedule_delay.observe(run.delay)
+
+    def record_reload(self, ok: bool, at: float) -> None:
+        self.config_reload_ok = ok
+        if ok:
+            self.config_reload_success_at = at
+
+    def endpoints(self) -> Iterable[EndpointState]:
+        for p in self.providers.values():
+            yield from p.endpoints.values()
