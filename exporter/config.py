@@ -515,7 +515,7 @@ def _auth(node: _Node | None, env: Mapping[str, str], provider: str, errors: _Er
     name = node.get("name", _string, "")
     if auth_type in (AuthType.QUERY, AuthType.HEADER) and not name:
         errors.add(f"{node.where}.name", f"required for auth type '{auth_type}'")
-    if auth_type is not AuthType.NONE and not env_names:
+    if auth_type is not AuthType.NONE and not names:
         errors.add(f"{node.where}.env", f"required for auth type '{auth_type}'")
     keys = tuple(k for n in env_names if (k := _read_key(n, env)) is not None)
     optional = node.get("optional", _bool, False)
@@ -760,13 +760,12 @@ def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | N
         if not isinstance(item, Mapping):
             errors.add(where, f"must be a mapping, got {_kind(item)}")
             continue
+        if isinstance(label, str) and label in names:
+            errors.add(f"{where}.name", f"duplicate provider name {label!r}")
+        names.add(label)
         p = _provider(_Node(item, where, errors), defaults, breaker, env)
-        if p is None:
-            continue
-        if p.name in names:
-            errors.add(f"{where}.name", f"duplicate provider name {p.name!r}")
-        names.add(p.name)
-        providers.append(p)
+        if p is not None:
+            providers.append(p)
     if errors.items:
         raise ConfigError([f"{source}: {e.lstrip('.')}" for e in errors.items])
     return Config(tuple(providers), source, tuple(errors.warnings))

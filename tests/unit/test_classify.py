@@ -1,0 +1,123 @@
+"""Pure classification: status codes, payload rules, timestamps, numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exporter.classify import check_payload, classify_status, parse_timestamp, to_number
+from exporter.config import TimeUnit, parse_config
+from exporter.model import Outcome
+
+NOW = 1_790_000_000.0
+
+
+def endpoint(**fields: object):
+    data = {
+        "providers": [
+            {"name": "p", "category": "explorers", "base_url": "https://example.test", "endpoints": [{"name": "e", **fields}]}
+        ]
+    }
+    return parse_config(data, env={}).providers[0].endpoints[0]
+
+
+ETHERSCAN = endpoint(
+    error_rules=[
+        {"when": "status == '0' && contains(result, 'rate limit')", "outcome": "rate_limited"},
+        {"when": "status == '0' && contains(result, 'Invalid API Key')", "outcome": "auth_error"},
+        {"when": "status == '0'", "outcome": "bad_payload", "message": "result"},
+    ],
+    assertions=["result.ProposeGasPrice"],
+    values=[{"name": "gas_price_gwei", "path": "result.ProposeGasPrice"}],
+    status_outcomes={430: "rate_limited", 202: "success"},
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [
+        (200, None),
+        (202, None),
+        (204, Outcome.BAD_PAYLOAD),
+        (301, Outcome.BAD_PAYLOAD),
+        (400, Outcome.CLIENT_ERROR),
+        (401, Outcome.AUTH_ERROR),
+        (403, Outcome.AUTH_ERROR),
+        (404, Outcome.CLIENT_ERROR),
+        (429, Outcome.RATE_LIMITED),
+        (430, Outcome.RATE_LIMITED),
+        (500, Outcome.SERVER_ERROR),
+        (503, Outcome.SERVER_ERROR),
+    ],
+)
+def test_classify_status(code: int, outcome: Outcome | None) -> None:
+    assert classify_status(code, ETHERSCAN) is outcome
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome", "detail"),
+    [
+        ({"status": "1", "result": {"ProposeGasPrice": "12.5"}}, Outcome.SUCCESS, ""),
+        ({"status": "0", "message": "NOTOK", "result": "Max rate limit reached"}, Outcome.RATE_LIMITED, ""),
+        ({"status": "0", "message": "NOTOK", "result": "Invalid API Key"}, Outcome.AUTH_ERROR, ""),
+        ({"status": "0", "message": "NOTOK", "result": "Query Timeout"}, Outcome.BAD_PAYLOAD, "Query Timeout"),
+        ({"status": "1", "result": {}}, Outcome.BAD_PAYLOAD, "assertion failed: result.ProposeGasPrice"),
+        ({"status": "1", "result": {"ProposeGasPrice": "n/a"}}, Outcome.BAD_PAYLOAD, "value gas_price_gwei: no number"),
+    ],
+)
+def test_body_rules_assertions_and_values(body: dict, outcome: Outcome, detail: str) -> None:
+    verdict = check_payload(json.dumps(body).encode(), ETHERSCAN, NOW)
+    assert verdict.outcome is outcome
+    assert detail in verdict.detail
+
+
+def test_values_are_extracted_and_scaled() -> None:
+    ep = endpoint(values=[{"name": "gas_price_gwei", "path": "result", "scale": 1e-9}, {"name": "block_height", "path": "height"}])
+    verdict = check_payload(b'{"result": "0x3b9aca00", "height": "0x10"}', ep, NOW)
+    assert verdict.outcome is Outcome.SUCCESS
+    assert verdict.values == (("gas_price_gwei", pytest.approx(1.0)), ("block_height", 16.0))
+
+
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b'{"status": "1", "res', b"", b"\xff\xfe"])
+def test_non_json_is_bad_payload(body: bytes) -> None:
+    assert check_payload(body, ETHERSCAN, NOW).outcome is Outcome.BAD_PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("ts", "unit", "outcome"),
+    [
+        (NOW - 30, "s", Outcome.SUCCESS),
+        ((NOW - 30) * 1000, "ms", Outcome.SUCCESS),
+        ((NOW - 30) * 1000, "auto", Outcome.SUCCESS),
+        (NOW - 600, "auto", Outcome.STALE),
+        (hex(int(NOW - 600)), "hex_s", Outcome.STALE),
+        ("2026-09-21T13:00:00Z", "iso", Outcome.STALE),
+        ("yesterday", "iso", Outcome.BAD_PAYLOAD),
+    ],
+)
+def test_freshness(ts: object, unit: str, outcome: Outcome) -> None:
+    ep = endpoint(freshness={"path": "ts", "max_age": "2m", "unit": unit})
+    verdict = check_payload(json.dumps({"ts": ts}).encode(), ep, NOW)
+    assert verdict.outcome is outcome
+    if outcome is Outcome.STALE:
+        assert verdict.data_timestamp is not None and NOW - verdict.data_timestamp > 120
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [(1, 1.0), (2.5, 2.5), ("97012.5", 97012.5), ("0x1b4", 436.0), ("abc", None), (True, None), (None, None), ([1], None), ("nan", None)],
+)
+def test_to_number(value: object, number: float | None) -> None:
+    assert to_number(value) == number
+
+
+def test_parse_timestamp_hex_requires_hex() -> None:
+    assert parse_timestamp("1700000000", TimeUnit.HEX_S) is None
+    assert parse_timestamp("0x6553f100", TimeUnit.HEX_S) == 1700000000.0
+
+
+def test_text_format_reads_a_plain_number() -> None:
+    ep = endpoint(format="text", values=[{"name": "block_height", "path": "@"}])
+    assert check_payload(b"871234\n", ep, NOW).values == (("block_height", 871234.0),)
+    assert check_payload(b"<html>", ep, NOW).outcome is Outcome.BAD_PAYLOAD

@@ -1,0 +1,239 @@
+"""The prober against aioresponses: classification, retry policy, keys, budget, breaker.
+
+Mocks are fine here (unit tests of the prober); integration tests use the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+from exporter.config import Config, parse_config
+from exporter.model import CircuitState, KeyCheck, Outcome, RetryReason
+from exporter.prober import ProbeContext, ProviderGuards, probe
+from exporter.ratelimit import PAUSE_MARGIN
+from exporter.redact import Redactor
+
+from . import aioresponses_compat
+
+aioresponses_compat.patch()
+
+URL = re.compile(r"^https://api\.example\.test/.*$")
+SECRET_1, SECRET_2 = "canary-key-one-1234", "canary-key-two-5678"
+
+
+def make_config(**endpoint: object) -> Config:
+    data = {
+        "providers": [
+            {
+                "name": "etherscan",
+                "category": "explorers",
+                "base_url": "https://api.example.test/v2/api",
+                "auth": {"type": "query", "name": "apikey", "env": ["K_1", "K_2"]},
+                "circuit_breaker": {"failure_threshold": 2, "reset_timeout": "1m"},
+                "rate_limit": {
+                    "headers": [{"scope": "minute", "limit": "X-RateLimit-Limit", "remaining": "X-RateLimit-Remaining", "reset": "X-RateLimit-Reset"}],
+                },
+                "endpoints": [
+                    {
+                        "name": "gas",
+                        "interval": "1m",
+                        "timeout": "2s",
+                        "error_rules": [
+                            {"when": "status == '0' && contains(result, 'rate limit')", "outcome": "rate_limited"},
+                            {"when": "status == '0' && contains(result, 'Invalid API Key')", "outcome": "auth_error"},
+                        ],
+                        **endpoint,
+                    }
+                ],
+            }
+        ]
+    }
+    return parse_config(data, env={"K_1": SECRET_1, "K_2": SECRET_2})
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0
+        self.slept: list[float] = []
+
+    def wall(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def mocked() -> aioresponses:
+    with aioresponses() as m:
+        yield m
+
+
+async def run(session: aiohttp.ClientSession, clock: FakeClock, config: Config, guards: ProviderGuards | None = None):
+    provider = config.providers[0]
+    guards = guards or ProviderGuards.for_provider(provider)
+    ctx = ProbeContext(session=session, redactor=Redactor(config.secrets()), wall=clock.wall, monotonic=clock.monotonic, sleep=clock.sleep)
+    return await probe(ctx, provider, provider.endpoints[0], guards), guards
+
+
+def timeouts_used(mocked: aioresponses) -> list[float]:
+    return [call.kwargs["timeout"].total for calls in mocked.requests.values() for call in calls]
+
+
+async def test_success_reads_quota_headers(session, clock, mocked) -> None:
+    mocked.get(URL, payload={"status": "1", "result": {}}, headers={"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4", "X-RateLimit-Reset": "30"})
+    result, _ = await run(session, clock, make_config())
+    assert result.outcome is Outcome.SUCCESS
+    assert (result.attempts, result.http_codes, result.retries) == (1, (200,), ())
+    assert result.key_env == "K_1" and result.key_checks == (KeyCheck("K_1", True),)
+    assert [(q.scope, q.limit, q.remaining, q.reset_at) for q in result.quotas] == [("minute", 5, 4, clock.now + 30)]
+    (call,) = next(iter(mocked.requests.values()))
+    assert call.kwargs["params"]["apikey"] == SECRET_1
+
+
+async def test_timeout_retries_twice_with_growing_timeouts(session, clock, mocked) -> None:
+    mocked.get(URL, exception=asyncio.TimeoutError(), repeat=True)
+    result, _ = await run(session, clock, make_config())
+    assert result.outcome is Outcome.TIMEOUT
+    assert result.attempts == 3
+    assert result.retries == (RetryReason.TIMEOUT, RetryReason.TIMEOUT)
+    assert timeouts_used(mocked) == [2.0, 3.0, 4.5]
+    assert result.duration is None and result.http_codes == ()
+
+
+async def test_timeout_then_success(session, clock, mocked) -> None:
+    mocked.get(URL, exception=asyncio.TimeoutError())
+    mocked.get(URL, payload={"status": "1"})
+    result, _ = await run(session, clock, make_config())
+    assert (result.outcome, result.attempts, result.retries) == (Outcome.SUCCESS, 2, (RetryReason.TIMEOUT,))
+    assert timeouts_used(mocked) == [2.0, 3.0]
+
+
+async def test_server_error_backs_off_exponentially(session, clock, mocked) -> None:
+    mocked.get(URL, status=503, body="busy", repeat=True)
+    result, _ = await run(session, clock, make_config())
+    assert result.outcome is Outcome.SERVER_ERROR
+    assert result.attempts == 3 and result.http_codes == (503, 503, 503)
+    assert clock.slept == [0.5, 1.0]
+    assert result.retries == (RetryReason.SERVER_ERROR, RetryReason.SERVER_ERROR)
+
+
+async def test_server_error_backoff_stays_within_the_interval(session, clock, mocked) -> None:
+    mocked.get(URL, status=500, repeat=True)
+    result, _ = await run(session, clock, make_config(interval="3s", timeout="2s"))
+    # 0.5 s backoff + 2 s timeout fits in 3 s once; the next (1 s) would not.
+    assert result.attempts == 2 and clock.slept == [0.5]
+
+
+async def test_rate_limited_is_not_retried_and_pauses_until_reset(session, clock, mocked) -> None:
+    mocked.get(URL, status=429, headers={"Retry-After": "20"}, repeat=True)
+    result, _ = await run(session, clock, make_config())
+    assert (result.outcome, result.attempts, result.retries) == (Outcome.RATE_LIMITED, 1, ())
+    assert result.pause_until == clock.now + 20 + PAUSE_MARGIN
+
+
+async def test_http_200_rate_limit_body_is_rate_limited(session, clock, mocked) -> None:
+    mocked.get(URL, payload={"status": "0", "message": "NOTOK", "result": "Max rate limit reached"})
+    result, _ = await run(session, clock, make_config())
+    assert result.outcome is Outcome.RATE_LIMITED and result.status_code == 200 and result.attempts == 1
+
+
+async def test_invalid_key_rotates_to_the_next_key(session, clock, mocked) -> None:
+    mocked.get(URL, payload={"status": "0", "message": "NOTOK", "result": "Invalid API Key"})
+    mocked.get(URL, payload={"status": "1"})
+    result, guards = await run(session, clock, make_config())
+    assert result.outcome is Outcome.SUCCESS
+    assert result.attempts == 2 and result.retries == (RetryReason.KEY_ROTATION,)
+    assert result.key_env == "K_2"
+    assert result.key_checks == (KeyCheck("K_1", False), KeyCheck("K_2", True))
+    assert guards.keys.valid == {"K_1": False, "K_2": True}
+    sent = [call.kwargs["params"]["apikey"] for calls in mocked.requests.values() for call in calls]
+    assert sent == [SECRET_1, SECRET_2]
+
+
+async def test_all_keys_rejected_is_auth_error_without_endless_retries(session, clock, mocked) -> None:
+    mocked.get(URL, status=401, repeat=True)
+    result, guards = await run(session, clock, make_config())
+    assert result.outcome is Outcome.AUTH_ERROR and result.attempts == 2
+    assert guards.keys.valid == {"K_1": False, "K_2": False}
+    assert SECRET_1 not in result.detail and SECRET_2 not in result.detail
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "outcome"),
+    [
+        ({"status": 404}, Outcome.CLIENT_ERROR),
+        ({"status": 403}, Outcome.AUTH_ERROR),
+        ({"status": 200, "body": "<html>oops</html>"}, Outcome.BAD_PAYLOAD),
+        ({"status": 200, "body": '{"status": "1", "resu'}, Outcome.BAD_PAYLOAD),
+        ({"status": 200, "body": "x" * 5000}, Outcome.BAD_PAYLOAD),
+        ({"exception": aiohttp.ClientConnectionError("refused")}, Outcome.CONNECTION_ERROR),
+    ],
+)
+async def test_outcomes(session, clock, mocked, kwargs: dict, outcome: Outcome) -> None:
+    mocked.get(URL, repeat=True, **kwargs)
+    result, _ = await run(session, clock, make_config(max_body_bytes=4096))
+    assert result.outcome is outcome
+
+
+async def test_oversized_body_is_named(session, clock, mocked) -> None:
+    mocked.get(URL, body="x" * 5000)
+    result, _ = await run(session, clock, make_config(max_body_bytes=4096))
+    assert result.detail == "body larger than 4096 bytes"
+
+
+async def test_breaker_opens_and_skips_requests(session, clock, mocked) -> None:
+    config = make_config()
+    mocked.get(URL, status=502, repeat=True)
+    guards = None
+    for _ in range(2):
+        result, guards = await run(session, clock, config, guards)
+    assert result.circuit_state is CircuitState.OPEN
+    calls_before = sum(len(c) for c in mocked.requests.values())
+    result, _ = await run(session, clock, config, guards)
+    assert result.outcome is Outcome.CIRCUIT_OPEN and result.attempts == 0
+    assert sum(len(c) for c in mocked.requests.values()) == calls_before
+
+
+async def test_budget_counts_every_request_and_skips_when_spent(session, clock, mocked) -> None:
+    data_budget = make_config()
+    provider = data_budget.providers[0]
+    from dataclasses import replace
+
+    from exporter.config import Budget
+
+    config = data_budget.with_providers((replace(provider, budget=Budget(requests=2, per=3600)),))
+    mocked.get(URL, exception=asyncio.TimeoutError(), repeat=True)
+    result, guards = await run(session, clock, config)
+    # Two requests allowed: the third timeout retry is not sent.
+    assert result.outcome is Outcome.TIMEOUT and result.attempts == 2
+    assert [(q.scope, q.remaining) for q in result.quotas] == [("budget", 0)]
+    result, _ = await run(session, clock, config, guards)
+    assert result.outcome is Outcome.BUDGET_EXHAUSTED and result.attempts == 0
+
+
+async def test_exception_text_with_key_is_redacted(session, clock, mocked) -> None:
+    mocked.get(URL, exception=aiohttp.ClientConnectionError(f"failed for https://x/?apikey={SECRET_1}"))
+    result, _ = await run(session, clock, make_config())
+    assert result.outcome is Outcome.CONNECTION_ERROR
+    assert SECRET_1 not in result.detail
