@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test check-config run clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: exporter + built-in simulator, offline, no keys (http://127.0.0.1:7860/metrics)
+demo: $(STAMP)
+	$(BIN)/crypto-api-exporter demo --log-format console
+
+## test: the whole suite; pytest's "no tests ran" (exit 5) counts as a failure
+test: $(STAMP)
+	@$(BIN)/pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: no tests ran" >&2; exit 1; fi; exit $$rc
+
+check-config: $(STAMP)
+	$(BIN)/crypto-api-exporter check-config
+
+run: $(STAMP)
+	$(BIN)/crypto-api-exporter run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

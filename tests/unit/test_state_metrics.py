@@ -1,0 +1,189 @@
+"""State written from ProbeResults, read by the collector: exact samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.config import Config, parse_config
+from exporter.metrics import build_registry
+from exporter.model import CircuitState, KeyCheck, Outcome, ProbeResult, QuotaObservation, RetryReason, ScheduleRun
+from exporter.state import State
+
+NOW = 1_790_000_000.0
+
+
+def make_config(endpoints: tuple[str, ...] = ("ping", "price"), keys: dict[str, str] | None = None) -> Config:
+    eps = [{"name": n} for n in endpoints]
+    if "price" in endpoints:
+        eps[endpoints.index("price")] = {"name": "price", "freshness": {"path": "ts", "max_age": "2m"}}
+    data = {
+        "providers": [
+            {
+                "name": "coingecko",
+                "category": "market_data",
+                "base_url": "https://api.coingecko.com/api/v3",
+                "auth": {"type": "header", "name": "x-cg-demo-api-key", "env": ["CG_1", "CG_2"]},
+                "endpoints": eps,
+            }
+        ]
+    }
+    return parse_config(data, env=keys if keys is not None else {"CG_1": "k1-value"})
+
+
+def result(endpoint: str, outcome: Outcome, **kw: object) -> ProbeResult:
+    defaults: dict[str, object] = {"started_at": NOW - 1, "finished_at": NOW, "duration": 0.2, "status_code": 200, "attempts": 1, "http_codes": (200,)}
+    defaults.update(kw)
+    return ProbeResult("coingecko", "market_data", endpoint, outcome, **defaults)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def state() -> State:
+    s = State()
+    s.apply_config(make_config())
+    return s
+
+
+def sample(state: State, name: str, labels: dict[str, str], now: float = NOW) -> float | None:
+    return build_registry(state, clock=lambda: now, process_metrics=False).get_sample_value(name, labels)
+
+
+EP = {"provider": "coingecko", "category": "market_data", "endpoint": "ping"}
+PE = {"provider": "coingecko", "endpoint": "ping"}
+
+
+def test_success_and_failure_samples(state: State) -> None:
+    state.record(result("ping", Outcome.SUCCESS))
+    state.record(result("ping", Outcome.SERVER_ERROR, status_code=503, http_codes=(503, 503), retries=(RetryReason.SERVER_ERROR,), finished_at=NOW + 10))
+    assert sample(state, "crypto_api_up", EP) == 0
+    assert sample(state, "crypto_api_probes_total", {**EP, "outcome": "success"}) == 1
+    assert sample(state, "crypto_api_probes_total", {**EP, "outcome": "server_error"}) == 1
+    assert sample(state, "crypto_api_probes_total", {**EP, "outcome": "timeout"}) == 0
+    assert sample(state, "crypto_api_http_responses_total", {**PE, "code": "503"}) == 2
+    assert sample(state, "crypto_api_retries_total", {**PE, "reason": "server_error"}) == 1
+    assert sample(state, "crypto_api_last_probe_timestamp_seconds", PE) == NOW + 10
+    assert sample(state, "crypto_api_last_success_timestamp_seconds", PE) == NOW
+    assert sample(state, "crypto_api_probe_duration_seconds_count", EP) == 2
+    assert sample(state, "crypto_api_probe_duration_seconds_bucket", {**EP, "le": "0.25"}) == 2
+    assert sample(state, "crypto_api_probe_duration_seconds_bucket", {**EP, "le": "0.1"}) == 0
+
+
+def test_data_age_is_computed_at_scrape_time(state: State) -> None:
+    state.record(result("ping", Outcome.SUCCESS))
+    state.record(result("price", Outcome.STALE, data_timestamp=NOW - 600))
+    assert sample(state, "crypto_api_data_age_seconds", PE, now=NOW + 5) == 5
+    price = {"provider": "coingecko", "endpoint": "price"}
+    assert sample(state, "crypto_api_data_age_seconds", price, now=NOW + 5) == 605
+    assert sample(state, "crypto_api_data_max_age_seconds", price) == 120
+    assert sample(state, "crypto_api_data_max_age_seconds", PE) is None
+
+
+def test_skipped_probes_count_but_do_not_change_up(state: State) -> None:
+    state.record(result("ping", Outcome.SUCCESS))
+    state.record(result("ping", Outcome.BUDGET_EXHAUSTED, duration=None, status_code=None, attempts=0, http_codes=()))
+    assert sample(state, "crypto_api_up", EP) == 1
+    assert sample(state, "crypto_api_probes_total", {**EP, "outcome": "budget_exhausted"}) == 1
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "status"),
+    [
+        ((), "unknown"),
+        ((Outcome.SUCCESS, Outcome.SUCCESS), "online"),
+        ((Outcome.SUCCESS, Outcome.STALE), "degraded"),
+        ((Outcome.SUCCESS, Outcome.TIMEOUT), "degraded"),
+        ((Outcome.TIMEOUT, Outcome.CIRCUIT_OPEN), "offline"),
+        ((Outcome.RATE_LIMITED, Outcome.RATE_LIMITED), "degraded"),
+    ],
+)
+def test_provider_status(state: State, outcomes: tuple[Outcome, ...], status: str) -> None:
+    for ep, outcome in zip(("ping", "price"), outcomes):
+        state.record(result(ep, outcome))
+    for s in ("online", "degraded", "offline", "unknown"):
+        assert sample(state, "crypto_api_provider_status", {"provider": "coingecko", "category": "market_data", "status": s}) == (1 if s == status else 0)
+
+
+def test_slow_success_degrades(state: State) -> None:
+    state.record(result("ping", Outcome.SUCCESS, slow=True))
+    assert state.providers["coingecko"].status().value == "degraded"
+
+
+def test_quotas_keys_breaker_values_and_schedule(state: State) -> None:
+    state.record(
+        result(
+            "price",
+            Outcome.SUCCESS,
+            quotas=(QuotaObservation("minute", 30, 12, NOW + 40), QuotaObservation("budget", 1000, 998, NOW + 3600)),
+            key_checks=(KeyCheck("CG_1", False), KeyCheck("CG_2", True)),
+            circuit_state=CircuitState.HALF_OPEN,
+            values=(("btc_usd", 97000.5),),
+        )
+    )
+    state.record_schedule(ScheduleRun("coingecko", "price", 0.002, "on_time"))
+    state.record_schedule(ScheduleRun("coingecko", "price", None, "missed"))
+    pv = {"provider": "coingecko"}
+    assert sample(state, "crypto_api_rate_limit_remaining", {**pv, "scope": "minute"}) == 12
+    assert sample(state, "crypto_api_rate_limit_limit", {**pv, "scope": "budget"}) == 1000
+    assert sample(state, "crypto_api_rate_limit_reset_timestamp_seconds", {**pv, "scope": "minute"}) == NOW + 40
+    assert sample(state, "crypto_api_key_valid", {**pv, "key": "CG_1"}) == 0
+    assert sample(state, "crypto_api_key_valid", {**pv, "key": "CG_2"}) == 1
+    assert sample(state, "crypto_api_circuit_breaker_state", {**pv, "state": "half_open"}) == 1
+    assert sample(state, "crypto_api_circuit_breaker_state", {**pv, "state": "closed"}) == 0
+    assert sample(state, "crypto_api_value", {**pv, "endpoint": "price", "name": "btc_usd"}) == 97000.5
+    assert sample(state, "crypto_api_schedule_runs_total", {**pv, "result": "on_time"}) == 1
+    assert sample(state, "crypto_api_schedule_runs_total", {**pv, "result": "missed"}) == 1
+    assert sample(state, "crypto_api_schedule_delay_seconds_count", pv) == 1
+    # A failed probe hides the old price rather than showing it as current.
+    state.record(result("price", Outcome.TIMEOUT, duration=None, status_code=None, http_codes=()))
+    assert sample(state, "crypto_api_value", {**pv, "endpoint": "price", "name": "btc_usd"}) is None
+
+
+def test_unset_key_env_is_invalid_before_any_probe() -> None:
+    s = State()
+    s.apply_config(make_config(keys={"CG_2": "only-second"}))
+    assert sample(s, "crypto_api_key_valid", {"provider": "coingecko", "key": "CG_1"}) == 0
+    assert sample(s, "crypto_api_key_valid", {"provider": "coingecko", "key": "CG_2"}) == 1
+
+
+def test_reload_drops_removed_endpoints_and_keeps_counters(state: State) -> None:
+    state.record(result("ping", Outcome.SUCCESS))
+    state.record(result("price", Outcome.SUCCESS))
+    state.apply_config(make_config(endpoints=("ping",)))
+    assert sample(state, "crypto_api_probes_total", {**EP, "outcome": "success"}) == 1
+    assert sample(state, "crypto_api_up", {**EP, "endpoint": "price"}) is None
+    assert sample(state, "crypto_api_probes_total", {**EP, "endpoint": "price", "outcome": "success"}) is None
+    # A late result of a removed endpoint is dropped, not resurrected.
+    state.record(result("price", Outcome.SUCCESS))
+    assert sample(state, "crypto_api_up", {**EP, "endpoint": "price"}) is None
+
+
+def test_latency_zscore_flags_a_spike(state: State) -> None:
+    for i in range(20):
+        state.record(result("ping", Outcome.SUCCESS, duration=0.100 + 0.001 * (i % 3)))
+    state.record(result("ping", Outcome.SUCCESS, duration=0.500))
+    z = sample(state, "crypto_api_latency_anomaly_zscore", PE)
+    assert z is not None and z > 10
+
+
+def test_config_reload_gauges(state: State) -> None:
+    state.record_reload(True, NOW)
+    state.record_reload(False, NOW + 5)
+    assert sample(state, "crypto_api_config_last_reload_successful", {}) == 0
+    assert sample(state, "crypto_api_config_last_reload_success_timestamp_seconds", {}) == NOW
+
+
+def test_provider_info_never_carries_a_key() -> None:
+    data = {
+        "providers": [
+            {
+                "name": "infura",
+                "category": "rpc_nodes",
+                "base_url": "https://mainnet.infura.io/v3/{key}",
+                "auth": {"type": "path", "env": ["INFURA_API_KEY"]},
+                "endpoints": [{"name": "block_number", "method": "POST", "json": {"jsonrpc": "2.0", "method": "eth_blockNumber", "params": [], "id": 1}}],
+            }
+        ]
+    }
+    s = State()
+    s.apply_config(parse_config(data, env={"INFURA_API_KEY": "supersecretinfura"}))
+    labels = {"provider": "infura", "category": "rpc_nodes", "base_url": "https://mainnet.infura.io/v3/{key}", "requires_key": "true"}
+    assert sample(s, "crypto_api_provider_info", labels) == 1
