@@ -1,0 +1,39 @@
+"""Shared paths and binary lookups for the stack-as-code tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.binaries import require_binary
+
+REPO = Path(__file__).resolve().parents[2]
+PROMETHEUS_DIR = REPO / "prometheus"
+RULES_FILE = PROMETHEUS_DIR / "rules" / "crypto_api.rules.yml"
+RULES_TEST_FILE = PROMETHEUS_DIR / "tests" / "rules_test.yml"
+ALERTMANAGER_DIR = REPO / "alertmanager"
+GRAFANA_DIR = REPO / "grafana"
+
+
+def alertmanager_binary() -> str:
+    """Debian ships the Alertmanager server as `prometheus-alertmanager`."""
+    return shutil.which("prometheus-alertmanager") or require_binary("alertmanager")
+
+
+def load_rules() -> list[dict]:
+    """Every rule of the rules file, in file order, with its group name added."""
+    doc = yaml.safe_load(RULES_FILE.read_text())
+    return [{**rule, "group": group["name"]} for group in doc["groups"] for rule in group["rules"]]
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return require_binary("promtool")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return require_binary("amtool")
