@@ -1,0 +1,894 @@
+"""Plausible payloads of real providers, one small function per provider endpoint.
+
+Every generator takes a `Ctx` and returns a JSON-able value (or a `str` for plain-text
+endpoints). Field names and shapes follow docs/providers-reference: the shipped
+providers.yaml must classify every one of them as `success` (tests/unit/test_registry.py
+checks it). `ctx.now` is already shifted into the past by a `stale_seconds` fault, so
+every timestamp derived from it goes stale together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+# ---------------------------------------------------------------- market model
+
+BTC_START = 95_000.0
+BTC_FLOOR, BTC_CEIL = 88_000.0, 102_000.0
+ETH_PER_BTC = 0.0345
+# (unix seconds, height) anchors and block times: heights grow with the wall clock.
+CHAINS: dict[str, tuple[float, int, float]] = {
+    "eth": (1_735_689_600.0, 21_525_000, 12.0),  # 2025-01-01
+    "bsc": (1_735_689_600.0, 45_200_000, 3.0),
+    "btc": (1_735_689_600.0, 877_250, 600.0),
+    "tron": (1_735_689_600.0, 68_300_000, 3.0),
+}
+
+
+class Market:
+    """A BTC reference price doing a bounded random walk, one step per second of real
+    time; every provider quotes it within a small fixed basis, so prices agree across
+    providers to well within 0.2 %."""
+
+    def __init__(self, rng: random.Random | None = None, start: float = BTC_START) -> None:
+        self.rng = rng or random.Random()
+        self._price = start
+        self._last = time.monotonic()
+
+    def _advance(self) -> None:
+        now = time.monotonic()
+        steps = int(now - self._last)
+        if steps <= 0:
+            return
+        self._last += steps
+        # Per-second volatility of ~0.02 %, aggregated for the elapsed steps.
+        drift = self.rng.gauss(0.0, 0.0002 * math.sqrt(min(steps, 3600)))
+        self._price = min(BTC_CEIL, max(BTC_FLOOR, self._price * (1 + drift)))
+
+    def btc_usd(self, provider: str = "") -> float:
+        self._advance()
+        return round(self._price * (1 + _basis(provider)), 2)
+
+    def eth_usd(self, provider: str = "") -> float:
+        return round(self.btc_usd(provider) * ETH_PER_BTC, 2)
+
+    def gas_gwei(self) -> float:
+        return round(self.rng.uniform(0.4, 12.0), 3)
+
+
+def _basis(provider: str) -> float:
+    """A stable per-provider offset within +-0.05 %."""
+    digest = hashlib.sha256(provider.encode()).digest()
+    return (digest[0] / 255.0 - 0.5) * 0.001
+
+
+def height(chain: str, now: float) -> int:
+    t0, h0, block_time = CHAINS[chain]
+    return h0 + int((now - t0) // block_time)
+
+
+def block_time(chain: str, now: float) -> int:
+    """Timestamp of the latest block at `now`."""
+    t0, _, bt = CHAINS[chain]
+    return int(t0 + ((now - t0) // bt) * bt)
+
+
+def iso(ts: float, ms: bool = True) -> str:
+    dt = datetime.fromtimestamp(ts, timezone.utc)
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{int(dt.microsecond / 1000):03d}Z" if ms else "Z")
+
+
+def ms(ts: float) -> int:
+    return int(ts * 1000)
+
+
+def fake_hash(*parts: Any, size: int = 32) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[: size * 2]
+
+
+# ---------------------------------------------------------------- context
+
+
+@dataclass
+class Ctx:
+    provider: str
+    endpoint: str
+    now: float  # wall clock, minus any stale_seconds fault
+    market: Market
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None  # the parsed JSON request body, if any
+    stale: float = 0.0
+
+    @property
+    def rng(self) -> random.Random:
+        return self.market.rng
+
+    def price(self) -> float:
+        return self.market.btc_usd(self.provider)
+
+    @property
+    def rpc_id(self) -> Any:
+        return self.body.get("id", 1) if isinstance(self.body, dict) else 1
+
+
+Generator = Callable[[Ctx], Any]
+
+# ---------------------------------------------------------------- market_data
+
+
+def coingecko_ping(ctx: Ctx) -> Any:
+    return {"gecko_says": "(V3) To the Moon!"}
+
+
+def coingecko_price(ctx: Ctx) -> Any:
+    return {"bitcoin": {"usd": ctx.price(), "last_updated_at": int(ctx.now) - ctx.rng.randint(5, 40)}}
+
+
+def _cmc_status(ctx: Ctx, credits: int = 1) -> dict[str, Any]:
+    return {
+        "timestamp": iso(ctx.now),
+        "error_code": 0,
+        "error_message": None,
+        "elapsed": ctx.rng.randint(5, 40),
+        "credit_count": credits,
+        "notice": None,
+    }
+
+
+def cmc_key_info(ctx: Ctx) -> Any:
+    used_month = 2_000 + int(ctx.now // 600) % 6_000
+    made_minute = ctx.rng.randint(0, 5)
+    return {
+        "status": _cmc_status(ctx, 0),
+        "data": {
+            "plan": {
+                "credit_limit_monthly": 10_000,
+                "credit_limit_monthly_reset": "In 12 days, 3 hours, 10 minutes",
+                "credit_limit_monthly_reset_timestamp": iso(ctx.now + 12 * 86400),
+                "rate_limit_minute": 30,
+            },
+            "usage": {
+                "current_minute": {"requests_made": made_minute, "requests_left": 30 - made_minute},
+                "current_day": {"credits_used": used_month % 330},
+                "current_month": {"credits_used": used_month, "credits_left": 10_000 - used_month},
+            },
+        },
+    }
+
+
+def cmc_quote(ctx: Ctx) -> Any:
+    price = ctx.price()
+    updated = iso(ctx.now - ctx.rng.randint(10, 60))
+    return {
+        "status": _cmc_status(ctx),
+        "data": {
+            "BTC": [
+                {
+                    "id": 1,
+                    "name": "Bitcoin",
+                    "symbol": "BTC",
+                    "slug": "bitcoin",
+                    "cmc_rank": 1,
+                    "last_updated": updated,
+                    "quote": {
+                        "USD": {
+                            "price": price,
+                            "volume_24h": 3.1e10,
+                            "percent_change_1h": 0.12,
+                            "percent_change_24h": 1.2,
+                            "market_cap": round(price * 19_800_000, 2),
+                            "last_updated": updated,
+                        }
+                    },
+                }
+            ]
+        },
+    }
+
+
+def cmc_fear_greed(ctx: Ctx) -> Any:
+    value = _fear_greed_value(ctx.now)
+    return {
+        "data": {
+            "value": value,
+            "value_classification": _fear_greed_class(value),
+            "update_time": iso(ctx.now - ctx.rng.randint(60, 900)),
+        },
+        "status": _cmc_status(ctx),
+    }
+
+
+def cryptocompare_rate_limit(ctx: Ctx) -> Any:
+    made = {"second": 1, "minute": ctx.rng.randint(1, 20), "hour": ctx.rng.randint(20, 200), "day": 800, "month": 12_000}
+    maximum = {"second": 20, "minute": 300, "hour": 3000, "day": 7500, "month": 50_000}
+    return {
+        "Response": "Success",
+        "Message": "",
+        "HasWarning": False,
+        "Type": 100,
+        "RateLimit": {},
+        "Data": {"calls_made": made, "calls_left": {k: maximum[k] - v for k, v in made.items()}},
+    }
+
+
+def cryptocompare_pricemultifull(ctx: Ctx) -> Any:
+    price = ctx.price()
+    last = int(ctx.now) - ctx.rng.randint(1, 20)
+    raw = {
+        "TYPE": "5",
+        "MARKET": "CCCAGG",
+        "FROMSYMBOL": "BTC",
+        "TOSYMBOL": "USD",
+        "FLAGS": "2049",
+        "PRICE": price,
+        "LASTUPDATE": last,
+        "MEDIAN": price,
+        "LASTVOLUME": 0.0012,
+        "OPEN24HOUR": round(price * 0.99, 2),
+        "CHANGEPCT24HOUR": 1.01,
+        "MKTCAP": round(price * 19_800_000, 2),
+    }
+    return {"RAW": {"BTC": {"USD": raw}}, "DISPLAY": {"BTC": {"USD": {"PRICE": f"$ {price:,.2f}", "LASTUPDATE": "Just now"}}}}
+
+
+def coinpaprika_global(ctx: Ctx) -> Any:
+    return {
+        "market_cap_usd": 3_350_000_000_000,
+        "volume_24h_usd": 120_000_000_000,
+        "bitcoin_dominance_percentage": 57.3,
+        "cryptocurrencies_number": 11_245,
+        "market_cap_ath_value": 3_900_000_000_000,
+        "last_updated": int(ctx.now) - 60,
+    }
+
+
+def coinpaprika_ticker(ctx: Ctx) -> Any:
+    price = ctx.price()
+    return {
+        "id": "btc-bitcoin",
+        "name": "Bitcoin",
+        "symbol": "BTC",
+        "rank": 1,
+        "circulating_supply": 19_800_000,
+        "total_supply": 19_800_000,
+        "max_supply": 21_000_000,
+        "last_updated": iso(ctx.now - ctx.rng.randint(10, 120), ms=False),
+        "quotes": {"USD": {"price": price, "volume_24h": 3.0e10, "percent_change_24h": 1.2, "market_cap": int(price * 19_800_000)}},
+    }
+
+
+def defillama_price(ctx: Ctx) -> Any:
+    return {
+        "coins": {
+            "coingecko:bitcoin": {
+                "price": ctx.price(),
+                "symbol": "BTC",
+                "timestamp": int(ctx.now) - ctx.rng.randint(5, 120),
+                "confidence": 0.99,
+            }
+        }
+    }
+
+
+# ---------------------------------------------------------------- exchanges
+
+
+def binance_ping(ctx: Ctx) -> Any:
+    return {}
+
+
+def binance_time(ctx: Ctx) -> Any:
+    return {"serverTime": ms(ctx.now)}
+
+
+def binance_ticker_24hr(ctx: Ctx) -> Any:
+    price = ctx.price()
+    close = ms(ctx.now) - ctx.rng.randint(0, 500)
+    return {
+        "symbol": ctx.query.get("symbol", "BTCUSDT"),
+        "priceChange": f"{price * 0.012:.8f}",
+        "priceChangePercent": "1.210",
+        "weightedAvgPrice": f"{price * 0.998:.8f}",
+        "lastPrice": f"{price:.8f}",
+        "lastQty": "0.00120000",
+        "bidPrice": f"{price - 0.01:.8f}",
+        "askPrice": f"{price:.8f}",
+        "openPrice": f"{price * 0.988:.8f}",
+        "highPrice": f"{price * 1.015:.8f}",
+        "lowPrice": f"{price * 0.982:.8f}",
+        "volume": "21234.50000000",
+        "quoteVolume": f"{21234.5 * price:.8f}",
+        "openTime": close - 86_400_000,
+        "closeTime": close,
+        "firstId": 4_500_000_000,
+        "lastId": 4_501_234_567,
+        "count": 1_234_567,
+    }
+
+
+def _bybit_envelope(ctx: Ctx, result: Any) -> Any:
+    return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": ms(ctx.now)}
+
+
+def bybit_time(ctx: Ctx) -> Any:
+    return _bybit_envelope(ctx, {"timeSecond": str(int(ctx.now)), "timeNano": str(int(ctx.now * 1e9))})
+
+
+def bybit_tickers(ctx: Ctx) -> Any:
+    price = ctx.price()
+    item = {
+        "symbol": ctx.query.get("symbol", "BTCUSDT"),
+        "bid1Price": f"{price - 0.1:.2f}",
+        "bid1Size": "0.512",
+        "ask1Price": f"{price:.2f}",
+        "ask1Size": "0.33",
+        "lastPrice": f"{price:.2f}",
+        "prevPrice24h": f"{price * 0.988:.2f}",
+        "price24hPcnt": "0.0121",
+        "highPrice24h": f"{price * 1.015:.2f}",
+        "lowPrice24h": f"{price * 0.982:.2f}",
+        "turnover24h": f"{12345.6 * price:.4f}",
+        "volume24h": "12345.6",
+    }
+    return _bybit_envelope(ctx, {"category": ctx.query.get("category", "spot"), "list": [item]})
+
+
+def okx_time(ctx: Ctx) -> Any:
+    return {"code": "0", "msg": "", "data": [{"ts": str(ms(ctx.now))}]}
+
+
+def okx_ticker(ctx: Ctx) -> Any:
+    price = ctx.price()
+    return {
+        "code": "0",
+        "msg": "",
+        "data": [
+            {
+                "instType": "SPOT",
+                "instId": ctx.query.get("instId", "BTC-USDT"),
+                "last": f"{price:.1f}",
+                "lastSz": "0.0012",
+                "askPx": f"{price + 0.1:.1f}",
+                "askSz": "0.4",
+                "bidPx": f"{price:.1f}",
+                "bidSz": "1.2",
+                "open24h": f"{price * 0.988:.1f}",
+                "high24h": f"{price * 1.015:.1f}",
+                "low24h": f"{price * 0.982:.1f}",
+                "vol24h": "9876.5",
+                "ts": str(ms(ctx.now) - ctx.rng.randint(0, 800)),
+            }
+        ],
+    }
+
+
+def kraken_system_status(ctx: Ctx) -> Any:
+    return {"error": [], "result": {"status": "online", "timestamp": iso(ctx.now, ms=False)}}
+
+
+def kraken_ticker(ctx: Ctx) -> Any:
+    price = ctx.price()
+    p = f"{price:.5f}"
+    return {
+        "error": [],
+        "result": {
+            "XXBTZUSD": {
+                "a": [f"{price + 0.1:.5f}", "1", "1.000"],
+                "b": [p, "2", "2.000"],
+                "c": [p, "0.00100000"],
+                "v": ["1234.5", "2345.6"],
+                "p": [p, p],
+                "t": [21_000, 42_000],
+                "l": [f"{price * 0.982:.5f}", f"{price * 0.982:.5f}"],
+                "h": [f"{price * 1.015:.5f}", f"{price * 1.015:.5f}"],
+                "o": f"{price * 0.988:.5f}",
+            }
+        },
+    }
+
+
+# ---------------------------------------------------------------- JSON-RPC (EVM)
+
+
+def _chain_of(ctx: Ctx) -> str:
+    if ctx.query.get("chainid") == "56" or ctx.provider == "bscscan":
+        return "bsc"
+    return "eth"
+
+
+def evm_block(chain: str, ctx: Ctx) -> dict[str, Any]:
+    h = height(chain, ctx.now)
+    return {
+        "number": hex(h),
+        "hash": "0x" + fake_hash(chain, h),
+        "parentHash": "0x" + fake_hash(chain, h - 1),
+        "timestamp": hex(block_time(chain, ctx.now)),
+        "miner": "0x95222290dd7278aa3ddd389cc1e1d165cc4bafe5",
+        "gasLimit": hex(36_000_000),
+        "gasUsed": hex(ctx.rng.randint(8_000_000, 30_000_000)),
+        "baseFeePerGas": hex(int(ctx.market.gas_gwei() * 1e9)),
+        "size": hex(ctx.rng.randint(40_000, 200_000)),
+        "transactions": [],
+        "uncles": [],
+    }
+
+
+def evm_result(method: str, ctx: Ctx) -> tuple[bool, Any]:
+    """(True, result) for a known method, (False, error) for an unknown one."""
+    chain = _chain_of(ctx)
+    if method == "eth_blockNumber":
+        return True, hex(height(chain, ctx.now))
+    if method == "eth_getBlockByNumber":
+        return True, evm_block(chain, ctx)
+    if method == "eth_chainId":
+        return True, "0x38" if chain == "bsc" else "0x1"
+    if method == "net_version":
+        return True, "56" if chain == "bsc" else "1"
+    if method == "eth_gasPrice":
+        return True, hex(int(ctx.market.gas_gwei() * 1e9))
+    if method == "eth_syncing":
+        return True, False
+    if method == "web3_clientVersion":
+        return True, "Geth/v1.14.12-stable/linux-amd64/go1.23.4"
+    return False, {"code": -32601, "message": f"the method {method} does not exist/is not available"}
+
+
+def jsonrpc(ctx: Ctx) -> Any:
+    method = ctx.body.get("method") if isinstance(ctx.body, dict) else None
+    ok, value = evm_result(str(method), ctx)
+    key = "result" if ok else "error"
+    return {"jsonrpc": "2.0", "id": ctx.rpc_id, key: value}
+
+
+# ---------------------------------------------------------------- explorers
+
+
+def etherscan_api(ctx: Ctx) -> Any:
+    """Etherscan V2 (and BscScan through it): one URL, dispatched on module/action."""
+    module, action = ctx.query.get("module"), ctx.query.get("action")
+    chain = _chain_of(ctx)
+    if module == "proxy" and action:
+        ok, value = evm_result(action, ctx)
+        if ok:
+            return {"jsonrpc": "2.0", "id": 83, "result": value}
+    if module == "gastracker" and action == "gasoracle":
+        base = ctx.market.gas_gwei() if chain == "eth" else round(ctx.rng.uniform(0.05, 1.0), 3)
+        return {
+            "status": "1",
+            "message": "OK",
+            "result": {
+                "LastBlock": str(height(chain, ctx.now)),
+                "SafeGasPrice": f"{base:.3f}",
+                "ProposeGasPrice": f"{base * 1.05:.3f}",
+                "FastGasPrice": f"{base * 1.2:.3f}",
+                "suggestBaseFee": f"{base * 0.95:.6f}",
+                "gasUsedRatio": "0.41,0.62,0.38,0.55,0.49",
+            },
+        }
+    if module == "stats" and action == "ethprice":
+        ts = str(int(ctx.now) - ctx.rng.randint(5, 60))
+        eth = ctx.market.eth_usd(ctx.provider)
+        return {
+            "status": "1",
+            "message": "OK",
+            "result": {"ethbtc": f"{ETH_PER_BTC:.5f}", "ethbtc_timestamp": ts, "ethusd": f"{eth:.2f}", "ethusd_timestamp": ts},
+        }
+    return {"status": "0", "message": "NOTOK", "result": "Error! Missing Or invalid Action name"}
+
+
+def tronscan_block(ctx: Ctx) -> Any:
+    h = height("tron", ctx.now)
+    return {
+        "total": 1,
+        "rangeTotal": h,
+        "data": [
+            {
+                "number": h,
+                "hash": fake_hash("tron", h),
+                "size": ctx.rng.randint(20_000, 90_000),
+                "timestamp": block_time("tron", ctx.now) * 1000,
+                "txTrieRoot": "",
+                "parentHash": fake_hash("tron", h - 1),
+                "witnessId": 0,
+                "witnessAddress": "TLyqzVGLV1srkB7dToTAEqgDSfPtXRJZYH",
+                "nrOfTrx": ctx.rng.randint(100, 400),
+                "confirmed": False,
+            }
+        ],
+    }
+
+
+def blockchair_stats(ctx: Ctx) -> Any:
+    price = ctx.price()
+    h = height("btc", ctx.now)
+    best = datetime.fromtimestamp(block_time("btc", ctx.now), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return {
+        "data": {
+            "blocks": h + 1,
+            "transactions": 1_150_000_000,
+            "best_block_height": h,
+            "best_block_hash": "00000000000000000000" + fake_hash("btc", h, size=22),
+            "best_block_time": best,
+            "mempool_transactions": ctx.rng.randint(5_000, 80_000),
+            "market_price_usd": price,
+            "market_price_btc": 1,
+            "market_price_usd_change_24h_percentage": 1.21,
+            "market_cap_usd": int(price * 19_800_000),
+            "suggested_transaction_fee_per_byte_sat": ctx.rng.randint(2, 30),
+        },
+        "context": {
+            "code": 200,
+            "source": "A",
+            "state": h,
+            "market_price_usd": price,
+            "cache": {"live": True, "duration": 60, "since": best, "until": best, "time": None},
+            "api": {"version": "2.0.95", "documentation": "https://blockchair.com/api/docs", "notice": None},
+            "servers": "API4,BTC0",
+            "time": round(ctx.rng.uniform(0.001, 0.05), 6),
+            "render_time": 0.004,
+            "full_time": 0.01,
+            "request_cost": 1,
+        },
+    }
+
+
+def mempool_tip_height(ctx: Ctx) -> Any:
+    return str(height("btc", ctx.now))
+
+
+def mempool_blocks(ctx: Ctx) -> Any:
+    h, ts = height("btc", ctx.now), block_time("btc", ctx.now)
+    return [
+        {
+            "id": "00000000000000000000" + fake_hash("btc", h - i, size=22),
+            "height": h - i,
+            "version": 536_870_912,
+            "timestamp": ts - 600 * i,
+            "tx_count": 3_000 + 13 * i,
+            "size": 1_600_000,
+            "weight": 3_993_000,
+            "difficulty": 1.1e14,
+        }
+        for i in range(10)
+    ]
+
+
+def mempool_fees(ctx: Ctx) -> Any:
+    fastest = ctx.rng.randint(3, 40)
+    return {
+        "fastestFee": fastest,
+        "halfHourFee": max(1, fastest - 2),
+        "hourFee": max(1, fastest - 4),
+        "economyFee": max(1, fastest // 3),
+        "minimumFee": 1,
+    }
+
+
+# ---------------------------------------------------------------- news, sentiment, onchain
+
+_TITLES = (
+    "Bitcoin holds near ${price:,.0f} as ETF inflows continue",
+    "Analysts eye ${price:,.0f} resistance as bitcoin volatility cools",
+    "Miners move coins as BTC trades around ${price:,.0f}",
+)
+
+
+def cryptopanic_posts(ctx: Ctx) -> Any:
+    price = ctx.price()
+    results = []
+    for i in range(3):
+        published = iso(ctx.now - ctx.rng.randint(60, 1800) - 1800 * i, ms=False)
+        slug = f"bitcoin-news-{int(ctx.now) // 600 - i}"
+        results.append(
+            {
+                "kind": "news",
+                "domain": "coindesk.com",
+                "source": {"title": "CoinDesk", "region": "en", "domain": "coindesk.com", "path": None},
+                "title": _TITLES[i].format(price=price),
+                "published_at": published,
+                "created_at": published,
+                "slug": slug,
+                "id": 20_000_000 + int(ctx.now) // 600 - i,
+                "url": f"https://cryptopanic.com/news/{slug}/",
+                "currencies": [{"code": "BTC", "title": "Bitcoin", "slug": "bitcoin", "url": "https://cryptopanic.com/news/bitcoin/"}],
+                "votes": {"negative": 0, "positive": ctx.rng.randint(0, 9), "important": 0, "liked": 1, "disliked": 0, "lol": 0, "toxic": 0, "saved": 0, "comments": 0},
+            }
+        )
+    return {"count": 200, "next": "https://cryptopanic.com/api/v1/posts/?page=2", "previous": None, "results": results}
+
+
+def newsapi_everything(ctx: Ctx) -> Any:
+    # The Developer plan serves articles with a 24 h delay.
+    published = iso(ctx.now - 86_400 - ctx.rng.randint(60, 3600), ms=False)
+    return {
+        "status": "ok",
+        "totalResults": 9_000 + int(ctx.now // 3600) % 1000,
+        "articles": [
+            {
+                "source": {"id": None, "name": "CoinDesk"},
+                "author": "Staff",
+                "title": _TITLES[0].format(price=ctx.price()),
+                "description": "Bitcoin traded in a narrow range on Tuesday.",
+                "url": "https://www.coindesk.com/markets/",
+                "urlToImage": None,
+                "publishedAt": published,
+                "content": "Bitcoin traded in a narrow range on Tuesday… [+1234 chars]",
+            }
+        ],
+    }
+
+
+def _fear_greed_value(now: float) -> int:
+    day = int(now // 86400)
+    return 20 + (day * 37) % 61
+
+
+def _fear_greed_class(value: int) -> str:
+    for bound, name in ((24, "Extreme Fear"), (44, "Fear"), (55, "Neutral"), (75, "Greed")):
+        if value <= bound:
+            return name
+    return "Extreme Greed"
+
+
+def alternative_me_fng(ctx: Ctx) -> Any:
+    # Published daily at 00:00 UTC: shift the real day start by the stale fault.
+    real_now = ctx.now + ctx.stale
+    day_start = int(real_now // 86400) * 86400
+    value = _fear_greed_value(real_now)
+    return {
+        "name": "Fear and Greed Index",
+        "data": [
+            {
+                "value": str(value),
+                "value_classification": _fear_greed_class(value),
+                "timestamp": str(int(day_start - ctx.stale)),
+                "time_until_update": str(int(day_start + 86400 - real_now)),
+            }
+        ],
+        "metadata": {"error": None},
+    }
+
+
+def graph_meta(ctx: Ctx) -> Any:
+    h = height("eth", ctx.now) - ctx.rng.randint(0, 3)
+    return {
+        "data": {
+            "_meta": {
+                "block": {"number": h, "hash": "0x" + fake_hash("eth", h), "timestamp": block_time("eth", ctx.now) - 12 * 2},
+                "deployment": "QmZeCuoZeadgHkGwLwMeguyqUKz1WPWQYKcKyMCeQqGhsF",
+                "hasIndexingErrors": False,
+            }
+        }
+    }
+
+
+def generic(ctx: Ctx) -> Any:
+    """For endpoints of user configs the simulator knows nothing about."""
+    return {"ok": True, "timestamp": int(ctx.now), "provider": ctx.provider, "endpoint": ctx.endpoint}
+
+
+# (provider, endpoint) -> generator; (provider, "*") serves any endpoint of that provider.
+PAYLOADS: dict[tuple[str, str], Generator] = {
+    ("coingecko", "ping"): coingecko_ping,
+    ("coingecko", "btc_price"): coingecko_price,
+    ("coinmarketcap", "key_info"): cmc_key_info,
+    ("coinmarketcap", "btc_quote"): cmc_quote,
+    ("cryptocompare", "rate_limit"): cryptocompare_rate_limit,
+    ("cryptocompare", "btc_price"): cryptocompare_pricemultifull,
+    ("coinpaprika", "global"): coinpaprika_global,
+    ("coinpaprika", "btc_ticker"): coinpaprika_ticker,
+    ("defillama", "btc_price"): defillama_price,
+    ("binance", "ping"): binance_ping,
+    ("binance", "server_time"): binance_time,
+    ("binance", "btc_ticker"): binance_ticker_24hr,
+    ("bybit", "server_time"): bybit_time,
+    ("bybit", "btc_ticker"): bybit_tickers,
+    ("okx", "server_time"): okx_time,
+    ("okx", "btc_ticker"): okx_ticker,
+    ("kraken", "system_status"): kraken_system_status,
+    ("kraken", "btc_ticker"): kraken_ticker,
+    ("etherscan", "*"): etherscan_api,
+    ("bscscan", "*"): etherscan_api,
+    ("tronscan", "latest_block"): tronscan_block,
+    ("blockchair", "bitcoin_stats"): blockchair_stats,
+    ("mempool_space", "tip_height"): mempool_tip_height,
+    ("mempool_space", "recent_blocks"): mempool_blocks,
+    ("mempool_space", "fees"): mempool_fees,
+    ("publicnode", "*"): jsonrpc,
+    ("llamarpc", "*"): jsonrpc,
+    ("infura", "*"): jsonrpc,
+    ("alchemy", "*"): jsonrpc,
+    ("cryptopanic", "posts"): cryptopanic_posts,
+    ("newsapi", "everything"): newsapi_everything,
+    ("alternative_me", "fear_greed"): alternative_me_fng,
+    ("cmc_fear_greed", "latest"): cmc_fear_greed,
+    ("thegraph", "*"): graph_meta,
+}
+
+
+def generator_for(provider: str, endpoint: str, request_body: Any) -> Generator:
+    """The registered generator, else one guessed from the request shape, else generic."""
+    found = PAYLOADS.get((provider, endpoint)) or PAYLOADS.get((provider, "*"))
+    if found:
+        return found
+    if isinstance(request_body, dict):
+        if "jsonrpc" in request_body or "method" in request_body:
+            return jsonrpc
+        if "_meta" in str(request_body.get("query", "")):
+            return graph_meta
+    return generic
+
+
+# ---------------------------------------------------------------- error bodies
+
+# kind: "rate_limit" | "auth" | "generic"; each style returns the provider's own body.
+ErrorStyle = Callable[[str, Ctx], Any]
+
+
+def _etherscan_error(kind: str, ctx: Ctx) -> Any:
+    result = {
+        "rate_limit": "Max rate limit reached, please use API Key for higher rate limit",
+        "auth": "Invalid API Key",
+        "generic": "Error! Missing Or invalid Action name",
+    }[kind]
+    return {"status": "0", "message": "NOTOK", "result": result}
+
+
+def _cmc_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {
+        "rate_limit": (1008, "You've exceeded your API Key's HTTP request rate limit. Rate limits reset every minute."),
+        "auth": (1001, "This API Key is invalid."),
+        "generic": (400, 'Invalid value for "symbol"'),
+    }[kind]
+    status = _cmc_status(ctx, 0)
+    status.update(error_code=code, error_message=message)
+    return {"status": status}
+
+
+def _cryptocompare_error(kind: str, ctx: Ctx) -> Any:
+    type_, message = {
+        "rate_limit": (99, "You are over your rate limit please upgrade your account!"),
+        "auth": (1, "You are using an invalid api key, please check your api key."),
+        "generic": (2, "fsym param is empty or null."),
+    }[kind]
+    return {"Response": "Error", "Message": message, "HasWarning": False, "Type": type_, "RateLimit": {}, "Data": {}}
+
+
+def _coingecko_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {
+        "rate_limit": (429, "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing to subscribe to our API plans for higher rate limits."),
+        "auth": (10002, "API Key Missing or invalid"),
+        "generic": (400, "invalid parameter"),
+    }[kind]
+    return {"status": {"error_code": code, "error_message": message}}
+
+
+def _binance_error(kind: str, ctx: Ctx) -> Any:
+    return {
+        "rate_limit": {"code": -1003, "msg": "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."},
+        "auth": {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."},
+        "generic": {"code": -1121, "msg": "Invalid symbol."},
+    }[kind]
+
+
+def _bybit_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {"rate_limit": (10006, "Too many visits!"), "auth": (10003, "API key is invalid."), "generic": (10001, "params error")}[kind]
+    return {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {}, "time": ms(ctx.now)}
+
+
+def _okx_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {
+        "rate_limit": ("50011", "Too Many Requests"),
+        "auth": ("50111", "Invalid OK-ACCESS-KEY"),
+        "generic": ("51001", "Instrument ID does not exist"),
+    }[kind]
+    return {"code": code, "msg": message, "data": []}
+
+
+def _kraken_error(kind: str, ctx: Ctx) -> Any:
+    error = {"rate_limit": "EAPI:Rate limit exceeded", "auth": "EAPI:Invalid key", "generic": "EQuery:Unknown asset pair"}[kind]
+    return {"error": [error]}
+
+
+def _jsonrpc_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {
+        "rate_limit": (-32005, "limit exceeded"),
+        "auth": (-32600, "Must be authenticated!"),
+        "generic": (-32000, "header not found"),
+    }[kind]
+    return {"jsonrpc": "2.0", "id": ctx.rpc_id, "error": {"code": code, "message": message}}
+
+
+def _graphql_error(kind: str, ctx: Ctx) -> Any:
+    message = {
+        "rate_limit": "Too many requests, please try again later",
+        "auth": "auth error: malformed API key",
+        "generic": "bad indexers: BadResponse(indexer unavailable)",
+    }[kind]
+    return {"errors": [{"message": message}]}
+
+
+def _newsapi_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {
+        "rate_limit": ("rateLimited", "You have made too many requests recently. Developer accounts are limited to 100 requests over a 24 hour period."),
+        "auth": ("apiKeyInvalid", "Your API key is invalid or incorrect. Check your key, or go to https://newsapi.org to create a free API key."),
+        "generic": ("unexpectedError", "This shouldn't happen, and if it does then it's our fault, not yours."),
+    }[kind]
+    return {"status": "error", "code": code, "message": message}
+
+
+def _cryptopanic_error(kind: str, ctx: Ctx) -> Any:
+    info = {"rate_limit": "API rate limit exceeded", "auth": "Token not found", "generic": "Unexpected error"}[kind]
+    return {"status": "api_error", "info": info}
+
+
+def _alternative_me_error(kind: str, ctx: Ctx) -> Any:
+    error = {"rate_limit": "Rate limit exceeded", "auth": "Unauthorized", "generic": "Internal error"}[kind]
+    return {"name": "Fear and Greed Index", "data": [], "metadata": {"error": error}}
+
+
+def _tron_error(kind: str, ctx: Ctx) -> Any:
+    message = {
+        "rate_limit": "request rate exceeded the allowed_rps(3), and the query server is suspended for 1s",
+        "auth": "ApiKey not exists",
+        "generic": "Internal error",
+    }[kind]
+    return {"Error": message}
+
+
+def _blockchair_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {
+        "rate_limit": (402, "Limit exceeded. Please get an API key at https://api.blockchair.com/premium"),
+        "auth": (402, "Your API key is invalid"),
+        "generic": (500, "Internal error"),
+    }[kind]
+    return {"data": None, "context": {"code": code, "error": message, "source": "A", "time": 0.001}}
+
+
+def _generic_error(kind: str, ctx: Ctx) -> Any:
+    message = {"rate_limit": "Too Many Requests", "auth": "Unauthorized: invalid API key", "generic": "Internal Server Error"}[kind]
+    return {"error": message}
+
+
+ERROR_STYLES: dict[str, ErrorStyle] = {
+    "etherscan": _etherscan_error,
+    "bscscan": _etherscan_error,
+    "coinmarketcap": _cmc_error,
+    "cmc_fear_greed": _cmc_error,
+    "cryptocompare": _cryptocompare_error,
+    "coingecko": _coingecko_error,
+    "binance": _binance_error,
+    "bybit": _bybit_error,
+    "okx": _okx_error,
+    "kraken": _kraken_error,
+    "publicnode": _jsonrpc_error,
+    "llamarpc": _jsonrpc_error,
+    "infura": _jsonrpc_error,
+    "alchemy": _jsonrpc_error,
+    "thegraph": _graphql_error,
+    "newsapi": _newsapi_error,
+    "cryptopanic": _cryptopanic_error,
+    "alternative_me": _alternative_me_error,
+    "tronscan": _tron_error,
+    "blockchair": _blockchair_error,
+}
+
+# HTTP status each provider answers a bad or missing key with (Etherscan and
+# CryptoCompare report it in an HTTP 200 body).
+AUTH_STATUS: dict[str, int] = {"etherscan": 200, "bscscan": 200, "cryptocompare": 200}
+
+
+def error_body(provider: str, kind: str, ctx: Ctx) -> Any:
+    style = ERROR_STYLES.get(provider)
+    if style is None:
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        style = _jsonrpc_error if "jsonrpc" in body else _graphql_error if "query" in body else _generic_error
+    return style(kind, ctx)

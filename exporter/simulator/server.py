@@ -1,0 +1,401 @@
+"""The provider simulator: an aiohttp app on loopback that answers configured endpoints
+like the real providers do, with faults injected over a small JSON control API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlparse
+
+import structlog
+from aiohttp import web
+
+from ..config import AuthType, Config, Endpoint, Provider, QuotaHeaders, ResetFormat
+from . import payloads
+from .faults import MAX_HANG_SECONDS, FaultSpec, FaultStore
+
+log = structlog.get_logger()
+
+_KEY = object()  # the {key} wildcard segment
+_GARBAGE = b"\x00\x9c\xff<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body>\xfe"
+DEFAULT_QUOTA_LIMIT = 120.0
+DEFAULT_QUOTA_WINDOW = 60.0
+
+
+def simulator_config(config: Config, base_url: str) -> Config:
+    """A copy of `config` whose providers all point at the simulator at `base_url`.
+
+    `https://mainnet.infura.io/v3/{key}` becomes `{base_url}/sim/infura/v3/{key}`: the
+    path (and any `{key}` placeholder) is kept, everything else is unchanged.
+    """
+    base = base_url.rstrip("/")
+    return config.with_providers(
+        tuple(replace(p, base_url=f"{base}/sim/{p.name}{urlparse(p.base_url).path}") for p in config.providers)
+    )
+
+
+@dataclass(frozen=True)
+class _Route:
+    provider: Provider
+    endpoint: Endpoint
+    segments: tuple[Any, ...]  # str or _KEY
+    rpc_method: str | None
+
+    def match(self, method: str, segments: list[str], query: Any, body: Any) -> tuple[int, str | None] | None:
+        """(specificity score, key from the path) when this route serves the request."""
+        if method != self.endpoint.method.value:
+            return None
+        key = None
+        tpl = self.segments
+        if len(segments) == len(tpl) - 1 and tpl and tpl[-1] is _KEY:
+            segments = [*segments, ""]  # a key-less URL such as /v3/ still finds its endpoint
+        if len(segments) != len(tpl):
+            return None
+        for want, got in zip(tpl, segments):
+            if want is _KEY:
+                key = got
+            elif want != got:
+                return None
+        for name, value in self.endpoint.params.items():
+            if query.get(name) != value:
+                return None
+        score = len(self.endpoint.params)
+        if self.rpc_method is not None:
+            if not isinstance(body, dict) or body.get("method") != self.rpc_method:
+                return None
+            score += 1
+        return score, key
+
+
+def _split(path: str) -> list[str]:
+    path = re.sub(r"/+", "/", path)
+    if path != "/":
+        path = path.rstrip("/")
+    return path.split("/")
+
+
+def _routes(config: Config) -> dict[str, list[_Route]]:
+    out: dict[str, list[_Route]] = {}
+    for p in config.providers:
+        prefix = urlparse(p.base_url).path
+        sim_prefix = f"/sim/{p.name}"
+        if prefix.startswith(sim_prefix):  # built from a simulator_config() copy
+            prefix = prefix[len(sim_prefix) :]
+        routes = []
+        for ep in p.endpoints:
+            path = prefix.rstrip("/") + ("/" + ep.path.lstrip("/") if ep.path else "")
+            segments = tuple(_KEY if s == "{key}" else s for s in _split(path or "/"))
+            body = ep.json if isinstance(ep.json, dict) else None
+            rpc = str(body["method"]) if body and "jsonrpc" in body and "method" in body else None
+            routes.append(_Route(p, ep, segments, rpc))
+        out[p.name] = routes
+    return out
+
+
+class _Quota:
+    """Climbing usage per provider and quota scope, reset every window."""
+
+    def __init__(self) -> None:
+        self._state: dict[tuple[str, str], tuple[float, float]] = {}  # -> (window start, used)
+
+    def headers(
+        self, provider: str, specs: tuple[QuotaHeaders, ...], now: float, *, remaining: int | None = None, exhausted: bool = False
+    ) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for spec in specs:
+            window = spec.window or DEFAULT_QUOTA_WINDOW
+            limit = spec.limit_value or DEFAULT_QUOTA_LIMIT
+            start = math.floor(now / window) * window
+            was_start, used = self._state.get((provider, spec.scope), (start, 0.0))
+            used = (used if was_start == start else 0.0) + 1
+            self._state[(provider, spec.scope)] = (start, used)
+            if remaining is not None:
+                used = max(0.0, limit - remaining)
+            if exhausted:
+                used = max(used, limit)
+            left = max(0.0, limit - used)
+            reset_at = start + window
+            if spec.used:
+                out[spec.used] = str(int(used))
+            if spec.limit:
+                out[spec.limit] = str(int(limit))
+            if spec.remaining:
+                out[spec.remaining] = str(int(left))
+            if spec.reset:
+                out[spec.reset] = _reset_value(reset_at, now, spec.reset_format)
+        return out
+
+
+def _reset_value(reset_at: float, now: float, fmt: ResetFormat) -> str:
+    if fmt is ResetFormat.EPOCH_MS:
+        return str(int(reset_at * 1000))
+    if fmt is ResetFormat.DELTA_S:
+        return str(max(0, math.ceil(reset_at - now)))
+    return str(int(reset_at))  # epoch seconds, also what `auto` reads best
+
+
+class Simulator:
+    """Answers `/sim/{provider}/...` like the configured providers; see the module doc."""
+
+    def __init__(self, config: Config, *, seed: int | None = None, max_hang: float = MAX_HANG_SECONDS) -> None:
+        self._config = config
+        self._routes = _routes(config)
+        self._providers = {p.name: p for p in config.providers}
+        self.faults = FaultStore()
+        self.market = payloads.Market(random.Random(seed))
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._unmatched: Counter[str] = Counter()
+        self._quota = _Quota()
+        self._max_hang = max_hang
+        self._closing: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._app = web.Application()
+        self._app.router.add_get("/control/health", self._control_health)
+        self._app.router.add_get("/control/faults", self._control_list)
+        self._app.router.add_post("/control/faults", self._control_set)
+        self._app.router.add_delete("/control/faults", self._control_clear)
+        self._app.router.add_get("/control/requests", self._control_requests)
+        self._app.router.add_route("*", "/sim/{provider}", self._handle)
+        self._app.router.add_route("*", "/sim/{provider}/{tail:.*}", self._handle)
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def app(self) -> web.Application:
+        return self._app
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the simulator is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._closing = asyncio.Event()
+        # No access log: query strings may carry API keys.
+        self._runner = web.AppRunner(self._app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server  # noqa: SLF001 - the only way to learn the bound port
+        self._port = server.sockets[0].getsockname()[1] if server and server.sockets else port
+        log.info("simulator_started", host=host, port=self._port, providers=len(self._providers))
+        return self._port
+
+    async def stop(self) -> None:
+        if self._closing is not None:
+            self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            log.info("simulator_stopped", port=self._port)
+
+    def update_config(self, config: Config) -> None:
+        """Serve a reloaded config; faults and counters stay."""
+        self._config = config
+        self._routes = _routes(config)
+        self._providers = {p.name: p for p in config.providers}
+
+    # ------------------------------------------------------------ faults and counters
+
+    def set_fault(self, spec: FaultSpec) -> None:
+        self.faults.set(spec)
+        log.info("simulator_fault_set", **{k: v for k, v in spec.to_json().items() if k != "invalid_keys"})
+
+    def clear_faults(self, provider: str | None = None, endpoint: str | None = None) -> int:
+        return self.faults.clear(provider, endpoint)
+
+    def request_count(self, provider: str, endpoint: str | None = None) -> int:
+        if endpoint is not None:
+            return self._counts[(provider, endpoint)]
+        return sum(n for (p, _), n in self._counts.items() if p == provider)
+
+    # ------------------------------------------------------------ control API
+
+    async def _control_health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _control_list(self, request: web.Request) -> web.Response:
+        return web.json_response({"faults": [f.to_json() for f in self.faults.active()]})
+
+    async def _control_set(self, request: web.Request) -> web.Response:
+        try:
+            data = json.loads(await request.read() or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return _bad_request("body", "must be a JSON object")
+        try:
+            spec = FaultSpec.from_json(data)
+        except ValueError as e:
+            field_name, _, message = str(e).partition(": ")
+            return _bad_request(field_name, message)
+        if spec.provider != "*":
+            provider = self._providers.get(spec.provider)
+            if provider is None:
+                return _bad_request("provider", f"unknown provider {spec.provider!r}")
+            if spec.endpoint and spec.endpoint not in {e.name for e in provider.endpoints}:
+                return _bad_request("endpoint", f"provider {spec.provider!r} has no endpoint {spec.endpoint!r}")
+        self.set_fault(spec)
+        return web.json_response({"fault": spec.to_json()}, status=201)
+
+    async def _control_clear(self, request: web.Request) -> web.Response:
+        cleared = self.clear_faults(request.query.get("provider") or None, request.query.get("endpoint") or None)
+        return web.json_response({"cleared": cleared})
+
+    async def _control_requests(self, request: web.Request) -> web.Response:
+        out: dict[str, dict[str, int]] = {}
+        for (p, e), n in sorted(self._counts.items()):
+            out.setdefault(p, {})[e] = n
+        return web.json_response({"requests": out, "unmatched": dict(self._unmatched)})
+
+    # ------------------------------------------------------------ provider traffic
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["provider"]
+        routes = self._routes.get(name)
+        if routes is None:
+            return web.json_response({"error": f"unknown provider {name!r}"}, status=404)
+        raw = await request.read() if request.can_read_body else b""
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                body = None
+        segments = _split("/" + request.match_info.get("tail", ""))
+        best: tuple[int, _Route, str | None] | None = None
+        for route in routes:
+            found = route.match(request.method, segments, request.query, body)
+            if found and (best is None or found[0] > best[0]):
+                best = (found[0], route, found[1])
+        if best is None:
+            self._unmatched[name] += 1
+            # Never echo the path: it may hold a key.
+            return web.json_response({"error": f"no endpoint of provider {name!r} matches this request"}, status=404)
+        _, route, path_key = best
+        ep_name = route.endpoint.name
+        self._counts[(name, ep_name)] += 1
+        fault = self.faults.take(name, ep_name)
+        try:
+            return await self._respond(request, route, body, path_key, fault)
+        finally:
+            log.debug("simulator_request", provider=name, endpoint=ep_name, fault=bool(fault))
+
+    async def _respond(
+        self, request: web.Request, route: _Route, body: Any, path_key: str | None, fault: FaultSpec | None
+    ) -> web.StreamResponse:
+        provider = route.provider
+        if fault and fault.latency_ms:
+            await self._sleep(fault.latency_ms / 1000)
+        if fault and fault.disconnect:
+            return self._drop(request)
+        if fault and fault.hang:
+            await self._hang(request)
+            return self._drop(request)
+        now = time.time()
+        stale = fault.stale_seconds if fault else 0.0
+        ctx = payloads.Ctx(provider.name, route.endpoint.name, now - stale, self.market, request.query, body, stale)
+        quota = self._quota.headers(
+            provider.name,
+            provider.quota_headers,
+            now,
+            remaining=fault.quota_remaining if fault else None,
+            exhausted=bool(fault and (fault.rate_limit or fault.status in (418, 429))),
+        )
+        if not self._key_ok(request, provider, path_key, fault):
+            status = payloads.AUTH_STATUS.get(provider.name, 401)
+            return _json(payloads.error_body(provider.name, "auth", ctx), status, quota)
+        if fault and fault.status is not None:
+            kind = "rate_limit" if fault.status in (402, 418, 429, 430) else "auth" if fault.status in (401, 403) else "generic"
+            headers = dict(quota)
+            if fault.status in (418, 429):
+                headers["Retry-After"] = "30"
+            return _json(payloads.error_body(provider.name, kind, ctx), fault.status, headers)
+        if fault and fault.rate_limit:
+            headers = {**quota, "Retry-After": str(max(0, math.ceil(fault.rate_limit.retry_after)))}
+            return _json(payloads.error_body(provider.name, "rate_limit", ctx), 429, headers)
+        if fault and fault.body_error:
+            return _json(payloads.error_body(provider.name, fault.body_error, ctx), 200, quota)
+        payload = payloads.generator_for(provider.name, route.endpoint.name, body)(ctx)
+        if isinstance(payload, str):
+            data, content_type = payload.encode(), "text/plain"
+        else:
+            data, content_type = json.dumps(payload, separators=(",", ":")).encode(), "application/json"
+        if fault and fault.oversized_bytes:
+            data, content_type = _oversized(payload, fault.oversized_bytes), "application/json"
+        if fault and fault.truncated:
+            data = data[: max(1, len(data) // 2)]
+        if fault and fault.garbage:
+            data = _GARBAGE
+        return web.Response(body=data, status=200, headers={**quota, "Content-Type": content_type})
+
+    def _key_ok(self, request: web.Request, provider: Provider, path_key: str | None, fault: FaultSpec | None) -> bool:
+        auth = provider.auth
+        if auth.type is AuthType.NONE:
+            return True
+        if auth.type is AuthType.QUERY:
+            key = request.query.get(auth.name, "")
+        elif auth.type is AuthType.HEADER:
+            key = request.headers.get(auth.name, "")
+            if auth.prefix and key.lower().startswith(auth.prefix.lower()):
+                key = key[len(auth.prefix) :]
+        else:
+            key = path_key or ""
+        key = key.strip()
+        if not key or key == "{key}":
+            return auth.optional
+        return not (fault and fault.key_is_invalid(key))
+
+    async def _sleep(self, seconds: float) -> None:
+        if self._closing is None:
+            await asyncio.sleep(seconds)
+            return
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _hang(self, request: web.Request) -> None:
+        """Answer nothing until the client gives up, the simulator stops or max_hang."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._max_hang
+        while loop.time() < deadline and not (self._closing and self._closing.is_set()):
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return
+            await self._sleep(min(0.2, deadline - loop.time()))
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            transport.abort() if hasattr(transport, "abort") else transport.close()
+        raise asyncio.CancelledError  # nothing can be written to an aborted connection
+
+
+def _json(body: Any, status: int, headers: dict[str, str]) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _bad_request(field_name: str, message: str) -> web.Response:
+    return web.json_response({"error": f"{field_name}: {message}", "field": field_name}, status=400)
+
+
+def _oversized(payload: Any, size: int) -> bytes:
+    base = dict(payload) if isinstance(payload, dict) else {"data": payload}
+    base["_padding"] = ""
+    head = json.dumps(base, separators=(",", ":"))
+    pad = max(0, size - len(head.encode()))
+    base["_padding"] = "x" * pad
+    return json.dumps(base, separators=(",", ":")).encode()
