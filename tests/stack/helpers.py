@@ -1,0 +1,121 @@
+"""Running the real Prometheus and Alertmanager binaries in tests: free ports, temp
+configs derived from the committed ones, processes that are always killed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .conftest import ALERTMANAGER_DIR
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(url: str, data: Any = None, method: str | None = None, timeout: float = 5) -> Any:
+    body = None if data is None else json.dumps(data).encode()
+    request = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        raw = response.read()
+    return json.loads(raw) if raw.strip() else None
+
+
+def wait_until(check, timeout: float, interval: float = 0.2, what: str = "condition"):
+    """Poll `check()` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except (OSError, urllib.error.URLError, ValueError) as exc:  # not up yet
+            last_error, result = exc, None
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+@contextlib.contextmanager
+def running(args: list[str], log: Path, ready_url: str, timeout: float = 20) -> Iterator[subprocess.Popen]:
+    """Start a process in its own process group, wait for `ready_url`, always kill it."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"{args[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            with urllib.request.urlopen(ready_url, timeout=1) as response:
+                return response.status == 200
+
+        wait_until(ready, timeout, what=f"{args[0]} at {ready_url}")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def alertmanager_config_for_test(
+    tmp: Path, *, webhook_base: str | None = None, notify_base: str | None = None, group_wait: str = "1s"
+) -> Path:
+    """The committed alertmanager.yml, with only delivery changed for a test.
+
+    Routes, grouping and inhibitions stay as committed. With `webhook_base`, each
+    receiver becomes a webhook to `{webhook_base}/{receiver name}`. With
+    `notify_base`, the Slack and PagerDuty configs stay (so the templates render for
+    real) but post to `{notify_base}/slack` and `{notify_base}/pagerduty`, with the
+    secret files written in `tmp`.
+    """
+    config = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    config["templates"] = [str(ALERTMANAGER_DIR / t) for t in config["templates"]]
+    config["route"]["group_wait"] = group_wait
+    config["route"]["group_interval"] = "1s"
+    if webhook_base is not None:
+        config["global"].pop("slack_api_url_file", None)
+        config["receivers"] = [
+            {"name": r["name"], "webhook_configs": [{"url": f"{webhook_base}/{r['name']}", "send_resolved": True}]}
+            for r in config["receivers"]
+        ]
+    if notify_base is not None:
+        (tmp / "slack_webhook_url").write_text(f"{notify_base}/slack\n")
+        (tmp / "pagerduty_routing_key").write_text("test-routing-key\n")
+        config["global"]["slack_api_url_file"] = str(tmp / "slack_webhook_url")
+        for receiver in config["receivers"]:
+            for pd in receiver.get("pagerduty_configs", []):
+                pd["routing_key_file"] = str(tmp / "pagerduty_routing_key")
+                pd["url"] = f"{notify_base}/pagerduty"
+    path = tmp / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def alertmanager_args(binary: str, config: Path, tmp: Path, port: int) -> list[str]:
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={tmp / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # no gossip: a single, isolated instance
+        "--log.level=debug",
+    ]

@@ -1,0 +1,285 @@
+"""Alertmanager routing, inhibition and templates, checked with the real amtool and
+a real Alertmanager on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import ALERTMANAGER_DIR, REPO, alertmanager_binary, load_rules
+from .helpers import (
+    alertmanager_args,
+    alertmanager_config_for_test,
+    free_port,
+    http_json,
+    running,
+    wait_until,
+)
+
+pytestmark = pytest.mark.binary
+
+CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=REPO)
+
+
+def test_amtool_check_config(amtool: str) -> None:
+    result = run(amtool, "check-config", str(CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 receivers" in result.stdout and "4 inhibit rules" in result.stdout
+
+
+def test_no_secret_in_config() -> None:
+    text = CONFIG.read_text()
+    for secret_setting in ("routing_key:", "service_key:", "api_url:", "slack_api_url:"):
+        assert secret_setting not in text, f"{secret_setting} must come from a *_file setting"
+    config = yaml.safe_load(text)
+    assert config["global"]["slack_api_url_file"].startswith("/run/secrets/")
+    pagerduty = next(r for r in config["receivers"] if r["name"] == "pagerduty-critical")
+    assert pagerduty["pagerduty_configs"][0]["routing_key_file"].startswith("/run/secrets/")
+
+
+def test_uses_matchers_not_deprecated_match() -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+
+    def routes(route: dict) -> Iterator[dict]:
+        yield route
+        for child in route.get("routes", []):
+            yield from routes(child)
+
+    deprecated = {"match", "match_re", "source_match", "source_match_re", "target_match", "target_match_re"}
+    for item in [*routes(config["route"]), *config["inhibit_rules"]]:
+        assert not deprecated & set(item), item
+
+
+# (labels, expected receiver): every route of the tree, and the default.
+ROUTES = [
+    ({"alertname": "ProviderDown", "severity": "critical", "provider": "binance", "category": "exchanges"}, "pagerduty-critical"),
+    ({"alertname": "CategoryOutage", "severity": "critical", "category": "news"}, "pagerduty-critical"),
+    ({"alertname": "ExporterDown", "severity": "critical", "job": "crypto-api-exporter"}, "pagerduty-critical"),
+    ({"alertname": "RateLimitNearExhaustion", "severity": "critical", "provider": "coingecko", "scope": "minute"}, "pagerduty-critical"),
+    ({"alertname": "HighErrorRate", "severity": "warning", "provider": "okx", "category": "exchanges"}, "slack-warnings"),
+    ({"alertname": "RateLimitNearExhaustion", "severity": "warning", "provider": "etherscan", "scope": "budget"}, "slack-warnings"),
+    ({"alertname": "PriceDivergence", "severity": "warning", "name": "btc_usd"}, "slack-warnings"),
+    ({"alertname": "LatencyAnomaly", "severity": "info", "provider": "binance", "endpoint": "ping"}, "default"),
+    ({"alertname": "SomethingElse", "severity": "page"}, "default"),
+    ({"alertname": "NoSeverity"}, "default"),
+]
+
+
+def route_test(amtool: str, labels: dict[str, str], receiver: str) -> subprocess.CompletedProcess[str]:
+    return run(
+        amtool, "config", "routes", "test",
+        f"--config.file={CONFIG}", f"--verify.receivers={receiver}",
+        *(f"{k}={v}" for k, v in labels.items()),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("labels", "receiver"), ROUTES, ids=lambda x: x if isinstance(x, str) else x["alertname"])
+def test_route(amtool: str, labels: dict[str, str], receiver: str) -> None:
+    result = route_test(amtool, labels, receiver)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receiver
+
+
+def test_route_verification_catches_a_wrong_receiver(amtool: str) -> None:
+    result = route_test(amtool, {"alertname": "ProviderDown", "severity": "critical"}, "slack-warnings")
+    assert result.returncode != 0
+
+
+SEVERITY_RECEIVER = {"critical": "pagerduty-critical", "warning": "slack-warnings", "info": "default"}
+
+
+@pytest.mark.parametrize(
+    "rule", [r for r in load_rules() if "alert" in r], ids=lambda r: f"{r['alert']}-{r['labels']['severity']}"
+)
+def test_every_alert_of_the_rules_reaches_its_receiver(amtool: str, rule: dict) -> None:
+    severity = rule["labels"]["severity"]
+    labels = {"alertname": rule["alert"], "severity": severity, "provider": "p", "category": "c"}
+    result = route_test(amtool, labels, SEVERITY_RECEIVER[severity])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- live Alertmanager
+
+
+class _Collector(BaseHTTPRequestHandler):
+    received: list[tuple[str, dict]]
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.received.append((self.path, json.loads(body)))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"status": "success"}')
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[ThreadingHTTPServer]:
+    """Stands in for Slack and PagerDuty: records every POST as (path, json)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, receiver: ThreadingHTTPServer) -> Iterator[str]:
+    """A real Alertmanager with the committed routes, inhibitions and templates,
+    delivering Slack and PagerDuty notifications to the local receiver."""
+    binary = alertmanager_binary()
+    port = free_port()
+    config = alertmanager_config_for_test(
+        tmp_path, notify_base=f"http://127.0.0.1:{receiver.server_address[1]}"
+    )
+    url = f"http://127.0.0.1:{port}"
+    with running(alertmanager_args(binary, config, tmp_path, port), tmp_path / "am.log", f"{url}/-/ready"):
+        yield url
+
+
+def post_alerts(url: str, alerts: list[dict[str, str]]) -> None:
+    now = datetime.now(UTC)
+    http_json(
+        f"{url}/api/v2/alerts",
+        [
+            {
+                "labels": labels,
+                "annotations": {
+                    "summary": "test",
+                    "description": f"{labels['alertname']} test description",
+                    "runbook_url": f"https://example.invalid/runbooks.md#{labels['alertname'].lower()}",
+                },
+                "startsAt": now.isoformat(),
+                "endsAt": (now + timedelta(hours=1)).isoformat(),
+            }
+            for labels in alerts
+        ],
+        method="POST",
+    )
+
+
+def alert_states(url: str) -> dict[tuple, list]:
+    """(alertname, provider, category, severity) -> inhibitedBy fingerprints."""
+    return {
+        tuple(a["labels"].get(k, "") for k in ("alertname", "provider", "category", "severity")): a["status"]["inhibitedBy"]
+        for a in http_json(f"{url}/api/v2/alerts")
+    }
+
+
+def key(labels: dict[str, str]) -> tuple:
+    return tuple(labels.get(k, "") for k in ("alertname", "provider", "category", "severity"))
+
+
+EXPORTER_DOWN = {"alertname": "ExporterDown", "severity": "critical", "job": "crypto-api-exporter", "instance": "exporter:7860"}
+
+# (description, alerts posted together, alerts expected inhibited, alerts expected not inhibited)
+INHIBITIONS = [
+    (
+        "provider-level inhibitions",
+        [
+            {"alertname": "CategoryOutage", "severity": "critical", "category": "news"},
+            {"alertname": "ProviderDown", "severity": "critical", "provider": "binance", "category": "exchanges"},
+            {"alertname": "RateLimitNearExhaustion", "severity": "critical", "provider": "coingecko", "scope": "minute"},
+        ],
+        [
+            # CategoryOutage silences ProviderDown of its category's providers.
+            {"alertname": "ProviderDown", "severity": "critical", "provider": "newsapi", "category": "news"},
+            # ProviderDown silences what it explains, for the same provider.
+            {"alertname": "EndpointDown", "severity": "warning", "provider": "binance", "category": "exchanges", "endpoint": "ticker"},
+            {"alertname": "HighErrorRate", "severity": "warning", "provider": "binance", "category": "exchanges"},
+            # Critical silences warning for the same alert and provider.
+            {"alertname": "RateLimitNearExhaustion", "severity": "warning", "provider": "coingecko", "scope": "minute"},
+        ],
+        [
+            # Other category / other provider / other alert: untouched.
+            {"alertname": "EndpointDown", "severity": "warning", "provider": "okx", "category": "exchanges", "endpoint": "ticker"},
+            {"alertname": "EndpointDown", "severity": "warning", "provider": "cryptopanic", "category": "news", "endpoint": "posts"},
+            {"alertname": "RateLimitNearExhaustion", "severity": "warning", "provider": "etherscan", "scope": "budget"},
+            {"alertname": "ApiKeyInvalid", "severity": "warning", "provider": "coingecko", "key": "COINGECKO_KEY"},
+        ],
+    ),
+    (
+        "exporter down",
+        [EXPORTER_DOWN],
+        [
+            {"alertname": "ProviderDown", "severity": "critical", "provider": "binance", "category": "exchanges"},
+            {"alertname": "CategoryOutage", "severity": "critical", "category": "news"},
+            {"alertname": "DataStale", "severity": "warning", "provider": "binance", "endpoint": "ticker"},
+            {"alertname": "PriceDivergence", "severity": "warning", "name": "btc_usd"},
+        ],
+        [
+            {"alertname": "ConfigReloadFailed", "severity": "warning", "job": "crypto-api-exporter"},
+            # Alerts of other systems sharing the Alertmanager are not ours to silence.
+            {"alertname": "HostDown", "severity": "critical", "instance": "node-1"},
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("sources", "inhibited", "active"), [c[1:] for c in INHIBITIONS], ids=[c[0] for c in INHIBITIONS])
+def test_inhibitions(alertmanager: str, sources: list, inhibited: list, active: list) -> None:
+    post_alerts(alertmanager, sources + inhibited + active)
+
+    def all_inhibited() -> bool:
+        states = alert_states(alertmanager)
+        return all(states.get(key(a)) for a in inhibited)
+
+    # Once every expected inhibition shows, the inhibitor has seen the sources, so
+    # an alert still active now is really not inhibited.
+    wait_until(all_inhibited, timeout=15, what="the expected inhibitions")
+    states = alert_states(alertmanager)
+    for source in sources:
+        assert states[key(source)] == [], f"source {source} must not be inhibited"
+    for alert in active:
+        assert states[key(alert)] == [], f"{alert} must not be inhibited"
+
+
+def test_notifications_render_the_templates(alertmanager: str, receiver: ThreadingHTTPServer) -> None:
+    post_alerts(
+        alertmanager,
+        [
+            {"alertname": "ProviderDown", "severity": "critical", "provider": "binance", "category": "exchanges"},
+            {"alertname": "HighErrorRate", "severity": "warning", "provider": "okx", "category": "exchanges"},
+        ],
+    )
+    got = wait_until(
+        lambda: len({p for p, _ in receiver.received}) >= 2 and list(receiver.received),
+        timeout=20,
+        what="a Slack and a PagerDuty notification",
+    )
+    pagerduty = next(body for path, body in got if path == "/pagerduty")
+    slack = next(body for path, body in got if path == "/slack")
+
+    # PagerDuty Events API v2: the key came from routing_key_file.
+    assert pagerduty["routing_key"] == "test-routing-key"
+    assert pagerduty["event_action"] == "trigger"
+    assert pagerduty["payload"]["summary"] == "[FIRING:1] binance (exchanges): ProviderDown"
+    assert pagerduty["payload"]["severity"] == "critical"
+    details = pagerduty["payload"]["custom_details"]
+    assert details["firing"].strip() == "ProviderDown binance: ProviderDown test description"
+    assert details["runbook_url"].endswith("#providerdown")
+
+    attachment = slack["attachments"][0]
+    assert slack["channel"] == "#crypto-api-alerts"
+    assert attachment["title"] == "[FIRING:1] okx (exchanges): HighErrorRate"
+    assert attachment["color"] == "warning"
+    assert "*Firing*" in attachment["text"]
+    assert "*WARNING* `HighErrorRate` okx [exchanges]" in attachment["text"]
+    assert "HighErrorRate test description <https://example.invalid/runbooks.md#higherrorrate|Runbook>" in attachment["text"]
