@@ -37,8 +37,11 @@ def _guard_key(p: Provider) -> tuple[object, ...]:
 
 
 class Exporter:
-    def __init__(self, loader: ConfigLoader, *, redactor: Redactor | None = None, process_metrics: bool = True) -> None:
+    def __init__(
+        self, loader: ConfigLoader, *, redactor: Redactor | None = None, process_metrics: bool = True, backoff_base: float = 0.5
+    ) -> None:
         self.loader = loader
+        self.backoff_base = backoff_base
         self.redactor = redactor or Redactor()
         self.state = State()
         self.registry = build_registry(self.state, process_metrics=process_metrics)
@@ -78,16 +81,19 @@ class Exporter:
         log.info("config_reloaded", source=config.source, providers=len(config.providers), endpoints=sum(len(p.endpoints) for p in config.providers))
         return []
 
-    async def start(self) -> None:
+    async def start(self, schedule: bool = True) -> None:
+        """Open the HTTP sessions and, unless told not to (tests drive probes by hand), schedule."""
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         fresh = aiohttp.TCPConnector(limit=0, force_close=True)
         self._ctx = ProbeContext(
             session=aiohttp.ClientSession(connector=connector, trust_env=True),
             fresh_session=aiohttp.ClientSession(connector=fresh, trust_env=True),
             redactor=self.redactor,
+            backoff_base=self.backoff_base,
         )
-        self.scheduler.apply(self.config)
-        self.scheduler.start()
+        if schedule:
+            self.scheduler.apply(self.config)
+            self.scheduler.start()
         log.info("exporter_started", providers=len(self.config.providers), endpoints=sum(len(p.endpoints) for p in self.config.providers), source=self.config.source)
 
     async def stop(self) -> None:

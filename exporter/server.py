@@ -46,7 +46,7 @@ async def landing(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
-def build_app(exporter: Exporter, *, handle_sighup: bool = True) -> web.Application:
+def build_app(exporter: Exporter, *, handle_sighup: bool = True, schedule: bool = True) -> web.Application:
     app = web.Application()
     app[EXPORTER_KEY] = exporter
     app.router.add_get("/", landing)
@@ -55,7 +55,7 @@ def build_app(exporter: Exporter, *, handle_sighup: bool = True) -> web.Applicat
     app.router.add_post("/-/reload", reload)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await exporter.start()
+        await exporter.start(schedule=schedule)
         loop = asyncio.get_running_loop()
         if handle_sighup:
             loop.add_signal_handler(signal.SIGHUP, exporter.reload)
