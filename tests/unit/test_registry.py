@@ -1,0 +1,222 @@
+"""The shipped providers.yaml: contract names, coverage, and a cross-check against the
+simulator so that the registry and the simulator's payloads cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from exporter.config import DEFAULT_FILE, AuthType, BodyFormat, Config, Endpoint, Provider, TimeUnit, load_config
+from exporter.model import Category, Outcome
+from exporter.simulator import Simulator, simulator_config
+
+REQUIRED = {
+    "coingecko", "coinmarketcap", "cryptocompare", "binance", "etherscan", "bscscan", "tronscan",
+    "cryptopanic", "newsapi", "alternative_me", "thegraph", "blockchair", "bybit", "okx",
+    "publicnode", "infura", "alchemy",
+}  # fmt: skip
+CONTRACT_VALUES = {"btc_usd", "gas_price_gwei", "fear_greed_index", "block_height"}
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    return load_config(env={})
+
+
+def _value_names(p: Provider) -> set[str]:
+    return {v.name for e in p.endpoints for v in e.values}
+
+
+def test_loads_without_env_with_warnings_only(config: Config) -> None:
+    assert config.providers
+    assert all("none of" in w or "budget" in w for w in config.warnings)
+    assert not [w for w in config.warnings if "budget" in w], "the schedule must fit every budget"
+
+
+def test_coverage(config: Config) -> None:
+    names = {p.name for p in config.providers}
+    assert len(names) >= 16
+    assert REQUIRED <= names, REQUIRED - names
+    assert {p.category for p in config.providers} == set(Category)
+
+
+def test_contract_values(config: Config) -> None:
+    market = [p.name for p in config.providers if p.category is Category.MARKET_DATA and "btc_usd" in _value_names(p)]
+    assert len(market) >= 3
+    for exchange in ("binance", "bybit", "okx"):
+        assert "btc_usd" in _value_names(config.provider(exchange))
+    assert "gas_price_gwei" in _value_names(config.provider("etherscan"))
+    assert "fear_greed_index" in _value_names(config.provider("alternative_me"))
+    for p in config.providers:
+        if p.category is Category.RPC_NODES:
+            assert "block_height" in _value_names(p), p.name
+    every = set().union(*(_value_names(p) for p in config.providers))
+    assert CONTRACT_VALUES <= every
+
+
+def test_keys_come_from_env_only(config: Config) -> None:
+    text = Path(DEFAULT_FILE).read_text()
+    # Subgraph ids are public identifiers, not secrets.
+    scrubbed = re.sub(r"subgraphs/id/\w+", "subgraphs/id/ID", text)
+    assert not re.search(r"\b[0-9a-fA-F]{32,}\b", scrubbed), "a hex key-looking literal"
+    assert not re.search(r"\b(?=\w*\d)(?=\w*[A-Z])(?=\w*[a-z])\w{30,}\b", scrubbed), "a key-looking literal"
+    assert not re.search(r"(?i)(apikey|api_key|auth_token|key)=\w", scrubbed)
+    for p in config.providers:
+        if p.auth.type is AuthType.PATH:
+            assert "{key}" in p.base_url
+        if p.auth.type is not AuthType.NONE:
+            assert p.auth.env and all(re.fullmatch(r"[A-Z][A-Z0-9_]*", e) for e in p.auth.env)
+    assert config.provider("etherscan").auth.env == ("ETHERSCAN_API_KEY_1", "ETHERSCAN_API_KEY_2")
+    assert "CMC_API_KEY" in config.provider("coinmarketcap").auth.env
+
+
+def test_odd_status_codes_and_quota(config: Config) -> None:
+    assert config.provider("binance").endpoint("btc_ticker").status_outcomes[418] is Outcome.RATE_LIMITED
+    stats = config.provider("blockchair").endpoint("bitcoin_stats").status_outcomes
+    assert stats[430] is Outcome.RATE_LIMITED and stats[402] is Outcome.RATE_LIMITED
+    assert config.provider("infura").endpoint("block_number").status_outcomes[402] is Outcome.RATE_LIMITED
+    (weight,) = config.provider("binance").quota_headers
+    assert (weight.scope, weight.used, weight.limit_value, weight.window) == ("weight_1m", "X-MBX-USED-WEIGHT-1M", 6000, 60)
+    for metered in ("coinmarketcap", "etherscan", "newsapi", "cryptopanic"):
+        assert config.provider(metered).budget is not None, metered
+
+
+# ---------------------------------------------------------------- cross-check
+
+
+def _env_with_keys() -> dict[str, str]:
+    text = Path(DEFAULT_FILE).read_text()
+    names = set(re.findall(r"\b[A-Z][A-Z0-9_]*_(?:API_KEY(?:_\d)?|TOKEN)\b", text))
+    return {n: f"sim-{n.lower()}" for n in names}
+
+
+def request_for(p: Provider, ep: Endpoint) -> dict[str, Any]:
+    """The request the exporter sends, with the first key in its configured place."""
+    key = p.auth.keys[0].value if p.auth.keys else ""
+    url = p.base_url + ep.path
+    params, headers = dict(ep.params), dict(ep.headers)
+    if p.auth.type is AuthType.QUERY:
+        params[p.auth.name] = key
+    elif p.auth.type is AuthType.HEADER:
+        headers[p.auth.name] = p.auth.prefix + key
+    elif p.auth.type is AuthType.PATH:
+        url = url.replace("{key}", key)
+    req: dict[str, Any] = {"method": ep.method.value, "url": url, "params": params, "headers": headers}
+    if ep.json is not None:
+        req["json"] = ep.json
+    return req
+
+
+def to_float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(int(value, 16)) if value.lower().startswith("0x") else float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def to_timestamp(value: Any, unit: TimeUnit) -> float | None:
+    if unit is TimeUnit.ISO:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    if unit is TimeUnit.HEX_S:
+        assert isinstance(value, str) and value.startswith("0x"), value
+    number = to_float(value)
+    assert number is not None, value
+    if unit is TimeUnit.MS or (unit is TimeUnit.AUTO and number > 1e11):
+        return number / 1000
+    return number
+
+
+def _classify() -> Any:
+    """The exporter's own payload checker, when it is there (it is built alongside)."""
+    try:
+        from exporter import classify
+    except ImportError:
+        return None
+    return classify if hasattr(classify, "check_payload") else None
+
+
+def shipped_endpoints() -> list[tuple[str, str]]:
+    return [(p.name, e.name) for p in load_config(env={}).providers for e in p.endpoints]
+
+
+@pytest.fixture(scope="module")
+def keyed_config() -> Config:
+    return load_config(env=_env_with_keys())
+
+
+@pytest.fixture
+async def sim(keyed_config: Config):  # type: ignore[no-untyped-def]
+    s = Simulator(keyed_config, seed=3)
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), shipped_endpoints())
+async def test_simulator_payload_passes_registry_checks(sim: Simulator, keyed_config: Config, provider: str, endpoint: str) -> None:
+    p = simulator_config(keyed_config, sim.url).provider(provider)
+    assert p.auth.type is AuthType.NONE or p.auth.keys, "every auth env var must get a key in this test"
+    ep = p.endpoint(endpoint)
+    async with aiohttp.ClientSession() as client, client.request(**request_for(p, ep)) as resp:
+        assert resp.status in ep.expect_status, await resp.text()
+        body = await resp.read()
+    assert sim.request_count(provider, endpoint) == 1
+    classify = _classify()
+    if classify is not None:
+        verdict = classify.check_payload(body, ep, time.time())
+        assert verdict.outcome is Outcome.SUCCESS, verdict.detail
+    if ep.format is BodyFormat.TEXT:
+        for value in ep.values:
+            assert to_float(body.decode().strip()) is not None
+        return
+    data = json.loads(body)
+    for rule in ep.error_rules:
+        if rule.outcome is Outcome.SUCCESS:
+            continue
+        assert rule.when.search(data) in (None, False, "", [], {}), f"error rule matched: {rule.when.source}"
+    for assertion in ep.assertions:
+        assert assertion.search(data) not in (None, False, "", [], {}), f"assertion failed: {assertion.source}"
+    for value in ep.values:
+        number = to_float(value.path.search(data))
+        assert number is not None, f"value {value.name} at {value.path.source}"
+        if value.name == "btc_usd":
+            assert 80_000 < number * value.scale < 110_000
+        if value.name == "gas_price_gwei":
+            assert 0 < number * value.scale < 500
+        if value.name == "fear_greed_index":
+            assert 0 <= number <= 100
+    if ep.freshness is not None:
+        ts = to_timestamp(ep.freshness.path.search(data), ep.freshness.unit)
+        assert ts is not None
+        age = time.time() - ts
+        assert -5 < age <= ep.freshness.max_age, f"age {age:.0f}s at {ep.freshness.path.source}"
+
+
+async def test_stale_fault_makes_every_freshness_endpoint_stale(sim: Simulator, keyed_config: Config) -> None:
+    from exporter.simulator import FaultSpec
+
+    sim.set_fault(FaultSpec("*", stale_seconds=3 * 86400))
+    cfg = simulator_config(keyed_config, sim.url)
+    async with aiohttp.ClientSession() as client:
+        for p in cfg.providers:
+            for ep in p.endpoints:
+                if ep.freshness is None:
+                    continue
+                async with client.request(**request_for(p, ep)) as resp:
+                    data = await resp.json(content_type=None)
+                ts = to_timestamp(ep.freshness.path.search(data), ep.freshness.unit)
+                assert ts is not None and time.time() - ts > ep.freshness.max_age, (p.name, ep.name)
