@@ -1,0 +1,253 @@
+"""The control API, key checks, quota headers and the chaos loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+
+import aiohttp
+import pytest
+
+from exporter.config import Config, load_config, parse_config
+from exporter.simulator import FaultSpec, Simulator, run_chaos
+from exporter.simulator.chaos import SCENARIOS, plan_round
+
+SECRET = "s3cr3t-key-value"
+RPC = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+GAS = "/sim/etherscan/v2/api?chainid=1&module=gastracker&action=gasoracle"
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    return load_config(env={})
+
+
+@pytest.fixture
+async def sim(config: Config):  # type: ignore[no-untyped-def]
+    s = Simulator(config, seed=9)
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def client():  # type: ignore[no-untyped-def]
+    async with aiohttp.ClientSession() as c:
+        yield c
+
+
+# ---------------------------------------------------------------- control API
+
+
+async def test_health(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    async with client.get(f"{sim.url}/control/health") as r:
+        assert r.status == 200 and await r.json() == {"status": "ok"}
+
+
+async def test_set_list_clear(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    faults = f"{sim.url}/control/faults"
+    for body in (
+        {"provider": "binance", "endpoint": "ping", "status": 503},
+        {"provider": "binance", "latency_ms": 200},
+        {"provider": "etherscan", "invalid_keys": [SECRET]},
+        {"provider": "*", "stale_seconds": 60, "count": 3},
+    ):
+        async with client.post(faults, json=body) as r:
+            assert r.status == 201, await r.text()
+    async with client.get(faults) as r:
+        text = await r.text()
+        listed = json.loads(text)["faults"]
+    assert len(listed) == 4 and SECRET not in text
+    async with client.delete(faults, params={"provider": "binance", "endpoint": "ping"}) as r:
+        assert await r.json() == {"cleared": 1}
+    async with client.delete(faults, params={"provider": "binance"}) as r:
+        assert await r.json() == {"cleared": 1}
+    async with client.delete(faults) as r:
+        assert await r.json() == {"cleared": 2}
+    assert sim.faults.active() == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"{not json", "body"),
+        (b"", "body"),
+        (b'"binance"', "body"),
+        (b'{"provider": "binance", "colour": "red"}', "colour"),
+        (b'{"provider": "binance", "latency_ms": "slow"}', "latency_ms"),
+        (b'{"provider": "binance", "status": 700}', "status"),
+        (b'{"provider": "binance", "disconnect": 1}', "disconnect"),
+        (b'{"provider": "nosuch"}', "provider"),
+        (b'{"provider": "binance", "endpoint": "nosuch"}', "endpoint"),
+    ],
+)
+async def test_bad_fault_bodies_are_400(sim: Simulator, client: aiohttp.ClientSession, raw: bytes, field: str) -> None:
+    async with client.post(f"{sim.url}/control/faults", data=raw, headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 400
+        data = await r.json()
+    assert data["field"] == field and data["error"].startswith(f"{field}:")
+    assert sim.faults.active() == []
+
+
+async def test_request_counts(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    for _ in range(2):
+        async with client.get(f"{sim.url}/sim/binance/api/v3/ping") as r:
+            await r.read()
+    async with client.post(f"{sim.url}/sim/llamarpc", json=RPC) as r:
+        await r.read()
+    async with client.get(f"{sim.url}/control/requests") as r:
+        data = await r.json()
+    assert data["requests"] == {"binance": {"ping": 2}, "llamarpc": {"block_number": 1}}
+    assert sim.request_count("binance") == 2 and sim.request_count("binance", "time") == 0
+
+
+# ---------------------------------------------------------------- keys
+
+
+async def test_etherscan_key_checks(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    async with client.get(sim.url + GAS) as r:  # no key
+        assert r.status == 200 and await r.json() == {"status": "0", "message": "NOTOK", "result": "Invalid API Key"}
+    async with client.get(sim.url + GAS, params={"apikey": "good"}) as r:
+        assert (await r.json())["status"] == "1"
+    sim.set_fault(FaultSpec("etherscan", invalid_keys=(SECRET,)))
+    async with client.get(sim.url + GAS, params={"apikey": SECRET}) as r:
+        text = await r.text()
+    assert "Invalid API Key" in text and SECRET not in text
+    async with client.get(sim.url + GAS, params={"apikey": "other"}) as r:
+        assert (await r.json())["status"] == "1"  # rotation to a good key works
+
+
+async def test_cmc_key_checks(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    url = f"{sim.url}/sim/coinmarketcap/v1/key/info"
+    async with client.get(url) as r:
+        assert r.status == 401 and (await r.json())["status"]["error_code"] == 1001
+    sim.set_fault(FaultSpec("coinmarketcap", invalid_keys="all"))
+    async with client.get(url, headers={"X-CMC_PRO_API_KEY": SECRET}) as r:
+        assert r.status == 401 and SECRET not in await r.text()
+    sim.clear_faults()
+    async with client.get(url, headers={"X-CMC_PRO_API_KEY": SECRET}) as r:
+        assert r.status == 200 and (await r.json())["status"]["error_code"] == 0
+
+
+async def test_path_key_and_prefixed_header(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    async with client.post(f"{sim.url}/sim/alchemy/v2/", json=RPC) as r:
+        assert r.status == 401 and (await r.json())["error"]["code"] == -32600
+    sim.set_fault(FaultSpec("alchemy", invalid_keys=[SECRET]))
+    async with client.post(f"{sim.url}/sim/alchemy/v2/{SECRET}", json=RPC) as r:
+        assert r.status == 401 and SECRET not in await r.text()
+    async with client.post(f"{sim.url}/sim/alchemy/v2/another", json=RPC) as r:
+        assert r.status == 200
+    sim.set_fault(FaultSpec("cryptocompare", invalid_keys=[SECRET]))
+    url = f"{sim.url}/sim/cryptocompare/data/pricemultifull?fsyms=BTC&tsyms=USD"
+    async with client.get(url, headers={"authorization": f"Apikey {SECRET}"}) as r:
+        data = await r.json()
+    assert data["Response"] == "Error" and SECRET not in json.dumps(data)
+
+
+async def test_optional_auth_accepts_no_key(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    async with client.get(f"{sim.url}/sim/coingecko/api/v3/ping") as r:
+        assert r.status == 200
+    sim.set_fault(FaultSpec("coingecko", invalid_keys="all"))
+    async with client.get(f"{sim.url}/sim/coingecko/api/v3/ping", headers={"x-cg-demo-api-key": "k"}) as r:
+        assert r.status == 401 and (await r.json())["status"]["error_code"] == 10002
+
+
+# ---------------------------------------------------------------- quota headers
+
+
+async def test_binance_weight_climbs(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    used = []
+    for _ in range(4):
+        async with client.get(f"{sim.url}/sim/binance/api/v3/ping") as r:
+            used.append(int(r.headers["X-MBX-USED-WEIGHT-1M"]))
+    assert used == sorted(used) and used[-1] > used[0]  # unless a minute boundary passed
+    sim.set_fault(FaultSpec("binance", quota_remaining=5))
+    async with client.get(f"{sim.url}/sim/binance/api/v3/ping") as r:
+        assert r.headers["X-MBX-USED-WEIGHT-1M"] == "5995"
+
+
+async def test_limit_remaining_reset_headers(client: aiohttp.ClientSession) -> None:
+    cfg = parse_config(
+        {
+            "providers": [
+                {
+                    "name": "acme",
+                    "category": "market_data",
+                    "base_url": "https://api.acme.test",
+                    "rate_limit": {
+                        "headers": [
+                            {"scope": "minute", "limit": "X-RateLimit-Limit", "remaining": "X-RateLimit-Remaining", "reset": "X-RateLimit-Reset", "reset_format": "delta_s"},
+                            {"scope": "ms", "remaining": "X-Left", "reset": "X-Reset-Ms", "reset_format": "epoch_ms", "limit_value": 50, "window": "10s"},
+                        ]
+                    },
+                    "endpoints": [{"name": "health", "path": "/health"}],
+                }
+            ]
+        },
+        env={},
+    )
+    sim = Simulator(cfg)
+    await sim.start()
+    try:
+        seen = []
+        for _ in range(3):
+            async with client.get(f"{sim.url}/sim/acme/health") as r:
+                seen.append((int(r.headers["X-RateLimit-Remaining"]), int(r.headers["X-RateLimit-Reset"]), int(r.headers["X-Reset-Ms"])))
+                assert r.headers["X-RateLimit-Limit"] == "120"
+        remaining = [s[0] for s in seen]
+        assert remaining == sorted(remaining, reverse=True) and remaining[0] > remaining[-1]
+        assert all(0 <= s[1] <= 60 for s in seen)
+        assert all(0 <= s[2] / 1000 - time.time() <= 10.5 for s in seen)
+        sim.set_fault(FaultSpec("acme", quota_remaining=2))
+        async with client.get(f"{sim.url}/sim/acme/health") as r:
+            assert r.headers["X-RateLimit-Remaining"] == "2" and r.headers["X-Left"] == "2"
+    finally:
+        await sim.stop()
+
+
+# ---------------------------------------------------------------- chaos
+
+
+def test_chaos_rounds_cover_every_scenario(config: Config) -> None:
+    rng = random.Random(1)
+    names, providers = set(), set()
+    for round_no in range(len(SCENARIOS)):
+        planned = plan_round(config, round_no, rng)
+        assert len({s.provider for _, s in planned}) == len(planned)
+        names |= {n for n, _ in planned}
+        providers |= {s.provider for _, s in planned}
+    assert names == {n for n, _ in SCENARIOS}
+    assert len(providers) >= 6
+
+
+async def test_run_chaos_injects_rotates_and_cleans_up(sim: Simulator, config: Config) -> None:
+    task = asyncio.create_task(run_chaos(sim, config, period=0.05, rng=random.Random(2)))
+    await asyncio.sleep(0.3)
+    active = sim.faults.active()
+    assert 0 < len(active) <= 6
+    assert len({f.provider for f in active}) < len(config.providers) // 2  # most stay healthy
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sim.faults.active() == []
+
+
+async def test_run_chaos_survives_errors(config: Config) -> None:
+    class Broken:
+        calls = 0
+
+        def set_fault(self, spec: FaultSpec) -> None:
+            Broken.calls += 1
+            raise RuntimeError("boom")
+
+        def clear_faults(self, provider=None, endpoint=None) -> int:  # type: ignore[no-untyped-def]
+            return 0
+
+    task = asyncio.create_task(run_chaos(Broken(), config, period=0.01))  # type: ignore[arg-type]
+    await asyncio.sleep(0.1)
+    assert not task.done() and Broken.calls >= 3
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
