@@ -1,0 +1,159 @@
+"""The CLI as a user runs it: demo exposition under promtool, no secret anywhere, reloads."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.binaries import require_binary
+
+from .processes import cli, free_port, http, registry_subset, wait_until, write_yaml
+
+CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {(s.name, frozenset(s.labels.items())): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def families(text: str) -> set[str]:
+    return {f.name for f in text_string_to_metric_families(text)}
+
+
+def contract_names() -> set[str]:
+    """The metric names of DESIGN.md's contract, as documented in docs/metrics.md."""
+    return set(re.findall(r"^\| `(crypto_api_[a-z_]+)`", CONTRACT.read_text(), re.M))
+
+
+def test_demo_exposition_passes_promtool_and_covers_the_contract(tmp_path: Path) -> None:
+    promtool = require_binary("promtool")
+    port, sim_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    with cli(["demo", "--port", str(port), "--sim-port", str(sim_port), "--interval", "1s", "--no-chaos"], tmp_path) as demo:
+        wait_until(lambda: http("GET", f"{base}/healthz")[0] == 200, 20, "the demo to listen")
+        # Deterministic failures, so retry and failure series exist too: a lasting 503, and
+        # one hang that a timeout retry gets past (5xx backoff does not fit in a 1 s interval).
+        for fault in ({"provider": "kraken", "endpoint": "btc_ticker", "status": 503}, {"provider": "kraken", "endpoint": "system_status", "hang": True, "count": 1}):
+            status, _ = http("POST", f"http://127.0.0.1:{sim_port}/control/faults", json.dumps(fault).encode())
+            assert status in (200, 201)
+
+        def ready() -> str | None:
+            text = http("GET", f"{base}/metrics")[1]
+            # z-scores need 10 latencies per endpoint: then every family has samples.
+            return text if "crypto_api_latency_anomaly_zscore{" in text and 'reason="timeout"' in text else None
+
+        text = wait_until(ready, 40, "z-scores and retries in the demo's /metrics")
+        output = demo.output()
+    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "" and proc.stderr.strip() == ""
+    # Every name of the contract is served (histograms and counters under their family name).
+    exposed = {n.removesuffix("_total") for n in families(text)}
+    expected = {n.removesuffix("_total") for n in contract_names()}
+    assert len(expected) == 22
+    assert expected <= exposed, expected - exposed
+    assert "Crypto API Exporter demo" in output and f"{base}/metrics" in output
+    values = samples(text)
+    btc = [v for (name, labels), v in values.items() if name == "crypto_api_value" and ("name", "btc_usd") in labels]
+    assert len(btc) >= 3
+
+
+def test_canary_key_appears_nowhere(tmp_path: Path) -> None:
+    canary_1, canary_2, canary_3 = "CANARY-ae81f9c2d7", "CANARY-5b0e44a19c", "CANARY-77d2c0f3e1"
+    sim_port, port, closed = free_port(), free_port(), free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    data = registry_subset(["etherscan", "coinmarketcap"], sim_url)
+    # A key in the URL path (Infura style) against a closed port: exception text has the URL.
+    data["providers"].append(
+        {
+            "name": "infura",
+            "category": "rpc_nodes",
+            "base_url": f"http://127.0.0.1:{closed}/v3/{{key}}",
+            "auth": {"type": "path", "env": ["INFURA_API_KEY"]},
+            "endpoints": [{"name": "block_number", "method": "POST", "json": {"jsonrpc": "2.0", "method": "eth_blockNumber", "params": [], "id": 1}, "interval": "2s", "timeout": "1s"}],
+        }
+    )
+    config = write_yaml(tmp_path / "providers.yaml", data)
+    env = {"ETHERSCAN_API_KEY_1": canary_1, "ETHERSCAN_API_KEY_2": canary_2, "CMC_API_KEY": canary_1, "INFURA_API_KEY": canary_3, "LOG_LEVEL": "DEBUG"}
+    base = f"http://127.0.0.1:{port}"
+    seen: list[str] = []
+    with cli(["simulate", "-c", str(config), "--port", str(sim_port)], tmp_path, name="simulator") as sim:
+        wait_until(lambda: http("GET", f"{sim_url}/control/health")[0] == 200, 20, "the simulator")
+        status, body = http("POST", f"{sim_url}/control/faults", json.dumps({"provider": "*", "invalid_keys": [canary_1, canary_2]}).encode())
+        assert status in (200, 201)
+        seen.append(body)
+        with cli(["run", "-c", str(config), "--port", str(port), "--host", "127.0.0.1"], tmp_path, env=env) as exporter:
+            wait_until(lambda: http("GET", f"{base}/healthz")[0] == 200, 20, "the exporter")
+
+            def rejected() -> str | None:
+                text = http("GET", f"{base}/metrics")[1]
+                got = samples(text)
+                done = got.get(("crypto_api_key_valid", frozenset({("provider", "etherscan"), ("key", "ETHERSCAN_API_KEY_1")}))) == 0
+                refused = got.get(("crypto_api_probes_total", frozenset({("provider", "infura"), ("category", "rpc_nodes"), ("endpoint", "block_number"), ("outcome", "connection_error")})), 0) >= 1
+                return text if done and refused else None
+
+            seen.append(wait_until(rejected, 30, "the canary keys to be rejected"))
+            for path in ("/", "/healthz", "/metrics"):
+                seen.append(http("GET", base + path)[1])
+            seen.append(http("POST", f"{base}/-/reload")[1])
+            exporter.signal(signal.SIGHUP)
+            seen.append(http("GET", f"{base}/metrics")[1])
+        seen.append(exporter.output())
+        seen.append(http("GET", f"{sim_url}/control/faults")[1])
+    seen.append(sim.output())
+    check = subprocess.run([sys.executable, "-m", "exporter", "check-config", str(config)], capture_output=True, text=True, env={**env, "PATH": "/usr/bin:/bin"}, timeout=60)
+    seen.append(check.stdout + check.stderr)
+    everything = "\n".join(seen)
+    assert '"outcome": "auth_error"' in exporter.output()
+    assert '"outcome": "connection_error"' in exporter.output()
+    assert 'key="ETHERSCAN_API_KEY_1"' in everything
+    for canary in (canary_1, canary_2, canary_3):
+        assert canary not in everything
+        # Not even a prefix long enough to narrow a key down.
+        assert canary[:12] not in everything
+
+
+def _probe_count(text: str, provider: str) -> float:
+    return sum(v for (name, labels), v in samples(text).items() if name == "crypto_api_probes_total" and ("provider", provider) in labels)
+
+
+def test_reload_keeps_last_good_config_and_drops_removed_series(tmp_path: Path) -> None:
+    sim_port, port = free_port(), free_port()
+    sim_url, base = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{port}"
+    good = registry_subset(["binance", "alternative_me"], sim_url, interval="1s", timeout="800ms")
+    config = write_yaml(tmp_path / "providers.yaml", good)
+    with cli(["simulate", "-c", str(config), "--port", str(sim_port)], tmp_path, name="simulator"):
+        wait_until(lambda: http("GET", f"{sim_url}/control/health")[0] == 200, 20, "the simulator")
+        with cli(["run", "-c", str(config), "--port", str(port), "--host", "127.0.0.1"], tmp_path) as exporter:
+            wait_until(lambda: "provider=\"alternative_me\"" in http("GET", f"{base}/metrics")[1] and 'crypto_api_up{category="sentiment"' in http("GET", f"{base}/metrics")[1], 20, "first probes")
+
+            # A bad file, by SIGHUP: the reload fails, the old config keeps probing.
+            config.write_text(config.read_text().replace("category: exchanges", "category: exchange"))
+            exporter.signal(signal.SIGHUP)
+            wait_until(lambda: "crypto_api_config_last_reload_successful 0.0" in http("GET", f"{base}/metrics")[1], 10, "the failed reload")
+            before = _probe_count(http("GET", f"{base}/metrics")[1], "binance")
+            wait_until(lambda: _probe_count(http("GET", f"{base}/metrics")[1], "binance") > before, 10, "probing to go on")
+
+            # The same by POST /-/reload: a 422 naming the field.
+            status, body = http("POST", f"{base}/-/reload")
+            assert status == 422
+            errors = json.loads(body)["errors"]
+            assert errors == [f"{config}: providers[binance].category: invalid value 'exchange' (one of: market_data, explorers, rpc_nodes, news, sentiment, onchain, exchanges)"]
+
+            # A good file without alternative_me: its series vanish, binance's stay.
+            good["providers"] = [p for p in good["providers"] if p["name"] == "binance"]
+            write_yaml(config, good)
+            status, body = http("POST", f"{base}/-/reload")
+            assert (status, json.loads(body)) == (200, {"status": "ok"})
+            text = http("GET", f"{base}/metrics")[1]
+            assert "crypto_api_config_last_reload_successful 1.0" in text
+            assert 'provider="alternative_me"' not in text
+            assert 'crypto_api_up{category="exchanges",endpoint="ping",provider="binance"}' in text
+        log = exporter.output()
+    assert "config_reload_failed" in log and "config_reloaded" in log
