@@ -1,0 +1,20 @@
+# The Crypto API Exporter image: `docker build -t crypto-api-exporter .`
+# Default command `run` probes the providers of the shipped providers.yaml (or
+# PROVIDERS_FILE); `demo` runs the built-in simulator and the exporter together.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY . .
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PORT=7860
+COPY --from=build /install /usr/local
+RUN useradd --system --uid 10001 --no-create-home exporter
+USER 10001
+EXPOSE 7860
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '7860')}/healthz\", timeout=4)"]
+ENTRYPOINT ["crypto-api-exporter"]
+CMD ["run"]
