@@ -114,3 +114,17 @@ def test_silent_case_is_just_before_for_runs_out() -> None:
         before, after = cases[first_firing - 1], cases[first_firing]
         minutes = lambda c: int(c["eval_time"].rstrip("m"))  # noqa: E731
         assert minutes(after) - minutes(before) == 1, alert
+
+
+def github_anchor(heading: str) -> str:
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    text = (REPO / "docs" / "runbooks.md").read_text()
+    anchors = {github_anchor(h) for h in re.findall(r"^## (.+)$", text, re.M)}
+    for rule in load_rules():
+        if "alert" in rule:
+            anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+            assert anchor in anchors, f"docs/runbooks.md has no section for {rule['alert']}"
+    assert anchors == {a.lower() for a in EXPECTED_ALERTS}, "one section per alert, no more"
