@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import jmespath.exceptions
+
 from .config import BodyFormat, Endpoint, Freshness, TimeUnit
 from .model import Outcome
 
@@ -96,8 +98,16 @@ def check_payload(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict
     """Body rules, assertions, freshness and values, in that order.
 
     A body error rule decides first: Etherscan's HTTP-200 "Max rate limit reached"
-    is `rate_limited`, not a failed assertion.
+    is `rate_limited`, not a failed assertion. An expression that fails on this body
+    (`length(null)`) makes it a bad payload, never an exception.
     """
+    try:
+        return _check(body, endpoint, now)
+    except jmespath.exceptions.JMESPathError as e:
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"expression failed on this body: {type(e).__name__}"))
+
+
+def _check(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
     if endpoint.format is BodyFormat.TEXT:
         return _check_text(body, endpoint)
     try:
@@ -153,8 +163,11 @@ def _check_text(body: bytes, endpoint: Endpoint) -> PayloadVerdict:
 
 
 def _truthy(value: Any) -> bool:
-    # JMESPath truthiness: false, null, "", [], {} are false; 0 is true.
-    return value not in (None, False, "", [], {})
+    # JMESPath truthiness: false, null, "", [], {} are false; 0 is true. (`0 in (False,)`
+    # is True in Python, hence the identity checks.)
+    if value is None or value is False:
+        return False
+    return not (isinstance(value, (str, list, dict)) and len(value) == 0)
 
 
 def _message(value: Any) -> str:

@@ -349,6 +349,16 @@ def _positive_number(value: Any) -> float:
     return float(value)
 
 
+def _scale(value: Any) -> float:
+    """A positive factor; YAML 1.1 reads `1e-9` (no dot) as a string, so accept that too."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"must be a positive number, got {value!r}") from None
+    return _positive_number(value)
+
+
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, got {value!r}")
@@ -444,6 +454,8 @@ _PROVIDER_KEYS = _TIMING_KEYS | {
     "description",
     "docs_url",
     "expect_status",
+    "status_outcomes",
+    "error_rules",
 }
 _ENDPOINT_KEYS = _TIMING_KEYS | {
     "name",
@@ -559,6 +571,8 @@ def _quota_headers(node: _Node, errors: _Errors) -> tuple[QuotaHeaders, ...]:
             errors.add(f"{where}.limit_value", "required with 'used' (the quota that header counts against)")
         if not (spec.used or spec.remaining):
             errors.add(where, "needs a 'remaining' or a 'used' header")
+        if any(o.scope == spec.scope for o in out):
+            errors.add(f"{where}.scope", f"duplicate scope {spec.scope!r}: each quota needs its own")
         out.append(spec)
     return tuple(out)
 
@@ -621,7 +635,7 @@ def _values(node: _Node) -> tuple[ExtractedValue, ...]:
         n.check_keys({"name", "path", "scale"}, {"name", "path"})
         name = n.get("name", _name)
         path = n.get("path", compile_jmespath)
-        scale = n.get("scale", lambda v: float(_positive_number(v)), 1.0)
+        scale = n.get("scale", _scale, 1.0)
         if name in seen:
             node.errors.add(f"{where}.name", f"duplicate value name {name!r}")
         if name and path:
@@ -630,7 +644,15 @@ def _values(node: _Node) -> tuple[ExtractedValue, ...]:
     return tuple(out)
 
 
-def _endpoint(node: _Node, parent: _Timing) -> Endpoint | None:
+@dataclass(frozen=True)
+class _Shared:
+    """Body rules and status maps a provider gives all its endpoints (endpoint's first)."""
+
+    error_rules: tuple[ErrorRule, ...] = ()
+    status_outcomes: Mapping[int, Outcome] = field(default_factory=dict)
+
+
+def _endpoint(node: _Node, parent: _Timing, shared: _Shared = _Shared()) -> Endpoint | None:
     node.check_keys(_ENDPOINT_KEYS, {"name"})
     timing = _timing(node, parent)
     name = node.get("name", _name)
@@ -653,9 +675,9 @@ def _endpoint(node: _Node, parent: _Timing) -> Endpoint | None:
         json=body,
         format=node.get("format", _enum(BodyFormat), BodyFormat.JSON),
         expect_status=timing.expect_status,
-        status_outcomes=node.get("status_outcomes", _status_outcomes, {}),
+        status_outcomes={**shared.status_outcomes, **node.get("status_outcomes", _status_outcomes, {})},
         assertions=_expressions(node, "assertions"),
-        error_rules=_error_rules(node),
+        error_rules=_error_rules(node) + (shared.error_rules if node.data.get("format") != BodyFormat.TEXT.value else ()),
         freshness=_freshness(node.child("freshness")),
         values=_values(node),
         interval=timing.interval,
@@ -689,6 +711,7 @@ def _provider(node: _Node, defaults: _Timing, breaker: CircuitBreakerSpec, env: 
         rl.check_keys({"headers", "budget"})
         quota = _quota_headers(rl, node.errors)
         budget = _budget(rl.child("budget"))
+    shared = _Shared(_error_rules(node), node.get("status_outcomes", _status_outcomes, {}))
     endpoints: list[Endpoint] = []
     seen: set[str] = set()
     for i, item in node.items_of("endpoints"):
@@ -697,7 +720,7 @@ def _provider(node: _Node, defaults: _Timing, breaker: CircuitBreakerSpec, env: 
         if not isinstance(item, Mapping):
             node.errors.add(where, f"must be a mapping, got {_kind(item)}")
             continue
-        ep = _endpoint(_Node(item, where, node.errors), timing)
+        ep = _endpoint(_Node(item, where, node.errors), timing, shared)
         if ep is None:
             continue
         if ep.name in seen:

@@ -48,7 +48,7 @@ def test_demo_exposition_passes_promtool_and_covers_the_contract(tmp_path: Path)
             # z-scores need 10 latencies per endpoint: then every family has samples.
             return text if "crypto_api_latency_anomaly_zscore{" in text and 'reason="timeout"' in text else None
 
-        text = wait_until(ready, 40, "z-scores and retries in the demo's /metrics")
+        text = wait_until(ready, 90, "z-scores and retries in the demo's /metrics")
         output = demo.output()
     proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr

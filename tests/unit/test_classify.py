@@ -121,3 +121,15 @@ def test_text_format_reads_a_plain_number() -> None:
     ep = endpoint(format="text", values=[{"name": "block_height", "path": "@"}])
     assert check_payload(b"871234\n", ep, NOW).values == (("block_height", 871234.0),)
     assert check_payload(b"<html>", ep, NOW).outcome is Outcome.BAD_PAYLOAD
+
+
+def test_zero_is_truthy_like_jmespath_says() -> None:
+    ep = endpoint(assertions=["result"])
+    assert check_payload(b'{"result": 0}', ep, NOW).outcome is Outcome.SUCCESS
+    assert check_payload(b'{"result": []}', ep, NOW).outcome is Outcome.BAD_PAYLOAD
+
+
+def test_expression_failing_at_runtime_is_bad_payload() -> None:
+    ep = endpoint(error_rules=[{"when": "contains(result, 'limit')", "outcome": "rate_limited"}])
+    verdict = check_payload(b'{"result": null}', ep, NOW)
+    assert verdict.outcome is Outcome.BAD_PAYLOAD and "expression failed" in verdict.detail

@@ -150,3 +150,35 @@ def test_rules_and_values_are_compiled() -> None:
     assert ep.values[0].path.search({"result": {"ProposeGasPrice": "12"}}) == "12"
     assert ep.freshness is not None and ep.freshness.max_age == 120
     assert ep.status_outcomes == {430: Outcome.RATE_LIMITED}
+
+
+def test_provider_level_rules_apply_after_the_endpoint_rules() -> None:
+    data = _minimal(error_rules=[{"when": "status == '2'", "outcome": "client_error"}], status_outcomes={418: "client_error"})
+    data["providers"][0]["error_rules"] = [{"when": "status == '0'", "outcome": "bad_payload"}]
+    data["providers"][0]["status_outcomes"] = {418: "rate_limited", 430: "rate_limited"}
+    ep = parse_config(data, env={}).providers[0].endpoints[0]
+    assert [r.when.source for r in ep.error_rules] == ["status == '2'", "status == '0'"]
+    assert ep.status_outcomes == {418: Outcome.CLIENT_ERROR, 430: Outcome.RATE_LIMITED}
+
+
+def test_scale_accepts_yaml_exponent_strings() -> None:
+    import yaml
+
+    data = yaml.safe_load("""
+providers:
+  - name: publicnode
+    category: rpc_nodes
+    base_url: https://ethereum-rpc.publicnode.com
+    endpoints:
+      - name: gas_price
+        values: [{name: gas_price_gwei, path: result, scale: 1e-9}]
+""")
+    assert parse_config(data, env={}).providers[0].endpoints[0].values[0].scale == 1e-9
+
+
+def test_duplicate_quota_scope_is_an_error() -> None:
+    data = _minimal()
+    data["providers"][0]["rate_limit"] = {"headers": [{"scope": "minute", "remaining": "A"}, {"scope": "minute", "remaining": "B"}]}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env={})
+    assert err.value.errors == ["<memory>: providers[etherscan].rate_limit.headers[1].scope: duplicate scope 'minute': each quota needs its own"]
