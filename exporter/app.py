@@ -48,13 +48,14 @@ class Exporter:
         self.scheduler = Scheduler(self.run_probe, self.record_schedule)
         self.guards: dict[str, ProviderGuards] = {}
         self.listeners: list[Listener] = []
-        self.config: Config = self._apply(loader())  # a bad file at start-up raises ConfigError
+        self.config = Config(())
+        self.config = self._apply(loader())  # a bad file at start-up raises ConfigError
         self.state.record_reload(True, time.time())
         self._ctx: ProbeContext | None = None
 
     def _apply(self, config: Config) -> Config:
         self.redactor.update(config.secrets())
-        old = {p.name: p for p in self.config.providers} if hasattr(self, "config") else {}
+        old = {p.name: p for p in self.config.providers}
         guards: dict[str, ProviderGuards] = {}
         for p in config.providers:
             prev = old.get(p.name)

@@ -92,8 +92,8 @@ async def _run(args: argparse.Namespace, redactor: Redactor) -> None:
     from .app import Exporter, file_loader
     from .server import build_app, serve, wait_for_stop
 
-    exporter = Exporter(file_loader(args.providers), redactor=redactor)
     port = args.port if args.port is not None else _env_port("PORT", DEFAULT_PORT)
+    exporter = Exporter(file_loader(args.providers), redactor=redactor)
     runner, bound = await serve(build_app(exporter), args.host, port)
     log.info("listening", url=f"http://{args.host}:{bound}/metrics")
     try:
