@@ -12,7 +12,6 @@ recording rules of prometheus/rules/ where one exists.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -41,7 +40,6 @@ from grafana_foundation_sdk.models.common import (
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DashboardLinkType,
-    FieldColorModeId,
     Threshold,
     ThresholdsMode,
     ValueMap,

@@ -17,17 +17,14 @@ from exporter.config import DEFAULT_FILE, AuthType, BodyFormat, Config, Endpoint
 from exporter.model import Category, Outcome
 from exporter.simulator import Simulator, simulator_config
 
+from .conftest import StartSim
+
 REQUIRED = {
     "coingecko", "coinmarketcap", "cryptocompare", "binance", "etherscan", "bscscan", "tronscan",
     "cryptopanic", "newsapi", "alternative_me", "thegraph", "blockchair", "bybit", "okx",
     "publicnode", "infura", "alchemy",
 }  # fmt: skip
 CONTRACT_VALUES = {"btc_usd", "gas_price_gwei", "fear_greed_index", "block_height"}
-
-
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(env={})
 
 
 def _value_names(p: Provider) -> set[str]:
@@ -159,11 +156,8 @@ def keyed_config() -> Config:
 
 
 @pytest.fixture
-async def sim(keyed_config: Config):  # type: ignore[no-untyped-def]
-    s = Simulator(keyed_config, seed=3)
-    await s.start()
-    yield s
-    await s.stop()
+async def sim(keyed_config: Config, start_sim: StartSim) -> Simulator:
+    return await start_sim(keyed_config, seed=3)
 
 
 @pytest.mark.parametrize(("provider", "endpoint"), shipped_endpoints())

@@ -10,32 +10,20 @@ import time
 import aiohttp
 import pytest
 
-from exporter.config import Config, load_config, parse_config
+from exporter.config import Config, parse_config
 from exporter.simulator import FaultSpec, Simulator, run_chaos
 from exporter.simulator.chaos import SCENARIOS, plan_round
+
+from .conftest import StartSim
 
 SECRET = "s3cr3t-key-value"
 RPC = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
 GAS = "/sim/etherscan/v2/api?chainid=1&module=gastracker&action=gasoracle"
 
 
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(env={})
-
-
 @pytest.fixture
-async def sim(config: Config):  # type: ignore[no-untyped-def]
-    s = Simulator(config, seed=9)
-    await s.start()
-    yield s
-    await s.stop()
-
-
-@pytest.fixture
-async def client():  # type: ignore[no-untyped-def]
-    async with aiohttp.ClientSession() as c:
-        yield c
+async def sim(config: Config, start_sim: StartSim) -> Simulator:
+    return await start_sim(config, seed=9)
 
 
 # ---------------------------------------------------------------- control API

@@ -8,8 +8,10 @@ import time
 import aiohttp
 import pytest
 
-from exporter.config import Config, load_config
+from exporter.config import Config
 from exporter.simulator import FaultSpec, Simulator
+
+from .conftest import StartSim
 
 TICKER = "/sim/binance/api/v3/ticker/24hr?symbol=BTCUSDT"
 PING = "/sim/binance/api/v3/ping"
@@ -18,17 +20,9 @@ ETHERSCAN_GAS = "/sim/etherscan/v2/api?chainid=1&module=gastracker&action=gasora
 RPC = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
 
 
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(env={})
-
-
 @pytest.fixture
-async def sim(config: Config):  # type: ignore[no-untyped-def]
-    s = Simulator(config, seed=5, max_hang=5.0)
-    await s.start()
-    yield s
-    await s.stop()
+async def sim(config: Config, start_sim: StartSim) -> Simulator:
+    return await start_sim(config, seed=5, max_hang=5.0)
 
 
 @pytest.fixture

@@ -8,29 +8,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exporter.config import Config, load_config, parse_config
+from exporter.config import Config, parse_config
 from exporter.simulator import Simulator, simulator_config
+
+from .conftest import StartSim
 
 RPC = {"jsonrpc": "2.0", "id": 7, "method": "eth_blockNumber", "params": []}
 
 
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return load_config(env={})
-
-
 @pytest.fixture
-async def sim(config: Config):  # type: ignore[no-untyped-def]
-    s = Simulator(config, seed=11)
-    await s.start()
-    yield s
-    await s.stop()
-
-
-@pytest.fixture
-async def client():  # type: ignore[no-untyped-def]
-    async with aiohttp.ClientSession() as c:
-        yield c
+async def sim(config: Config, start_sim: StartSim) -> Simulator:
+    return await start_sim(config, seed=11)
 
 
 async def get_json(client: aiohttp.ClientSession, url: str, **kw: Any) -> tuple[int, Any, Any]:
