@@ -212,8 +212,6 @@ def test_outage_alert_and_dashboard_queries(stack: Stack) -> None:
     }
     assert alert["annotations"]["runbook_url"].endswith("docs/runbooks.md#providerdown")
     assert alert["annotations"]["description"].startswith(f"Every endpoint of {OUTAGE_PROVIDER} ({OUTAGE_CATEGORY})")
-    # Only the provider in outage: no other provider is reported down.
-    assert {a["labels"]["provider"] for a in stack.receiver.alerts("pagerduty-critical", "firing", alertname="ProviderDown")} == {OUTAGE_PROVIDER}
 
     # Every dashboard query and recording rule runs, with data accumulated meanwhile.
     check_queries(stack)
