@@ -130,6 +130,11 @@ class Exporter:
     def record_schedule(self, run: ScheduleRun) -> None:
         self.state.record_schedule(run)
 
+    @property
+    def probe_context(self) -> ProbeContext | None:
+        """The running exporter's HTTP sessions (None before start), for on-demand checks."""
+        return self._ctx
+
 
 def _log_result(r: ProbeResult) -> None:
     fields = {

@@ -237,3 +237,37 @@ async def probe(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, guard
         pause_until=pause_until(last.headers, quotas, now) if last.outcome is Outcome.RATE_LIMITED else None,
         slow=last.duration is not None and last.duration > endpoint.slow_threshold,
     )
+
+
+async def probe_with_key(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, key: ApiKey, budget: BudgetWindow | None = None) -> ProbeResult:
+    """One attempt with one given key: no retry, no circuit breaker, no key rotation, and
+    the caller decides whether to record it (the JSON API's keys test does not). It spends
+    the client-side budget like any request; never raises."""
+    started = ctx.wall()
+
+    def result(outcome: Outcome, attempt: _Attempt | None, detail: str) -> ProbeResult:
+        check: tuple[KeyCheck, ...] = ()
+        if attempt is not None and outcome is Outcome.AUTH_ERROR:
+            check = (KeyCheck(key.env, False),)
+        elif attempt is not None and attempt.status is not None and attempt.status < 400:
+            check = (KeyCheck(key.env, True),)
+        return ProbeResult(
+            provider=provider.name,
+            category=provider.category.value,
+            endpoint=endpoint.name,
+            outcome=outcome,
+            started_at=started,
+            finished_at=ctx.wall(),
+            duration=attempt.duration if attempt else None,
+            status_code=attempt.status if attempt else None,
+            attempts=1 if attempt else 0,
+            http_codes=(attempt.status,) if attempt is not None and attempt.status is not None else (),
+            detail=ctx.redactor.redact(detail),
+            key_env=key.env,
+            key_checks=check,
+        )
+
+    if budget is not None and not budget.take(ctx.wall()):
+        return result(Outcome.BUDGET_EXHAUSTED, None, "client-side budget used up for this window")
+    attempt = await _attempt(ctx, provider, endpoint, key, endpoint.timeout)
+    return result(attempt.outcome, attempt, attempt.detail)

@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from .api import ApiOptions, setup_api
 from .app import Exporter
 from .metrics import render
 
@@ -46,7 +47,7 @@ async def landing(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
-def build_app(exporter: Exporter, *, handle_sighup: bool = True, schedule: bool = True) -> web.Application:
+def build_app(exporter: Exporter, *, handle_sighup: bool = True, schedule: bool = True, api: ApiOptions | None = None) -> web.Application:
     app = web.Application()
     app[EXPORTER_KEY] = exporter
     app.router.add_get("/", landing)
@@ -65,6 +66,7 @@ def build_app(exporter: Exporter, *, handle_sighup: bool = True, schedule: bool 
         await exporter.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    setup_api(app, exporter, api)  # /api/*, /ws/*, /openapi.json, /docs; env API_TOKENS, ALLOWED_IPS, ...
     return app
 
 

@@ -1,0 +1,72 @@
+"""The JSON API shim of the old "Crypto API Monitor" backends: `/api/*`, `/ws/*`,
+`/openapi.json`, `/docs`, access control and the server's own request metrics.
+
+`setup_api` wires it into the exporter's aiohttp app; `server.build_app` calls it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..app import Exporter
+from .auth import access_middleware
+from .errors import json_errors
+from .events import DEFAULT_QUEUE_SIZE, Hub
+from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
+from .instrument import api_metrics, instrument_middleware
+from .openapi import docs_page, openapi_json
+from .routes import API_KEY, ROUTES, Api
+from .settings import ApiSettings
+
+__all__ = ["API_KEY", "Api", "ApiOptions", "ApiSettings", "setup_api"]
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """What tests (and embedders) may change; `settings=None` reads the environment."""
+
+    settings: ApiSettings | None = None
+    status_interval: float = 10.0
+    ping_interval: float = 30.0
+    history_interval: float = SAMPLE_INTERVAL
+    queue_size: int = DEFAULT_QUEUE_SIZE
+
+
+def setup_api(app: web.Application, exporter: Exporter, options: ApiOptions | None = None) -> Api:
+    """Add the routes, middlewares and background tasks to `app` (before it starts)."""
+    options = options or ApiOptions()
+    settings = options.settings if options.settings is not None else ApiSettings.from_env(os.environ)
+    metrics = api_metrics(exporter.registry)
+    hub = Hub(exporter.state, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size)
+    history = HistoryRecorder(exporter.state, interval=options.history_interval)
+    prometheus = PrometheusHistory(settings.prometheus_url) if settings.prometheus_url else None
+    api = Api(exporter, settings, hub, history, prometheus)
+    app[API_KEY] = api
+    # Outermost first: time everything, then access control, then JSON errors.
+    app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    for path in ("/ws/live", "/ws", "/ws/master"):
+        app.router.add_get(path, hub.handle)
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/docs", docs_page)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        exporter.listeners.append(hub.on_result)
+        hub.start()
+        history.start()
+        yield
+        if hub.on_result in exporter.listeners:
+            exporter.listeners.remove(hub.on_result)
+        await hub.stop()
+        await history.stop()
+
+    async def close_websockets(app: web.Application) -> None:
+        await hub.stop()  # before aiohttp waits for open handlers
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(close_websockets)
+    return api
