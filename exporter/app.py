@@ -5,6 +5,7 @@ config -> scheduler -> prober -> ProbeResult -> state (metrics read it), log lin
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from .state import State
 log = structlog.get_logger()
 
 Listener = Callable[[ProbeResult], None]
+ScheduleListener = Callable[[ScheduleRun], None]
 ConfigLoader = Callable[[], Config]
 _QUIET = {Outcome.SUCCESS}
 
@@ -48,6 +50,7 @@ class Exporter:
         self.scheduler = Scheduler(self.run_probe, self.record_schedule)
         self.guards: dict[str, ProviderGuards] = {}
         self.listeners: list[Listener] = []
+        self.schedule_listeners: list[ScheduleListener] = []
         self.config = Config(())
         self.config = self._apply(loader())  # a bad file at start-up raises ConfigError
         self.state.record_reload(True, time.time())
@@ -87,14 +90,18 @@ class Exporter:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         fresh = aiohttp.TCPConnector(limit=0, force_close=True)
         self._ctx = ProbeContext(
-            session=aiohttp.ClientSession(connector=connector, trust_env=True),
-            fresh_session=aiohttp.ClientSession(connector=fresh, trust_env=True),
+            session=aiohttp.ClientSession(connector=connector),
+            fresh_session=aiohttp.ClientSession(connector=fresh),
             redactor=self.redactor,
             backoff_base=self.backoff_base,
         )
         if schedule:
             self.scheduler.apply(self.config)
             self.scheduler.start()
+        # Everything allocated so far (config, state, jobs) lives as long as the process:
+        # keep it out of full collections, whose pauses would stall probes in flight.
+        gc.collect()
+        gc.freeze()
         log.info("exporter_started", providers=len(self.config.providers), endpoints=sum(len(p.endpoints) for p in self.config.providers), source=self.config.source)
 
     async def stop(self) -> None:
@@ -129,6 +136,8 @@ class Exporter:
 
     def record_schedule(self, run: ScheduleRun) -> None:
         self.state.record_schedule(run)
+        for listener in self.schedule_listeners:
+            listener(run)
 
     @property
     def probe_context(self) -> ProbeContext | None:

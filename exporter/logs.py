@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
+import orjson
 import structlog
 
 from .redact import Redactor
@@ -25,14 +27,19 @@ def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor
     # After format_exc_info, so a traceback's text is redacted too.
     if redactor is not None:
         processors.append(redactor.processor)
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()
-    )
+    if fmt == "console":
+        renderer: structlog.typing.Processor = structlog.dev.ConsoleRenderer()
+        factory: Any = structlog.PrintLoggerFactory(sys.stderr)
+    else:
+        # orjson renders to bytes about ten times faster than json: a log line per probe
+        # otherwise costs as much CPU as the probe's HTTP exchange.
+        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        factory = structlog.BytesLoggerFactory(sys.stderr.buffer)
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
+        logger_factory=factory,
+        cache_logger_on_first_use=True,
     )
     # aiohttp and APScheduler log through the standard library: route them to stderr too.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")

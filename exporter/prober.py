@@ -7,7 +7,9 @@ Nothing here raises into the scheduler: every failure is an outcome.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +70,19 @@ class _Attempt:
     detail: str = ""
 
 
+@functools.lru_cache(maxsize=4096)
+def env_proxy(base_url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY / NO_PROXY name for a base URL.
+
+    Looked up once per base URL: aiohttp's trust_env would look it up on every
+    request, in a thread, which costs more than the rest of a keep-alive probe."""
+    scheme, _, rest = base_url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if urllib.request.proxy_bypass_environment(host):
+        return None
+    return urllib.request.getproxies_environment().get(scheme)
+
+
 def build_request(provider: Provider, endpoint: Endpoint, key: ApiKey | None) -> tuple[str, dict[str, str], dict[str, str]]:
     """URL, query params and headers for one attempt, with the key where auth puts it."""
     url = provider.base_url + endpoint.path
@@ -111,6 +126,7 @@ async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, ke
             json=endpoint.json,
             timeout=aiohttp.ClientTimeout(total=timeout),
             allow_redirects=True,
+            proxy=env_proxy(provider.base_url),
         ) as resp:
             body = await _read_capped(resp, endpoint.max_body_bytes)
             duration = time.perf_counter() - started

@@ -234,7 +234,11 @@ async def test_run_chaos_survives_errors(config: Config) -> None:
             return 0
 
     task = asyncio.create_task(run_chaos(Broken(), config, period=0.01))  # type: ignore[arg-type]
-    await asyncio.sleep(0.1)
+    # Poll rather than sleep a fixed time: rendering each logged traceback can be slow.
+    for _ in range(500):
+        if Broken.calls >= 3:
+            break
+        await asyncio.sleep(0.01)
     assert not task.done() and Broken.calls >= 3
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

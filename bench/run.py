@@ -1,0 +1,438 @@
+"""Benchmark the exporter side by side with blackbox_exporter (run by hand: `make bench`).
+
+Core 0 runs the prober under test (the exporter, or blackbox_exporter with
+GOMAXPROCS=1); core 1 runs the target (nginx + echo module delaying exactly 50 ms, or a
+built-in aiohttp target), this driver and the /metrics scraper. Every figure is the
+median of --repeat runs. Loopback only; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DELAY = 0.050  # seconds the target waits before answering
+PROBER_CORE, SIDE_CORE = "0", "1"
+NGINX_ECHO = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+BLACKBOX = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def cpu_ticks(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def core_busy() -> dict[str, tuple[int, int]]:
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        if re.match(r"cpu\d", line):
+            name, *vals = line.split()
+            nums = [int(v) for v in vals]
+            out[name] = (sum(nums) - nums[3] - nums[4], sum(nums))  # busy, total
+    return out
+
+
+def busy_percent(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> dict[str, float]:
+    return {
+        cpu: round(100 * (after[cpu][0] - before[cpu][0]) / max(after[cpu][1] - before[cpu][1], 1), 1) for cpu in after
+    }
+
+
+# ---------------------------------------------------------------------- targets
+
+
+@contextmanager
+def target() -> Iterator[tuple[str, str]]:
+    """An HTTP target that answers `{"ok": true}` after exactly 50 ms: (url, description)."""
+    port = free_port()
+    if shutil.which("nginx") and os.path.exists(NGINX_ECHO):
+        with tempfile.TemporaryDirectory() as tmp:
+            conf = Path(tmp) / "nginx.conf"
+            conf.write_text(f"""
+load_module {NGINX_ECHO};
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 20000; }}
+http {{
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+  server {{
+    listen 127.0.0.1:{port} backlog=8192;
+    location /delay/ {{ default_type application/json; echo_sleep {DELAY}; echo '{{"ok": true}}'; }}
+  }}
+}}
+""")
+            proc = subprocess.Popen(["taskset", "-c", SIDE_CORE, "nginx", "-c", str(conf), "-p", tmp], stderr=subprocess.DEVNULL)
+            try:
+                wait_http(f"http://127.0.0.1:{port}/delay/0")
+                version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+                yield f"http://127.0.0.1:{port}", f"{version} + echo module (echo_sleep {DELAY})"
+            finally:
+                proc.terminate()
+                proc.wait(10)
+        return
+    proc = subprocess.Popen(["taskset", "-c", SIDE_CORE, sys.executable, str(HERE / "target.py"), str(port)])
+    try:
+        wait_http(f"http://127.0.0.1:{port}/delay/0")
+        yield f"http://127.0.0.1:{port}", "built-in aiohttp target (asyncio.sleep 0.05; nginx echo module not installed)"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# ---------------------------------------------------------------------- one run
+
+
+@dataclass
+class Run:
+    rate: float
+    probes: int
+    elapsed: float
+    cpu_seconds: float
+    errors_ms: list[float]  # reported latency minus the target's 50 ms
+    delays_ms: list[float] = field(default_factory=list)
+    failures: int = 0
+    rss_mb: float = 0.0
+    scrape_ms: list[float] = field(default_factory=list)
+    scrape_bytes: int = 0
+    busy: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def achieved(self) -> float:
+        return self.probes / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return 1000 * self.cpu_seconds / self.probes if self.probes else float("nan")
+
+
+class Scraper:
+    """GETs /metrics every `every` seconds from core 1, as Prometheus would."""
+
+    def __init__(self, url: str, every: float) -> None:
+        self.url, self.every = url, every
+        self.times_ms: list[float] = []
+        self.size = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.scrape()
+
+    def scrape(self) -> None:
+        t = time.perf_counter()
+        with urllib.request.urlopen(self.url, timeout=30) as resp:
+            body = resp.read()
+        self.times_ms.append((time.perf_counter() - t) * 1000)
+        self.size = len(body)
+
+    def __enter__(self) -> Scraper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_exporter(url: str, endpoints: int, rate: float, duration: float, warmup: float, *, fresh: bool = False,
+                 scrape_every: float | None = None, final_scrapes: int = 0) -> Run:
+    port = free_port()
+    cmd = ["taskset", "-c", PROBER_CORE, sys.executable, str(HERE / "worker.py"), "--endpoints", str(endpoints),
+           "--rate", str(rate), "--target", url, "--duration", str(duration), "--warmup", str(warmup), "--port", str(port)]
+    if fresh:
+        cmd.append("--fresh")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    while "READY" not in (line := proc.stderr.readline()):
+        if not line:
+            raise RuntimeError(f"worker failed: {proc.communicate()[0]}")
+    # Drain the worker's log lines so a full pipe never blocks it.
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+    metrics = f"http://127.0.0.1:{port}/metrics"
+    time.sleep(warmup)
+    before = core_busy()
+    scraper = Scraper(metrics, scrape_every or 1e9)
+    with scraper if scrape_every else _nothing():
+        time.sleep(max(duration - (final_scrapes * 0.5), 0.1))
+        for _ in range(final_scrapes):
+            scraper.scrape()
+            time.sleep(0.2)
+    out, _ = proc.communicate(timeout=duration + 120)
+    busy = busy_percent(before, core_busy())
+    data = json.loads(out)
+    outcomes = data["outcomes"]
+    return Run(
+        rate=rate,
+        probes=data["probes"],
+        elapsed=data["elapsed"],
+        cpu_seconds=data["cpu_seconds"],
+        errors_ms=[(d - DELAY) * 1000 for d in data["durations"]],
+        delays_ms=[d * 1000 for d in data["delays"]],
+        failures=data["probes"] - outcomes.get("success", 0),
+        rss_mb=data["rss_bytes"] / 2**20,
+        scrape_ms=scraper.times_ms,
+        scrape_bytes=scraper.size,
+        busy=busy,
+    )
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def run_blackbox(url: str, rate: float, duration: float, warmup: float) -> Run:
+    """blackbox_exporter probes on request: this driver asks at `rate` per second."""
+    assert BLACKBOX
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "blackbox.yml"
+        conf.write_text("""
+modules:
+  http_ok:
+    prober: http
+    timeout: 5s
+    http:
+      valid_status_codes: [200]
+      fail_if_body_not_matches_regexp: ['"ok"']
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
+""")
+        env = {**os.environ, "GOMAXPROCS": "1"}
+        proc = subprocess.Popen(["taskset", "-c", PROBER_CORE, BLACKBOX, f"--config.file={conf}", f"--web.listen-address=127.0.0.1:{port}"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/metrics")
+            return asyncio.run(_drive_blackbox(proc.pid, f"http://127.0.0.1:{port}/probe", url, rate, duration, warmup))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+async def _drive_blackbox(pid: int, probe_url: str, target_url: str, rate: float, duration: float, warmup: float) -> Run:
+    import aiohttp
+
+    errors: list[float] = []
+    failures = 0
+    done = 0
+    measuring = False
+    duration_re = re.compile(rb"^probe_duration_seconds ([0-9.e+-]+)$", re.M)
+
+    async def one(session: aiohttp.ClientSession, i: int) -> None:
+        nonlocal failures, done
+        params = {"module": "http_ok", "target": f"{target_url}/delay/{i}"}
+        try:
+            async with session.get(probe_url, params=params) as resp:
+                body = await resp.read()
+        except aiohttp.ClientError:
+            body = b""
+        if not measuring:
+            return
+        done += 1
+        m = duration_re.search(body)
+        if m and b"probe_success 1" in body:
+            errors.append((float(m.group(1)) - DELAY) * 1000)
+        else:
+            failures += 1
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        tasks: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        total = int(rate * (warmup + duration))
+        cpu0 = t0 = busy0 = None
+        for i in range(total):
+            at = start + i / rate
+            if not measuring and at - start >= warmup:
+                measuring = True
+                cpu0, t0, busy0 = cpu_ticks(pid), time.monotonic(), core_busy()
+            delay = at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(one(session, i))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        elapsed = time.monotonic() - t0  # type: ignore[operator]
+        cpu = cpu_ticks(pid) - cpu0  # type: ignore[operator]
+        busy = busy_percent(busy0, core_busy())  # type: ignore[arg-type]
+        await asyncio.gather(*tasks)
+    return Run(rate=rate, probes=done, elapsed=max(elapsed, 1e-9), cpu_seconds=cpu, errors_ms=errors, failures=failures, busy=busy)
+
+
+# ---------------------------------------------------------------------- scenarios
+
+
+def median_run(make: Callable[[], Run], repeat: int) -> list[Run]:
+    return [make() for _ in range(repeat)]
+
+
+def med(runs: list[Run], get: Callable[[Run], float]) -> float:
+    return statistics.median(get(r) for r in runs)
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    return "n/a" if value != value else f"{value:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported (default 3)")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run (default 10)")
+    parser.add_argument("--only", default="cpu,fresh,latency,schedule,render,max",
+                        help="comma-separated scenarios: cpu,fresh,latency,schedule,render,max")
+    parser.add_argument("--json", metavar="FILE", help="also write every raw figure to FILE")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    os.sched_setaffinity(0, {int(SIDE_CORE)})
+    rows: list[tuple[str, str, str, str]] = []  # figure, exporter, blackbox, ratio
+    raw: dict[str, Any] = {}
+    d, rep = args.duration, args.repeat
+    with target() as (url, target_desc):
+        conditions = {
+            "python": platform.python_version(),
+            "cores": os.cpu_count(),
+            "target": target_desc,
+            "blackbox": _blackbox_version(),
+            "event_loop": os.environ.get("EXPORTER_EVENT_LOOP", "uvloop"),
+        }
+        if "cpu" in only:
+            for rate in (100, 500, 1000):
+                ex = median_run(lambda: run_exporter(url, int(rate * 2), rate, d, 4), rep)
+                raw[f"cpu_exporter_{rate}"] = [_summary(r) for r in ex]
+                ex_cpu = med(ex, lambda r: r.cpu_per_1000)
+                bb_cpu = float("nan")
+                if BLACKBOX:
+                    bb = median_run(lambda: run_blackbox(url, rate, d, 2), rep)
+                    raw[f"cpu_blackbox_{rate}"] = [_summary(r) for r in bb]
+                    bb_cpu = med(bb, lambda r: r.cpu_per_1000)
+                    rows.append((f"error p50/p99 ms @ {rate}/s (keep-alive vs blackbox)",
+                                 f"{fmt(med(ex, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(ex, lambda r: pct(r.errors_ms, 99)))}",
+                                 f"{fmt(med(bb, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(bb, lambda r: pct(r.errors_ms, 99)))}", ""))
+                rows.append((f"CPU s per 1000 probes @ {rate}/s", fmt(ex_cpu, 3), fmt(bb_cpu, 3), fmt(ex_cpu / bb_cpu) + "x"))
+        if "fresh" in only:
+            ex = median_run(lambda: run_exporter(url, 1000, 500, d, 4, fresh=True), rep)
+            raw["fresh_exporter_500"] = [_summary(r) for r in ex]
+            ex_cpu = med(ex, lambda r: r.cpu_per_1000)
+            bb_cpu = med(median_run(lambda: run_blackbox(url, 500, d, 2), rep), lambda r: r.cpu_per_1000) if BLACKBOX else float("nan")
+            rows.append(("CPU s per 1000 probes @ 500/s, fresh connection each", fmt(ex_cpu, 3), fmt(bb_cpu, 3), fmt(ex_cpu / bb_cpu) + "x"))
+        if "latency" in only:
+            for rate in (10, 500):
+                for scrape in (None, 5.0):
+                    runs = median_run(lambda: run_exporter(url, 1000, rate, max(d, 20.0) if rate == 10 else d, 4 if rate == 500 else 1, scrape_every=scrape), rep)
+                    raw[f"latency_{rate}_{'scrape' if scrape else 'noscrape'}"] = [_summary(r) for r in runs]
+                    label = f"error p50/p99 ms @ {rate}/s, 1000 endpoints" + (", /metrics every 5 s" if scrape else "")
+                    rows.append((label, f"{fmt(med(runs, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(runs, lambda r: pct(r.errors_ms, 99)))}", "", ""))
+        if "schedule" in only:
+            runs = median_run(lambda: run_exporter(url, 2000, 500, d, 5), rep)
+            raw["schedule_2000"] = [_summary(r) for r in runs]
+            rows.append(("schedule delay p50/p99 ms, 2000 endpoints @ 500/s",
+                         f"{fmt(med(runs, lambda r: pct(r.delays_ms, 50)))} / {fmt(med(runs, lambda r: pct(r.delays_ms, 99)))}", "", ""))
+        if "render" in only:
+            for n in (1000, 10000):
+                # Warm up until every endpoint has been probed at least once (interval = n/500 s).
+                runs = median_run(lambda: run_exporter(url, n, 500, 3.0, n / 500 + 2, final_scrapes=5), rep)
+                raw[f"render_{n}"] = [_summary(r) for r in runs]
+                rows.append((f"/metrics time ms and size, {n} endpoints",
+                             f"{fmt(med(runs, lambda r: statistics.median(r.scrape_ms)), 1)} ms, {med(runs, lambda r: r.scrape_bytes) / 2**20:.1f} MiB", "", ""))
+                rows.append((f"RSS MiB, {n} endpoints", fmt(med(runs, lambda r: r.rss_mb), 1), "", ""))
+        if "max" in only:
+            best = 0.0
+            for rate in (1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000):
+                runs = median_run(lambda: run_exporter(url, int(rate * 2), rate, d, 4), rep)
+                raw[f"max_{rate}"] = [_summary(r) for r in runs]
+                achieved = med(runs, lambda r: r.achieved)
+                p99 = med(runs, lambda r: pct(r.errors_ms, 99))
+                ok = achieved >= 0.97 * rate and p99 < 5.0 and med(runs, lambda r: r.failures) == 0
+                print(f"  max-rate step {rate}/s: achieved {achieved:.0f}/s, error p99 {p99:.2f} ms -> {'ok' if ok else 'no'}", flush=True)
+                if not ok:
+                    break
+                best = rate
+            rows.append(("highest sustained rate with error p99 < 5 ms", f"{best:.0f}/s", "", ""))
+    _print(rows, conditions)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"conditions": conditions, "runs": raw}, indent=1))
+
+
+def _summary(r: Run) -> dict[str, Any]:
+    return {
+        "rate": r.rate, "achieved": round(r.achieved, 1), "probes": r.probes, "failures": r.failures,
+        "cpu_per_1000": round(r.cpu_per_1000, 4), "error_p50_ms": round(pct(r.errors_ms, 50), 3),
+        "error_p99_ms": round(pct(r.errors_ms, 99), 3), "delay_p50_ms": round(pct(r.delays_ms, 50), 3),
+        "delay_p99_ms": round(pct(r.delays_ms, 99), 3), "rss_mb": round(r.rss_mb, 1),
+        "scrape_ms": [round(x, 1) for x in r.scrape_ms], "scrape_bytes": r.scrape_bytes, "busy_percent": r.busy,
+    }
+
+
+def _blackbox_version() -> str:
+    if not BLACKBOX:
+        return "not installed (apt-get install prometheus-blackbox-exporter)"
+    out = subprocess.run([BLACKBOX, "--version"], capture_output=True, text=True)
+    return (out.stdout + out.stderr).splitlines()[0] if (out.stdout + out.stderr) else "unknown"
+
+
+def _print(rows: list[tuple[str, str, str, str]], conditions: dict[str, Any]) -> None:
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print()
+    print(f"{'figure':<{width}}  {'exporter':>22}  {'blackbox_exporter':>18}  {'ratio':>7}")
+    for name, ex, bb, ratio in rows:
+        print(f"{name:<{width}}  {ex:>22}  {bb:>18}  {ratio:>7}")
+    print()
+    for key, value in conditions.items():
+        print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main()
