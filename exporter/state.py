@@ -140,6 +140,21 @@ class ProviderState:
     keys: dict[str, bool] = field(default_factory=dict)
     schedule_delay: Histogram = field(default_factory=lambda: Histogram(DELAY_BUCKETS))
     schedule_runs: Counter[str] = field(default_factory=Counter)
+    # How many endpoints are probed / healthy / failing, kept current by `State.record`
+    # so that status() costs the same for 1 endpoint or 1,000 (it is read per probe).
+    _probed: int = field(default=0, init=False)
+    _healthy: int = field(default=0, init=False)
+    _failing: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        for ep in self.endpoints.values():
+            self._count(ep, +1)
+
+    def _count(self, ep: EndpointState, sign: int) -> None:
+        if ep.last is not None:
+            self._probed += sign
+            self._healthy += sign * ep.healthy
+            self._failing += sign * ep.failing
 
     @property
     def name(self) -> str:
@@ -150,12 +165,11 @@ class ProviderState:
         return self.spec.category.value
 
     def status(self) -> ProviderStatus:
-        probed = [e for e in self.endpoints.values() if e.last is not None]
-        if not probed:
+        if self._probed == 0:
             return ProviderStatus.UNKNOWN
-        if all(e.healthy for e in probed):
+        if self._healthy == self._probed:
             return ProviderStatus.ONLINE
-        if all(e.failing for e in probed):
+        if self._failing == self._probed:
             return ProviderStatus.OFFLINE
         return ProviderStatus.DEGRADED
 
@@ -205,12 +219,14 @@ class State:
         ep = provider.endpoints.get(result.endpoint) if provider else None
         if provider is None or ep is None:
             return  # a probe that finished after its endpoint was removed by a reload
+        provider._count(ep, -1)
         ep.outcomes[result.outcome] += 1
         for code in result.http_codes:
             ep.codes[code] += 1
         for reason in result.retries:
             ep.retries[reason.value] += 1
         ep.last = result
+        provider._count(ep, +1)
         ep.recent.append(result)
         if result.made_request:
             ep.last_completed = result

@@ -187,3 +187,28 @@ def test_provider_info_never_carries_a_key() -> None:
     s.apply_config(parse_config(data, env={"INFURA_API_KEY": "supersecretinfura"}))
     labels = {"provider": "infura", "category": "rpc_nodes", "base_url": "https://mainnet.infura.io/v3/{key}", "requires_key": "true"}
     assert sample(s, "crypto_api_provider_info", labels) == 1
+
+
+def test_incremental_status_matches_a_full_scan() -> None:
+    import random
+
+    from exporter.model import ProviderStatus
+
+    rng = random.Random(3)
+    s = State()
+    s.apply_config(make_config(endpoints=("ping", "price")))
+    ps = s.providers["coingecko"]
+    for i in range(500):
+        outcome = rng.choice(list(Outcome))
+        s.record(result(rng.choice(("ping", "price")), outcome, slow=rng.random() < 0.2))
+        if i == 250:  # a reload keeps the endpoint states; the counts must follow
+            s.apply_config(make_config(endpoints=("ping", "price")))
+            ps = s.providers["coingecko"]
+        probed = [e for e in ps.endpoints.values() if e.last is not None]
+        expected = (
+            ProviderStatus.UNKNOWN if not probed
+            else ProviderStatus.ONLINE if all(e.healthy for e in probed)
+            else ProviderStatus.OFFLINE if all(e.failing for e in probed)
+            else ProviderStatus.DEGRADED
+        )
+        assert ps.status() is expected
