@@ -20,14 +20,17 @@ INT: Schema = {"type": "integer"}
 NUM: Schema = {"type": "number"}
 BOOL: Schema = {"type": "boolean"}
 TIME: Schema = {"type": "string", "format": "date-time"}
+NAME: Schema = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "maxLength": 100, "description": "a configured provider or endpoint name"}
 
 
 def nullable(s: Schema) -> Schema:
     return {**s, "nullable": True}
 
 
-def obj(props: dict[str, Schema], optional: dict[str, Schema] | None = None, description: str = "") -> Schema:
+def obj(props: dict[str, Schema], optional: dict[str, Schema] | None = None, description: str = "", closed: bool = False) -> Schema:
     out: Schema = {"type": "object", "required": list(props), "properties": {**props, **(optional or {})}}
+    if closed:
+        out["additionalProperties"] = False
     if description:
         out["description"] = description
     return out
@@ -44,6 +47,14 @@ def ref(name: str) -> Schema:
 OUTCOME: Schema = {"type": "string", "enum": [o.value for o in Outcome]}
 STATUS: Schema = {"type": "string", "enum": [s.value for s in ProviderStatus]}
 CATEGORY: Schema = {"type": "string", "enum": [c.value for c in Category]}
+
+
+def filter_of(s: Schema) -> Schema:
+    """A query filter: an empty value means no filter, as the old backends took it."""
+    if "enum" in s:
+        return {**s, "enum": [*s["enum"], ""]}
+    return {**s, "pattern": f"^({s['pattern'][1:-1]})?$"}
+
 
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": STR, "detail": STR, "field": nullable(STR)}, description="Every 4xx answer: a code, what is wrong, and the parameter or body field at fault."),
@@ -168,7 +179,7 @@ SCHEMAS: dict[str, Schema] = {
         },
         description="Keys by env var name; `masked` shows at most the last 4 characters.",
     ),
-    "KeyTestRequest": obj({"provider": STR}, {"endpoint": STR}),
+    "KeyTestRequest": obj({"provider": NAME}, {"endpoint": NAME}, closed=True, description="endpoint defaults to the provider's first endpoint"),
     "KeyTestResult": obj(
         {
             "provider": STR,
@@ -206,7 +217,7 @@ SCHEMAS: dict[str, Schema] = {
             ),
         }
     ),
-    "TriggerRequest": obj({}, {"provider": STR, "endpoint": STR}),
+    "TriggerRequest": obj({}, {"provider": NAME, "endpoint": NAME}, closed=True, description="no provider: every job; endpoint alone: that endpoint of every provider"),
     "TriggerResult": obj({"status": {"type": "string", "enum": ["triggered"]}, "provider": nullable(STR), "endpoint": nullable(STR), "jobs": arr(STR)}),
     "HealthHistory": obj(
         {
@@ -279,7 +290,7 @@ def _q(name: str, schema: Schema, description: str) -> Schema:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-PROVIDER_Q = _q("provider", STR, "only this provider (a configured name; 404 otherwise)")
+PROVIDER_Q = _q("provider", filter_of(NAME), "only this provider (a configured name; 404 otherwise)")
 HOURS_Q = _q("hours", {"type": "integer", "minimum": 1, "maximum": 168, "default": 24}, "how far back")
 SECURED = [{"bearer": []}, {"apiKey": []}]
 
@@ -329,7 +340,7 @@ def build_document() -> Schema:
                 "Providers with their endpoints' last results",
                 _json(arr(ref("Provider"))),
                 400,
-                params=[_q("category", CATEGORY, "only this category"), _q("status", STATUS, "only this status"), _q("search", {"type": "string", "maxLength": 200}, "substring of name or description")],
+                params=[_q("category", filter_of(CATEGORY), "only this category"), _q("status", filter_of(STATUS), "only this status"), _q("search", {"type": "string", "maxLength": 200}, "substring of name or description")],
             )
         },
         "/api/logs": {
@@ -338,7 +349,7 @@ def build_document() -> Schema:
                 _json(ref("LogPage")),
                 400,
                 404,
-                params=[page, per_page, PROVIDER_Q, _q("endpoint", {"type": "string", "maxLength": 200}, "only this endpoint"), _q("outcome", OUTCOME, "only this outcome"), _q("status", OUTCOME, "alias of outcome (old clients)")],
+                params=[page, per_page, PROVIDER_Q, _q("endpoint", {"type": "string", "maxLength": 200}, "only this endpoint"), _q("outcome", filter_of(OUTCOME), "only this outcome"), _q("status", filter_of(OUTCOME), "alias of outcome (old clients)")],
             )
         },
         "/api/failures": {
@@ -376,7 +387,7 @@ def build_document() -> Schema:
                 409,
                 413,
                 tag="schedule",
-                params=[_q("provider", STR, "the provider (old clients); the body's wins"), _q("endpoint", STR, "one endpoint of that provider")],
+                params=[_q("provider", filter_of(NAME), "the provider (old clients); the body's wins"), _q("endpoint", filter_of(NAME), "one endpoint of that provider")],
                 body=trigger_body,
                 description="409 when the exporter runs without its scheduler.",
             )

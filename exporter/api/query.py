@@ -4,6 +4,7 @@ is an `ApiError` (400) that names the parameter."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,22 +16,23 @@ T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 MAX_PAGE = 100_000
 MAX_PER_PAGE = 1000  # the size of the probe history ring
+_INT = re.compile(r"-?[0-9]{1,12}")
 
 
 def int_param(query: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ApiError(400, f"{name}: must be an integer between {lo} and {hi}, got {_show(raw)}", name) from None
+    if not _INT.fullmatch(raw):
+        raise ApiError(400, f"{name}: must be an integer between {lo} and {hi}, got {_show(raw)}", name)
+    value = int(raw)
     if not lo <= value <= hi:
         raise ApiError(400, f"{name}: must be between {lo} and {hi}, got {value}", name)
     return value
 
 
 def enum_param(query: Mapping[str, str], name: str, enum: type[E]) -> E | None:
+    """A filter on a closed set; an empty value means no filter (as the old backends had it)."""
     raw = query.get(name)
     if raw is None or raw == "":
         return None

@@ -206,14 +206,16 @@ async def compliance(request: web.Request) -> web.Response:
 
 async def schedule_trigger(request: web.Request) -> web.Response:
     """Run one provider's jobs (or one endpoint's, or all) now; `provider` in the JSON body
-    or, as the old backends took it, in the query string."""
+    or, as the old backends took it, in the query string. `endpoint` alone: that endpoint
+    of every provider that has one."""
     api = _api(request)
     body = await read_json_body(request, required=False)
     reject_unknown(body, {"provider", "endpoint"})
     provider = body_str(body, "provider") or str_param(request.query, "provider")
     endpoint = body_str(body, "endpoint") or str_param(request.query, "endpoint")
-    if endpoint is not None and provider is None:
-        raise ApiError(400, "endpoint: needs provider", "endpoint")
+    if endpoint is not None and provider is None:  # that endpoint of every provider that has one
+        if not any(ep.name == endpoint for p in api.exporter.config.providers for ep in p.endpoints):
+            raise ApiError(404, f"endpoint: no provider has an endpoint {endpoint[:60]!r}", "endpoint")
     if provider is not None:
         p = _provider(api, provider)
         if endpoint is not None and endpoint not in {ep.name for ep in p.endpoints}:
