@@ -14,7 +14,7 @@ import aiohttp
 import structlog
 
 from .config import Config, ConfigError, Provider, load_config
-from .metrics import build_registry
+from .metrics import Exposition, build_registry
 from .model import Outcome, ProbeResult, ScheduleRun
 from .prober import ProbeContext, ProviderGuards, probe
 from .redact import Redactor
@@ -46,7 +46,8 @@ class Exporter:
         self.backoff_base = backoff_base
         self.redactor = redactor or Redactor()
         self.state = State()
-        self.registry = build_registry(self.state, process_metrics=process_metrics)
+        self.registry = build_registry(process_metrics=process_metrics)
+        self.exposition = Exposition(self.state, self.registry)
         self.scheduler = Scheduler(self.run_probe, self.record_schedule)
         self.guards: dict[str, ProviderGuards] = {}
         self.listeners: list[Listener] = []

@@ -12,7 +12,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from .api import ApiOptions, setup_api
 from .app import Exporter
-from .metrics import render
 
 log = structlog.get_logger()
 EXPORTER_KEY = web.AppKey("exporter", Exporter)
@@ -26,7 +25,8 @@ _LANDING = """<!doctype html><html><head><title>Crypto API Exporter</title></hea
 
 async def metrics(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER_KEY]
-    return web.Response(body=render(exporter.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body = await exporter.exposition.render_async()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def healthz(request: web.Request) -> web.Response:

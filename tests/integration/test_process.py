@@ -140,7 +140,8 @@ def test_reload_keeps_last_good_config_and_drops_removed_series(tmp_path: Path) 
     with cli(["simulate", "-c", str(config), "--port", str(sim_port)], tmp_path, name="simulator"):
         wait_until(lambda: http("GET", f"{sim_url}/control/health")[0] == 200, 20, "the simulator")
         with cli(["run", "-c", str(config), "--port", str(port), "--host", "127.0.0.1"], tmp_path) as exporter:
-            wait_until(lambda: "provider=\"alternative_me\"" in http("GET", f"{base}/metrics")[1] and 'crypto_api_up{category="sentiment"' in http("GET", f"{base}/metrics")[1], 20, "first probes")
+            up_fear_greed = ("crypto_api_up", frozenset({("provider", "alternative_me"), ("category", "sentiment"), ("endpoint", "fear_greed")}))
+            wait_until(lambda: up_fear_greed in samples(http("GET", f"{base}/metrics")[1]), 20, "first probes")
 
             # A bad file, by SIGHUP: the reload fails, the old config keeps probing.
             config.write_text(config.read_text().replace("category: exchanges", "category: exchange"))
@@ -163,7 +164,7 @@ def test_reload_keeps_last_good_config_and_drops_removed_series(tmp_path: Path) 
             text = http("GET", f"{base}/metrics")[1]
             assert "crypto_api_config_last_reload_successful 1.0" in text
             assert 'provider="alternative_me"' not in text
-            assert 'crypto_api_up{category="exchanges",endpoint="ping",provider="binance"}' in text
+            assert ("crypto_api_up", frozenset({("provider", "binance"), ("category", "exchanges"), ("endpoint", "ping")})) in samples(text)
         log = exporter.output()
     events = {line["event"] for line in log_lines(log)}
     assert {"config_reload_failed", "config_reloaded"} <= events

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from exporter.config import Config, parse_config
-from exporter.metrics import build_registry
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.metrics import Exposition, build_registry
 from exporter.model import CircuitState, KeyCheck, Outcome, ProbeResult, QuotaObservation, RetryReason, ScheduleRun
 from exporter.state import State
 
@@ -44,7 +46,12 @@ def state() -> State:
 
 
 def sample(state: State, name: str, labels: dict[str, str], now: float = NOW) -> float | None:
-    return build_registry(state, clock=lambda: now, process_metrics=False).get_sample_value(name, labels)
+    text = Exposition(state, build_registry(process_metrics=False), clock=lambda: now).render().decode()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return None
 
 
 EP = {"provider": "coingecko", "category": "market_data", "endpoint": "ping"}
@@ -212,3 +219,15 @@ def test_incremental_status_matches_a_full_scan() -> None:
             else ProviderStatus.DEGRADED
         )
         assert ps.status() is expected
+
+
+async def test_chunked_rendering_matches_one_pass() -> None:
+    from exporter import metrics
+
+    s = State()
+    s.apply_config(make_config(endpoints=tuple(f"e{i}" for i in range(600))))
+    for i in range(600):
+        s.record(result(f"e{i}", Outcome.SUCCESS if i % 3 else Outcome.TIMEOUT, values=(("v", float(i)),)))
+    expo = Exposition(s, build_registry(process_metrics=False), clock=lambda: NOW)
+    assert metrics.CHUNK < 600  # the async path really yields mid-way
+    assert (await expo.render_async()) == expo.render()
