@@ -58,9 +58,11 @@ async def read_json_body(request: web.Request, required: bool) -> dict[str, Any]
     """The JSON object body; an empty body is `{}` unless `required`."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, f"body: larger than {MAX_BODY} bytes", "body")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, f"body: larger than {MAX_BODY} bytes", "body")
+    raw = b""
+    while chunk := await request.content.read(MAX_BODY + 1 - len(raw)):  # chunked bodies come in pieces
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, f"body: larger than {MAX_BODY} bytes", "body")
     if not raw.strip():
         if required:
             raise ApiError(400, 'body: a JSON object is required, e.g. {"provider": "etherscan"}', "body")
@@ -86,7 +88,8 @@ def body_str(body: dict[str, Any], name: str) -> str | None:
 def reject_unknown(body: dict[str, Any], known: set[str]) -> None:
     for key in body:
         if key not in known:
-            raise ApiError(400, f"{key}: unknown field (known: {', '.join(sorted(known))})", str(key)[:100])
+            name = str(key)[:60]
+            raise ApiError(400, f"{name}: unknown field (known: {', '.join(sorted(known))})", name)
 
 
 def _provider(api: Api, name: str, field_name: str = "provider") -> Provider:

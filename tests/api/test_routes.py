@@ -321,3 +321,13 @@ def test_outcomes_all_have_hints() -> None:
     from exporter.api.remediation import HINTS
 
     assert set(HINTS) == set(Outcome) - {Outcome.SUCCESS}
+
+
+async def test_chunked_body_over_the_limit_is_413(api: ApiHarness) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b" " * 4000
+        yield b'{"provider": "etherscan"}'
+
+    async with api.http.post(f"{api.base}/api/config/keys/test", data=chunks()) as resp:
+        assert resp.status == 413 and (await resp.json())["field"] == "body"
