@@ -196,19 +196,23 @@ def run_exporter(url: str, endpoints: int, rate: float, duration: float, warmup:
     assert proc.stderr is not None
     while "READY" not in (line := proc.stderr.readline()):
         if not line:
-            raise RuntimeError(f"worker failed: {proc.communicate()[0]}")
+            raise RuntimeError(f"worker failed to start: {proc.stdout.read() if proc.stdout else ''}")
     # Drain the worker's log lines so a full pipe never blocks it.
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
     metrics = f"http://127.0.0.1:{port}/metrics"
     time.sleep(warmup)
     before = core_busy()
     scraper = Scraper(metrics, scrape_every or 1e9)
+    started = time.monotonic()
     with scraper if scrape_every else _nothing():
-        time.sleep(max(duration - (final_scrapes * 0.5), 0.1))
+        # Render-time scrapes first, inside the worker's measured window.
         for _ in range(final_scrapes):
             scraper.scrape()
             time.sleep(0.2)
-    out, _ = proc.communicate(timeout=duration + 120)
+        time.sleep(max(duration - (time.monotonic() - started), 0.0))
+    assert proc.stdout is not None
+    out = proc.stdout.read()  # the worker's one JSON object, at its exit
+    proc.wait(timeout=120)
     busy = busy_percent(before, core_busy())
     data = json.loads(out)
     outcomes = data["outcomes"]
@@ -380,9 +384,9 @@ def main() -> None:
             rows.append(("schedule delay p50/p99 ms, 2000 endpoints @ 500/s",
                          f"{fmt(med(runs, lambda r: pct(r.delays_ms, 50)))} / {fmt(med(runs, lambda r: pct(r.delays_ms, 99)))}", "", ""))
         if "render" in only:
-            for n in (1000, 10000):
+            for n in [int(x) for x in os.environ.get("BENCH_RENDER_SIZES", "1000,10000").split(",")]:
                 # Warm up until every endpoint has been probed at least once (interval = n/500 s).
-                runs = median_run(lambda: run_exporter(url, n, 500, 3.0, n / 500 + 2, final_scrapes=5), rep)
+                runs = median_run(lambda: run_exporter(url, n, 500, 15.0, n / 500 + 2, final_scrapes=5), rep)
                 raw[f"render_{n}"] = [_summary(r) for r in runs]
                 rows.append((f"/metrics time ms and size, {n} endpoints",
                              f"{fmt(med(runs, lambda r: statistics.median(r.scrape_ms)), 1)} ms, {med(runs, lambda r: r.scrape_bytes) / 2**20:.1f} MiB", "", ""))

@@ -7,6 +7,7 @@ before any probe runs. Secrets are read from the env vars the file names, never 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -247,11 +248,17 @@ def parse_duration(text: Any) -> float:
     return total
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str) -> Expression:
+    return Expression(source, jmespath.compile(source))
+
+
 def compile_jmespath(source: Any) -> Expression:
+    """Compiled once per distinct source: a thousand endpoints with the same assertion share it."""
     if not isinstance(source, str) or not source.strip():
         raise ValueError(f"invalid JMESPath {source!r}: must be a non-empty string")
     try:
-        return Expression(source, jmespath.compile(source))
+        return _compiled(source)
     except jmespath.exceptions.ParseError as e:
         raise ValueError(f"invalid JMESPath {source!r}: {e.msg} at column {e.lex_position}") from None
     except jmespath.exceptions.JMESPathError as e:

@@ -4,8 +4,8 @@ straight from `State` in the Prometheus text format 0.0.4.
 prometheus-client's generic path costs about 9 µs a line (some 30 lines an endpoint),
 and a scrape of 1,000 endpoints would block the event loop for a quarter of a second,
 inflating the latency of every probe in flight. This renderer writes our fixed families
-with cached label strings in one pass, and yields to the loop every few hundred
-endpoints. The client library's registry still serves the process, GC and API-request
+with cached label strings and streams them in pieces, yielding to the loop between
+pieces. The client library's registry still serves the process, GC and API-request
 metrics, appended after ours. Scrapes never probe: the values are the last scheduled
 results, as each HELP says.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -26,7 +26,7 @@ from .model import CircuitState, Outcome, ProviderStatus
 from .state import DELAY_BUCKETS, DURATION_BUCKETS, EndpointState, Histogram, ProviderState, State
 
 P = "crypto_api_"
-CHUNK = 250  # endpoints rendered between two yields to the event loop
+STREAM_CHUNK = 256 * 1024  # bytes written between two yields to the event loop
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,6 @@ INFO = Family(P + "provider_info", "gauge", "Configured providers.")
 RELOAD_OK = Family(P + "config_last_reload_successful", "gauge", "1 if the last load or reload of providers.yaml worked.")
 RELOAD_AT = Family(P + "config_last_reload_success_timestamp_seconds", "gauge", "When providers.yaml was last loaded successfully (unix seconds).")
 
-ENDPOINT_FAMILIES = (UP, DURATION, PROBES, CODES, RETRIES, LAST_PROBE, LAST_SUCCESS, DATA_AGE, MAX_AGE, ZSCORE, VALUE)
-PROVIDER_FAMILIES = (RL_LIMIT, RL_REMAINING, RL_RESET, CIRCUIT, STATUS, DELAY, RUNS, KEYS, INFO)
-FAMILIES = (*ENDPOINT_FAMILIES, *PROVIDER_FAMILIES, RELOAD_OK, RELOAD_AT)
 
 _OUTCOMES = tuple((o, f',outcome="{o.value}"}} ') for o in Outcome)
 _SCHEDULE_RESULTS = ("on_time", "late", "missed")
@@ -92,13 +89,13 @@ _DURATION_LE = _bucket_labels(DURATION_BUCKETS)
 _DELAY_LE = _bucket_labels(DELAY_BUCKETS)
 
 
-def _histogram(out: list[str], name: str, labels: str, le: tuple[str, ...], hist: Histogram) -> None:
+def _histogram(name: str, labels: str, le: tuple[str, ...], hist: Histogram) -> Iterator[str]:
     running = 0
     for bound, n in zip(le, hist.counts, strict=True):
         running += n
-        out.append(f"{name}_bucket{{{labels},{bound}}} {running}\n")
-    out.append(f"{name}_count{{{labels}}} {hist.count}\n")
-    out.append(f"{name}_sum{{{labels}}} {_num(hist.sum)}\n")
+        yield f"{name}_bucket{{{labels},{bound}}} {running}\n"
+    yield f"{name}_count{{{labels}}} {hist.count}\n"
+    yield f"{name}_sum{{{labels}}} {_num(hist.sum)}\n"
 
 
 class LabelCache:
@@ -130,66 +127,114 @@ class LabelCache:
             self._providers.clear()
 
 
-def _render_endpoint(ep: EndpointState, labels: tuple[str, str], now: float, out: dict[Family, list[str]]) -> None:
-    epl, pel = labels
-    last = ep.last_completed
-    if last is not None:
-        out[UP].append(f"{UP.name}{{{epl}}} {'1.0' if last.ok else '0.0'}\n")
-        out[LAST_PROBE].append(f"{LAST_PROBE.name}{{{pel}}} {_num(last.finished_at)}\n")
-    _histogram(out[DURATION], DURATION.name, epl, _DURATION_LE, ep.duration)
+def _up(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
+    if (last := ep.last_completed) is not None:
+        yield f"{UP.name}{{{epl}}} {'1.0' if last.ok else '0.0'}\n"
+
+
+def _duration(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
+    yield from _histogram(DURATION.name, epl, _DURATION_LE, ep.duration)
+
+
+def _probes(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
     counts = ep.outcomes
-    lines = out[PROBES]
     for outcome, suffix in _OUTCOMES:
-        lines.append(f"{PROBES.name}{{{epl}{suffix}{counts[outcome]}\n")
+        yield f"{PROBES.name}{{{epl}{suffix}{counts[outcome]}\n"
+
+
+def _codes(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
     for code, n in sorted(ep.codes.items()):
-        out[CODES].append(f'{CODES.name}{{{pel},code="{code}"}} {n}\n')
+        yield f'{CODES.name}{{{pel},code="{code}"}} {n}\n'
+
+
+def _retries(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
     for reason, n in sorted(ep.retries.items()):
-        out[RETRIES].append(f'{RETRIES.name}{{{pel},reason="{reason}"}} {n}\n')
+        yield f'{RETRIES.name}{{{pel},reason="{reason}"}} {n}\n'
+
+
+def _last_probe(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
+    if (last := ep.last_completed) is not None:
+        yield f"{LAST_PROBE.name}{{{pel}}} {_num(last.finished_at)}\n"
+
+
+def _last_success(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
     if ep.last_success_at is not None:
-        out[LAST_SUCCESS].append(f"{LAST_SUCCESS.name}{{{pel}}} {_num(ep.last_success_at)}\n")
+        yield f"{LAST_SUCCESS.name}{{{pel}}} {_num(ep.last_success_at)}\n"
+
+
+def _data_age(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
     if (age := ep.data_age(now)) is not None:
-        out[DATA_AGE].append(f"{DATA_AGE.name}{{{pel}}} {_num(age)}\n")
+        yield f"{DATA_AGE.name}{{{pel}}} {_num(age)}\n"
+
+
+def _max_age(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
     if (bound := ep.max_age) is not None:
-        out[MAX_AGE].append(f"{MAX_AGE.name}{{{pel}}} {_num(bound)}\n")
+        yield f"{MAX_AGE.name}{{{pel}}} {_num(bound)}\n"
+
+
+def _zscore(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
     if ep.zscore is not None:
-        out[ZSCORE].append(f"{ZSCORE.name}{{{pel}}} {_num(ep.zscore)}\n")
+        yield f"{ZSCORE.name}{{{pel}}} {_num(ep.zscore)}\n"
+
+
+def _values(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
     for name, number in ep.values:
-        out[VALUE].append(f'{VALUE.name}{{{pel},name="{_escape(name)}"}} {_num(number)}\n')
+        yield f'{VALUE.name}{{{pel},name="{_escape(name)}"}} {_num(number)}\n'
 
 
-def _render_provider(p: ProviderState, pl: str, out: dict[Family, list[str]]) -> None:
-    for scope, q in sorted(p.quotas.items()):
-        sl = f'{pl},scope="{_escape(scope)}"'
-        if q.limit is not None:
-            out[RL_LIMIT].append(f"{RL_LIMIT.name}{{{sl}}} {_num(q.limit)}\n")
-        if q.remaining is not None:
-            out[RL_REMAINING].append(f"{RL_REMAINING.name}{{{sl}}} {_num(q.remaining)}\n")
-        if q.reset_at is not None:
-            out[RL_RESET].append(f"{RL_RESET.name}{{{sl}}} {_num(q.reset_at)}\n")
+def _quota(attr: str, family: Family) -> Callable[[ProviderState, str], Iterator[str]]:
+    def lines(p: ProviderState, pl: str) -> Iterator[str]:
+        for scope, q in sorted(p.quotas.items()):
+            if (v := getattr(q, attr)) is not None:
+                yield f'{family.name}{{{pl},scope="{_escape(scope)}"}} {_num(v)}\n'
+
+    return lines
+
+
+def _circuit(p: ProviderState, pl: str) -> Iterator[str]:
     for s in CircuitState:
-        out[CIRCUIT].append(f'{CIRCUIT.name}{{{pl},state="{s.value}"}} {"1.0" if p.circuit is s else "0.0"}\n')
+        yield f'{CIRCUIT.name}{{{pl},state="{s.value}"}} {"1.0" if p.circuit is s else "0.0"}\n'
+
+
+def _status(p: ProviderState, pl: str) -> Iterator[str]:
     current = p.status()
-    cl = f'{pl},category="{p.category}"'
     for st in ProviderStatus:
-        out[STATUS].append(f'{STATUS.name}{{{cl},status="{st.value}"}} {"1.0" if current is st else "0.0"}\n')
-    _histogram(out[DELAY], DELAY.name, pl, _DELAY_LE, p.schedule_delay)
+        yield f'{STATUS.name}{{{pl},category="{p.category}",status="{st.value}"}} {"1.0" if current is st else "0.0"}\n'
+
+
+def _delay(p: ProviderState, pl: str) -> Iterator[str]:
+    yield from _histogram(DELAY.name, pl, _DELAY_LE, p.schedule_delay)
+
+
+def _runs(p: ProviderState, pl: str) -> Iterator[str]:
     for result in _SCHEDULE_RESULTS:
-        out[RUNS].append(f'{RUNS.name}{{{pl},result="{result}"}} {p.schedule_runs[result]}\n')
+        yield f'{RUNS.name}{{{pl},result="{result}"}} {p.schedule_runs[result]}\n'
+
+
+def _keys(p: ProviderState, pl: str) -> Iterator[str]:
     for env, valid in p.keys.items():
-        out[KEYS].append(f'{KEYS.name}{{{pl},key="{_escape(env)}"}} {"1.0" if valid else "0.0"}\n')
-    info = f'{cl},base_url="{_escape(p.spec.base_url)}",requires_key="{str(p.spec.auth.requires_key).lower()}"'
-    out[INFO].append(f"{INFO.name}{{{info}}} 1.0\n")
+        yield f'{KEYS.name}{{{pl},key="{_escape(env)}"}} {"1.0" if valid else "0.0"}\n'
 
 
-def _assemble(state: State, out: dict[Family, list[str]]) -> str:
-    out[RELOAD_OK].append(f"{RELOAD_OK.name} {'1.0' if state.config_reload_ok else '0.0'}\n")
-    if state.config_reload_success_at is not None:
-        out[RELOAD_AT].append(f"{RELOAD_AT.name} {_num(state.config_reload_success_at)}\n")
-    return "".join(f.header() + "".join(out[f]) for f in FAMILIES)
+def _info(p: ProviderState, pl: str) -> Iterator[str]:
+    auth = str(p.spec.auth.requires_key).lower()
+    yield f'{INFO.name}{{{pl},category="{p.category}",base_url="{_escape(p.spec.base_url)}",requires_key="{auth}"}} 1.0\n'
+
+
+EndpointLines = Callable[[EndpointState, str, str, float], Iterator[str]]
+ProviderLines = Callable[[ProviderState, str], Iterator[str]]
+ENDPOINT_WRITERS: dict[Family, EndpointLines] = {
+    UP: _up, DURATION: _duration, PROBES: _probes, CODES: _codes, RETRIES: _retries, LAST_PROBE: _last_probe,
+    LAST_SUCCESS: _last_success, DATA_AGE: _data_age, MAX_AGE: _max_age, ZSCORE: _zscore, VALUE: _values,
+}
+PROVIDER_WRITERS: dict[Family, ProviderLines] = {
+    RL_LIMIT: _quota("limit", RL_LIMIT), RL_REMAINING: _quota("remaining", RL_REMAINING), RL_RESET: _quota("reset_at", RL_RESET),
+    CIRCUIT: _circuit, STATUS: _status, DELAY: _delay, RUNS: _runs, KEYS: _keys, INFO: _info,
+}
 
 
 class Exposition:
-    """Renders our families from `State`, plus a prometheus-client registry."""
+    """Renders our families from `State`, then a prometheus-client registry's."""
 
     def __init__(self, state: State, registry: CollectorRegistry, clock: Callable[[], float] = time.time) -> None:
         self.state = state
@@ -197,33 +242,44 @@ class Exposition:
         self.clock = clock
         self.labels = LabelCache()
 
-    def render_ours(self) -> str:
-        """All in one go (tests, small configs)."""
-        out: dict[Family, list[str]] = {f: [] for f in FAMILIES}
+    def lines(self) -> Iterator[str]:
+        """Our exposition, family after family; each family's lines together, as the format wants."""
         now = self.clock()
-        for p in self.state.providers.values():
-            for ep in p.endpoints.values():
-                _render_endpoint(ep, self.labels.endpoint(ep), now, out)
-            _render_provider(p, self.labels.provider(p.name), out)
-        return _assemble(self.state, out)
-
-    async def render_async(self) -> bytes:
-        """The whole exposition, yielding to the event loop every CHUNK endpoints."""
-        out: dict[Family, list[str]] = {f: [] for f in FAMILIES}
-        now = self.clock()
-        done = 0
-        for p in list(self.state.providers.values()):
-            for ep in list(p.endpoints.values()):
-                _render_endpoint(ep, self.labels.endpoint(ep), now, out)
-                done += 1
-                if done % CHUNK == 0:
-                    await asyncio.sleep(0)
-            _render_provider(p, self.labels.provider(p.name), out)
-        self.labels.trim(done)
-        return _assemble(self.state, out).encode() + generate_latest(self.registry)
+        providers = list(self.state.providers.values())
+        endpoints = [(ep, *self.labels.endpoint(ep)) for p in providers for ep in p.endpoints.values()]
+        for family, write in ENDPOINT_WRITERS.items():
+            yield family.header()
+            for ep, epl, pel in endpoints:
+                yield from write(ep, epl, pel, now)
+        for family, pwrite in PROVIDER_WRITERS.items():
+            yield family.header()
+            for p in providers:
+                yield from pwrite(p, self.labels.provider(p.name))
+        yield RELOAD_OK.header()
+        yield f"{RELOAD_OK.name} {'1.0' if self.state.config_reload_ok else '0.0'}\n"
+        yield RELOAD_AT.header()
+        if self.state.config_reload_success_at is not None:
+            yield f"{RELOAD_AT.name} {_num(self.state.config_reload_success_at)}\n"
+        self.labels.trim(len(endpoints))
 
     def render(self) -> bytes:
-        return self.render_ours().encode() + generate_latest(self.registry)
+        """All at once (tests, small configs)."""
+        return "".join(self.lines()).encode() + generate_latest(self.registry)
+
+    async def stream(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        """Write the exposition in pieces of about STREAM_CHUNK bytes, letting the event
+        loop run between them: memory stays bounded and probes in flight keep their timing."""
+        parts: list[str] = []
+        size = 0
+        for line in self.lines():
+            parts.append(line)
+            size += len(line)
+            if size >= STREAM_CHUNK:
+                await write("".join(parts).encode())
+                await asyncio.sleep(0)
+                parts, size = [], 0
+        parts.append(generate_latest(self.registry).decode())
+        await write("".join(parts).encode())
 
 
 def build_registry(process_metrics: bool = True) -> CollectorRegistry:

@@ -23,10 +23,13 @@ _LANDING = """<!doctype html><html><head><title>Crypto API Exporter</title></hea
 </body></html>"""
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
     exporter = request.app[EXPORTER_KEY]
-    body = await exporter.exposition.render_async()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    resp = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+    await resp.prepare(request)
+    await exporter.exposition.stream(resp.write)
+    await resp.write_eof()
+    return resp
 
 
 async def healthz(request: web.Request) -> web.Response:

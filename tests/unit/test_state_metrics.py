@@ -221,13 +221,47 @@ def test_incremental_status_matches_a_full_scan() -> None:
         assert ps.status() is expected
 
 
-async def test_chunked_rendering_matches_one_pass() -> None:
+async def test_streamed_rendering_matches_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     from exporter import metrics
 
+    monkeypatch.setattr(metrics, "STREAM_CHUNK", 4096)
     s = State()
     s.apply_config(make_config(endpoints=tuple(f"e{i}" for i in range(600))))
     for i in range(600):
         s.record(result(f"e{i}", Outcome.SUCCESS if i % 3 else Outcome.TIMEOUT, values=(("v", float(i)),)))
     expo = Exposition(s, build_registry(process_metrics=False), clock=lambda: NOW)
-    assert metrics.CHUNK < 600  # the async path really yields mid-way
-    assert (await expo.render_async()) == expo.render()
+    pieces: list[bytes] = []
+
+    async def write(data: bytes) -> None:
+        pieces.append(data)
+
+    await expo.stream(write)
+    assert len(pieces) > 10  # it really went out in pieces
+    assert b"".join(pieces) == expo.render()
+
+
+def test_latency_window_matches_a_direct_computation() -> None:
+    import random
+    import statistics
+
+    from exporter.state import ZSCORE_WINDOW, LatencyWindow
+
+    rng = random.Random(5)
+    window, history = LatencyWindow(), []
+    for _ in range(3 * ZSCORE_WINDOW + 17):
+        value = rng.uniform(0.05, 0.3)
+        z = window.zscore_and_add(value)
+        recent = history[-ZSCORE_WINDOW:]
+        if len(recent) >= 10:
+            expected = (value - statistics.fmean(recent)) / max(statistics.stdev(recent), 0.001)
+            assert z == pytest.approx(expected, rel=1e-6, abs=1e-6)
+        else:
+            assert z is None
+        history.append(value)
+
+
+def test_health_score_weighs_slow_successes_half(state: State) -> None:
+    for outcome, slow in ((Outcome.SUCCESS, False), (Outcome.SUCCESS, True), (Outcome.TIMEOUT, False), (Outcome.SUCCESS, False)):
+        state.record(result("ping", outcome, slow=slow))
+    state.record(result("ping", Outcome.CIRCUIT_OPEN, duration=None, status_code=None, attempts=0, http_codes=()))
+    assert state.providers["coingecko"].endpoints["ping"].health_score() == pytest.approx((1 + 0.5 + 0 + 1) / 4)
