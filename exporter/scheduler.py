@@ -22,8 +22,11 @@ log = structlog.get_logger()
 
 LATE_AFTER = 1.0  # seconds after its planned time a run counts as late
 # The first runs are spread over this much (or the endpoint's jitter, if larger), so a
-# restart with 500 endpoints does not fire them all in the same millisecond.
+# restart with 500 endpoints does not fire them all in the same millisecond...
 FIRST_RUN_SPREAD = 5.0
+# ...and, with thousands of endpoints, over as long as it takes at this rate, so that
+# start-up is no burst beyond what steady state asks (capped by each interval).
+STARTUP_RATE = 200.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class Scheduler:
         for jid in list(self._specs):
             if jid not in wanted:
                 self._remove(jid)
+        spread = max(FIRST_RUN_SPREAD, len(wanted) / STARTUP_RATE)
         for jid, (provider, ep) in wanted.items():
             old = self._specs.get(jid)
             if old is not None and (old.interval, old.jitter) == (ep.interval, ep.jitter):
@@ -84,7 +88,7 @@ class Scheduler:
                 continue
             if old is not None:
                 self._remove(jid)
-            first = now + timedelta(seconds=self._rng.uniform(0, min(max(ep.jitter, FIRST_RUN_SPREAD), ep.interval)))
+            first = now + timedelta(seconds=self._rng.uniform(0, min(max(ep.jitter, spread), ep.interval)))
             self._aps.add_job(
                 self._run,
                 IntervalTrigger(seconds=ep.interval, jitter=ep.jitter or None, start_date=first, timezone=timezone.utc),

@@ -102,7 +102,28 @@ class LatencyWindow:
         return z
 
 
-@dataclass
+class HealthRing:
+    """Health points of the last HEALTH_WINDOW probes that sent a request: 2 a fast
+    success, 1 a slow one, 0 a failure. 20 bytes, where a deque costs 600."""
+
+    __slots__ = ("_points", "_next", "_n")
+
+    def __init__(self) -> None:
+        self._points = bytearray(HEALTH_WINDOW)
+        self._next = 0
+        self._n = 0
+
+    def add(self, points: int) -> None:
+        self._points[self._next] = points
+        self._next = (self._next + 1) % HEALTH_WINDOW
+        self._n = min(self._n + 1, HEALTH_WINDOW)
+
+    def score(self) -> float | None:
+        """0 to 1; None before the first probe."""
+        return None if self._n == 0 else sum(self._points[: self._n]) / (2 * self._n)
+
+
+@dataclass(slots=True)
 class EndpointState:
     provider: str
     category: str
@@ -112,9 +133,7 @@ class EndpointState:
     retries: Counter[str] = field(default_factory=Counter)
     duration: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
     latencies: LatencyWindow = field(default_factory=LatencyWindow)
-    # Health points of the recent probes that sent a request: 2 fast success, 1 slow
-    # success, 0 failure. Small ints are shared objects: 8 bytes a probe, not a result.
-    recent: deque[int] = field(default_factory=lambda: deque(maxlen=HEALTH_WINDOW))
+    recent: HealthRing = field(default_factory=HealthRing)
     last: ProbeResult | None = None
     last_completed: ProbeResult | None = None
     last_success_at: float | None = None
@@ -148,9 +167,7 @@ class EndpointState:
 
     def health_score(self) -> float | None:
         """0 to 1 over the recent probes: fast successes count 1, slow ones half."""
-        if not self.recent:
-            return None
-        return sum(self.recent) / (2 * len(self.recent))
+        return self.recent.score()
 
 
 @dataclass
@@ -250,7 +267,7 @@ class State:
         ep.last = result
         provider._count(ep, +1)
         if result.made_request:
-            ep.recent.append(0 if not result.ok else 1 if result.slow else 2)
+            ep.recent.add(0 if not result.ok else 1 if result.slow else 2)
             ep.last_completed = result
             if result.duration is not None:
                 ep.duration.observe(result.duration)
