@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import jmespath.exceptions
+import orjson
 
 from .config import BodyFormat, Endpoint, Freshness, TimeUnit
 from .model import Outcome
@@ -111,7 +112,7 @@ def _check(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
     if endpoint.format is BodyFormat.TEXT:
         return _check_text(body, endpoint)
     try:
-        data = json.loads(body)
+        data = _parse_json(body)
     except (ValueError, UnicodeDecodeError) as e:
         reason = "empty body" if not body.strip() else f"not JSON ({type(e).__name__} at byte {getattr(e, 'pos', '?')})"
         return PayloadVerdict(Outcome.BAD_PAYLOAD, reason)
@@ -139,6 +140,15 @@ def _check(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
             age = now - data_ts
             return PayloadVerdict(Outcome.STALE, f"data is {age:.0f}s old (max {endpoint.freshness.max_age:g}s)", data_ts, tuple(values))
     return PayloadVerdict(Outcome.SUCCESS, "", data_ts, tuple(values))
+
+
+def _parse_json(body: bytes) -> Any:
+    """orjson (several times faster), falling back to the standard parser for what orjson
+    refuses but APIs send: NaN, Infinity, integers beyond 64 bits."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def is_stale(data_ts: float, freshness: Freshness, now: float) -> bool:

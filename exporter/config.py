@@ -201,11 +201,13 @@ class Provider:
     description: str = ""
     docs_url: str = ""
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Endpoint]:
+        return {ep.name: ep for ep in self.endpoints}
+
     def endpoint(self, name: str) -> Endpoint:
-        for ep in self.endpoints:
-            if ep.name == name:
-                return ep
-        raise KeyError(name)
+        """By name, in O(1): the prober looks its endpoint up on every probe."""
+        return self._by_name[name]
 
 
 @dataclass(frozen=True)
@@ -214,11 +216,12 @@ class Config:
     source: str = "<memory>"
     warnings: tuple[str, ...] = ()
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Provider]:
+        return {p.name: p for p in self.providers}
+
     def provider(self, name: str) -> Provider:
-        for p in self.providers:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+        return self._by_name[name]
 
     def secrets(self) -> tuple[str, ...]:
         """Every key value in use, for redaction."""

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
+import yarl
 
 from .circuit import CircuitBreaker
 from .classify import PayloadVerdict, check_payload, classify_status, short
@@ -47,6 +49,35 @@ class ProviderGuards:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    url: yarl.URL
+    headers: dict[str, str]
+    body: bytes | None
+
+
+class RequestCache:
+    """Each endpoint's request, built once per key rather than on every probe (encoding
+    the URL and query is a good part of a keep-alive probe's CPU). An entry belongs to
+    one Endpoint object: after a reload the new object gets a new entry."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str | None], tuple[Endpoint, Provider, PreparedRequest]] = {}
+
+    def get(self, provider: Provider, endpoint: Endpoint, key: ApiKey | None) -> PreparedRequest:
+        ident = (provider.name, endpoint.name, key.env if key else None)
+        hit = self._entries.get(ident)
+        if hit is not None and hit[0] is endpoint and hit[1] is provider:
+            return hit[2]
+        url, params, headers = build_request(provider, endpoint, key)
+        if endpoint.json is not None:
+            headers.setdefault("Content-Type", "application/json")
+        body = orjson.dumps(endpoint.json) if endpoint.json is not None else None
+        prepared = PreparedRequest(yarl.URL(url).update_query(params) if params else yarl.URL(url), headers, body)
+        self._entries[ident] = (endpoint, provider, prepared)
+        return prepared
+
+
 @dataclass
 class ProbeContext:
     """What every probe shares: HTTP sessions, clocks and the redactor."""
@@ -58,6 +89,7 @@ class ProbeContext:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
     backoff_base: float = 0.5
+    requests: RequestCache = field(default_factory=RequestCache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,16 +146,15 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None
 
 
 async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, key: ApiKey | None, timeout: float) -> _Attempt:
-    url, params, headers = build_request(provider, endpoint, key)
+    request = ctx.requests.get(provider, endpoint, key)
     session = ctx.fresh_session if endpoint.fresh_connection and ctx.fresh_session else ctx.session
     started = time.perf_counter()
     try:
         async with session.request(
             endpoint.method.value,
-            url,
-            params=params,
-            headers=headers,
-            json=endpoint.json,
+            request.url,
+            headers=request.headers,
+            data=request.body,
             timeout=aiohttp.ClientTimeout(total=timeout),
             allow_redirects=True,
             proxy=env_proxy(provider.base_url),

@@ -102,6 +102,8 @@ class Hub:
 
     def publish(self, type_: str, data: dict[str, Any]) -> None:
         """Queue an event for every client that wants it; never awaits."""
+        if not self.clients:
+            return
         event = Event(type_, data, self.clock())
         self.metrics.ws_messages.labels(type_).inc()
         for client in list(self.clients):
@@ -118,8 +120,9 @@ class Hub:
                 self.metrics.ws_dropped.labels(dropped.type).inc()
 
     def on_result(self, result: ProbeResult) -> None:
-        """The exporter listener: runs after `State.record(result)`."""
-        self.publish(NEW_LOG_ENTRY, log_entry(result))
+        """The exporter listener: runs after `State.record(result)`, on every probe."""
+        if self.clients:  # building the entry is the costly part; skip it with nobody to send it to
+            self.publish(NEW_LOG_ENTRY, log_entry(result))
         ps = self.state.providers.get(result.provider)
         if ps is not None:
             new = ps.status()

@@ -133,3 +133,16 @@ def test_expression_failing_at_runtime_is_bad_payload() -> None:
     ep = endpoint(error_rules=[{"when": "contains(result, 'limit')", "outcome": "rate_limited"}])
     verdict = check_payload(b'{"result": null}', ep, NOW)
     assert verdict.outcome is Outcome.BAD_PAYLOAD and "expression failed" in verdict.detail
+
+
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [(b'{"v": NaN}', None), (b'{"v": 123456789012345678901234567890}', 1.2345678901234568e29), (b'{"v": "0x10"}', 16.0)],
+)
+def test_json_orjson_refuses_still_parses(body: bytes, value: float | None) -> None:
+    ep = endpoint(values=[{"name": "v", "path": "v"}])
+    verdict = check_payload(body, ep, NOW)
+    if value is None:
+        assert verdict.outcome is Outcome.BAD_PAYLOAD  # NaN parses, but is no number
+    else:
+        assert verdict.outcome is Outcome.SUCCESS and verdict.values == (("v", value),)

@@ -96,6 +96,11 @@ async def run(session: aiohttp.ClientSession, clock: FakeClock, config: Config, 
     return await probe(ctx, provider, provider.endpoints[0], guards), guards
 
 
+def sent_keys(mocked: aioresponses) -> list[str | None]:
+    """The apikey query parameter of each request, in the order first seen."""
+    return [url.query.get("apikey") for (_, url), calls in mocked.requests.items() for _ in calls]
+
+
 def timeouts_used(mocked: aioresponses) -> list[float]:
     return [call.kwargs["timeout"].total for calls in mocked.requests.values() for call in calls]
 
@@ -107,8 +112,7 @@ async def test_success_reads_quota_headers(session, clock, mocked) -> None:
     assert (result.attempts, result.http_codes, result.retries) == (1, (200,), ())
     assert result.key_env == "K_1" and result.key_checks == (KeyCheck("K_1", True),)
     assert [(q.scope, q.limit, q.remaining, q.reset_at) for q in result.quotas] == [("minute", 5, 4, clock.now + 30)]
-    (call,) = next(iter(mocked.requests.values()))
-    assert call.kwargs["params"]["apikey"] == SECRET_1
+    assert sent_keys(mocked) == [SECRET_1]
 
 
 async def test_timeout_retries_twice_with_growing_timeouts(session, clock, mocked) -> None:
@@ -167,8 +171,7 @@ async def test_invalid_key_rotates_to_the_next_key(session, clock, mocked) -> No
     assert result.key_env == "K_2"
     assert result.key_checks == (KeyCheck("K_1", False), KeyCheck("K_2", True))
     assert guards.keys.valid == {"K_1": False, "K_2": True}
-    sent = [call.kwargs["params"]["apikey"] for calls in mocked.requests.values() for call in calls]
-    assert sent == [SECRET_1, SECRET_2]
+    assert sent_keys(mocked) == [SECRET_1, SECRET_2]
 
 
 async def test_all_keys_rejected_is_auth_error_without_endless_retries(session, clock, mocked) -> None:
@@ -237,3 +240,19 @@ async def test_exception_text_with_key_is_redacted(session, clock, mocked) -> No
     result, _ = await run(session, clock, make_config())
     assert result.outcome is Outcome.CONNECTION_ERROR
     assert SECRET_1 not in result.detail
+
+
+def test_request_cache_reuses_and_rebuilds_after_reload() -> None:
+    from exporter.prober import RequestCache
+
+    config = make_config(params={"module": "gastracker", "action": "gas oracle"})
+    provider = config.providers[0]
+    ep = provider.endpoints[0]
+    k1, k2 = provider.auth.keys
+    cache = RequestCache()
+    first = cache.get(provider, ep, k1)
+    assert cache.get(provider, ep, k1) is first
+    assert str(first.url) == f"https://api.example.test/v2/api?module=gastracker&action=gas+oracle&apikey={SECRET_1}"
+    assert cache.get(provider, ep, k2).url.query["apikey"] == SECRET_2
+    reloaded = make_config(params={"module": "stats"}).providers[0]
+    assert cache.get(reloaded, reloaded.endpoints[0], k1).url.query["module"] == "stats"

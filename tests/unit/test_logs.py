@@ -1,0 +1,54 @@
+"""Log output: JSON lines, batched writes, secrets redacted."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import structlog
+
+from exporter import logs
+from exporter.logs import BatchedWriter, configure_logging
+from exporter.redact import Redactor
+
+
+async def test_batched_writer_holds_lines_briefly_then_writes_them_whole() -> None:
+    raw = io.BytesIO()
+    writer = BatchedWriter(raw)
+    writer.write(b'{"a":1}\n')
+    writer.flush()
+    writer.write(b'{"b":2}\n')
+    assert raw.getvalue() == b""  # not one syscall per line
+    await asyncio.sleep(logs.FLUSH_AFTER * 2)
+    assert raw.getvalue() == b'{"a":1}\n{"b":2}\n'
+
+
+def test_batched_writer_without_a_loop_writes_at_once() -> None:
+    raw = io.BytesIO()
+    BatchedWriter(raw).write(b"line\n")
+    assert raw.getvalue() == b"line\n"
+
+
+async def test_large_bursts_are_written_when_the_buffer_fills() -> None:
+    raw = io.BytesIO()
+    writer = BatchedWriter(raw)
+    line = b"x" * 1023 + b"\n"
+    for _ in range(logs.FLUSH_AT // len(line)):
+        writer.write(line)
+    # Within the loop, before any timer ran: only the full buffer forced the write.
+    assert len(raw.getvalue()) == logs.FLUSH_AT
+
+
+def test_json_lines_with_secrets_redacted(capfd) -> None:  # type: ignore[no-untyped-def]
+    configure_logging("INFO", "json", Redactor(["sekrit-key-123"]))
+    try:
+        structlog.get_logger().info("probe", provider="etherscan", detail="failed for ?apikey=sekrit-key-123")
+        structlog.get_logger().debug("hidden")
+    finally:
+        structlog.reset_defaults()
+    out = capfd.readouterr().err.strip().splitlines()
+    assert len(out) == 1
+    line = json.loads(out[0])
+    assert line["event"] == "probe" and line["level"] == "info"
+    assert line["detail"] == "failed for ?apikey=***"
