@@ -188,15 +188,17 @@ class Scraper:
 def run_exporter(url: str, endpoints: int, rate: float, duration: float, warmup: float, *, fresh: bool = False,
                  scrape_every: float | None = None, final_scrapes: int = 0) -> Run:
     port = free_port()
+    result_file = Path(tempfile.mkdtemp()) / "result.json"
     cmd = ["taskset", "-c", PROBER_CORE, sys.executable, str(HERE / "worker.py"), "--endpoints", str(endpoints),
-           "--rate", str(rate), "--target", url, "--duration", str(duration), "--warmup", str(warmup), "--port", str(port)]
+           "--rate", str(rate), "--target", url, "--duration", str(duration), "--warmup", str(warmup), "--port", str(port),
+           "--out", str(result_file)]
     if fresh:
         cmd.append("--fresh")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     while "READY" not in (line := proc.stderr.readline()):
         if not line:
-            raise RuntimeError(f"worker failed to start: {proc.stdout.read() if proc.stdout else ''}")
+            raise RuntimeError(f"worker failed to start (exit {proc.wait()})")
     # Drain the worker's log lines so a full pipe never blocks it.
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
     metrics = f"http://127.0.0.1:{port}/metrics"
@@ -210,9 +212,10 @@ def run_exporter(url: str, endpoints: int, rate: float, duration: float, warmup:
             scraper.scrape()
             time.sleep(0.2)
         time.sleep(max(duration - (time.monotonic() - started), 0.0))
-    assert proc.stdout is not None
-    out = proc.stdout.read()  # the worker's one JSON object, at its exit
-    proc.wait(timeout=120)
+    if proc.wait(timeout=duration + 120) != 0:
+        raise RuntimeError(f"worker exited with {proc.returncode}")
+    out = result_file.read_text()
+    shutil.rmtree(result_file.parent, ignore_errors=True)
     busy = busy_percent(before, core_busy())
     data = json.loads(out)
     outcomes = data["outcomes"]

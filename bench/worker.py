@@ -3,7 +3,7 @@
 Started by bench/run.py under `taskset` so the exporter has one core to itself. It runs
 the same `Exporter` and aiohttp server as `crypto-api-exporter run` (classification,
 state, metrics, logs all on), records every reported latency and schedule delay through
-the exporter's listeners, and prints one JSON object of raw figures on stdout.
+the exporter's listeners, and writes one JSON object of raw figures to --out.
 """
 
 from __future__ import annotations
@@ -115,9 +115,11 @@ if __name__ == "__main__":
     parser.add_argument("--timeout", type=float, default=2.0)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="a new connection per probe, as blackbox_exporter")
+    parser.add_argument("--out", required=True, help="file to write the JSON result to")
     args = parser.parse_args()
     # Logs stay on, as in production: JSON lines to stderr, which run.py discards.
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"), "json")
     logging.getLogger().setLevel(logging.WARNING)
     result = run_async(main(args))
-    sys.stdout.write(json.dumps(result))
+    with open(args.out, "w") as f:
+        json.dump(result, f)

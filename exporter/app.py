@@ -91,8 +91,10 @@ class Exporter:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         fresh = aiohttp.TCPConnector(limit=0, force_close=True)
         self._ctx = ProbeContext(
-            session=aiohttp.ClientSession(connector=connector),
-            fresh_session=aiohttp.ClientSession(connector=fresh),
+            # No cookie jar: provider cookies (Cloudflare's among them) would only cost work
+            # on every request and could change what later probes measure.
+            session=aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()),
+            fresh_session=aiohttp.ClientSession(connector=fresh, cookie_jar=aiohttp.DummyCookieJar()),
             redactor=self.redactor,
             backoff_base=self.backoff_base,
         )

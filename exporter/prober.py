@@ -131,10 +131,18 @@ def build_request(provider: Provider, endpoint: Endpoint, key: ApiKey | None) ->
     return url, params, headers
 
 
+@functools.lru_cache(maxsize=256)
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
     """The body, or None once it grows past `limit` (we stop reading there)."""
-    if resp.content_length is not None and resp.content_length > limit:
-        return None
+    length = resp.content_length
+    if length is not None:
+        if length > limit:
+            return None
+        return await resp.read()  # the common case: one call, no chunk iteration
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(65536):
@@ -155,7 +163,7 @@ async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, ke
             request.url,
             headers=request.headers,
             data=request.body,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=_client_timeout(timeout),
             allow_redirects=True,
             proxy=env_proxy(provider.base_url),
         ) as resp:
