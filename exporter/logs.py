@@ -83,5 +83,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
-    # aiohttp and APScheduler log through the standard library: route them to stderr too.
+    # aiohttp logs through the standard library: route it to stderr too.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
