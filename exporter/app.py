@@ -23,6 +23,7 @@ from .state import State
 
 log = structlog.get_logger()
 
+GC_YOUNG_THRESHOLD = 50_000
 Listener = Callable[[ProbeResult], None]
 ScheduleListener = Callable[[ScheduleRun], None]
 ConfigLoader = Callable[[], Config]
@@ -105,6 +106,10 @@ class Exporter:
         # keep it out of full collections, whose pauses would stall probes in flight.
         gc.collect()
         gc.freeze()
+        # A young collection costs what is alive in flight, whatever the threshold: at the
+        # default of 700 it ran ten times a second for ~2 ms each and set the latency p99
+        # (bench/). Probes leave no cyclic garbage, so collecting rarely costs no memory.
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 10)
         log.info("exporter_started", providers=len(self.config.providers), endpoints=sum(len(p.endpoints) for p in self.config.providers), source=self.config.source)
 
     async def stop(self) -> None:

@@ -256,3 +256,22 @@ def test_request_cache_reuses_and_rebuilds_after_reload() -> None:
     assert cache.get(provider, ep, k2).url.query["apikey"] == SECRET_2
     reloaded = make_config(params={"module": "stats"}).providers[0]
     assert cache.get(reloaded, reloaded.endpoints[0], k1).url.query["module"] == "stats"
+
+
+def test_payload_checks_leave_no_cyclic_garbage() -> None:
+    """Cyclic garbage means collector pauses inside probe latencies (see app.GC_YOUNG_THRESHOLD)."""
+    import gc
+
+    from exporter.classify import check_payload
+
+    ep = make_config(assertions=["result"], values=[{"name": "v", "path": "result.n"}]).providers[0].endpoints[0]
+    body = b'{"status": "1", "result": {"n": "12.5"}}'
+    check_payload(body, ep, 0.0)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(200):
+            check_payload(body, ep, 0.0)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
