@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test check-config run clean
+.PHONY: demo test check-config run bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ check-config: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/crypto-api-exporter run
+
+## bench: by hand, not in CI: exporter vs blackbox_exporter on loopback (see bench/README.md)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

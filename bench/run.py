@@ -321,6 +321,24 @@ async def _drive_blackbox(pid: int, probe_url: str, target_url: str, rate: float
 # ---------------------------------------------------------------------- scenarios
 
 
+def wrk_floor(url: str, connections: int, duration: float) -> tuple[float, float] | None:
+    """What a C client (wrk, pinned like the prober) sees on the same target: p50/p99
+    error in ms. The floor under any prober's figures on this machine."""
+    if not shutil.which("wrk"):
+        return None
+    out = subprocess.run(["taskset", "-c", PROBER_CORE, "wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", f"{url}/delay/0"],
+                         capture_output=True, text=True, timeout=duration + 30).stdout
+
+    def at(q: str) -> float:
+        m = re.search(rf"^\s*{q}%\s+([0-9.]+)(us|ms|s)$", out, re.M)
+        if not m:
+            return float("nan")
+        value = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+        return value - DELAY * 1000
+
+    return at("50"), at("99")
+
+
 def median_run(make: Callable[[], Run], repeat: int) -> list[Run]:
     return [make() for _ in range(repeat)]
 
@@ -337,8 +355,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run (default 10)")
-    parser.add_argument("--only", default="cpu,fresh,latency,schedule,render,max",
-                        help="comma-separated scenarios: cpu,fresh,latency,schedule,render,max")
+    parser.add_argument("--only", default="floor,cpu,fresh,latency,schedule,render,max",
+                        help="comma-separated scenarios: floor,cpu,fresh,latency,schedule,render,max")
     parser.add_argument("--json", metavar="FILE", help="also write every raw figure to FILE")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -354,6 +372,13 @@ def main() -> None:
             "blackbox": _blackbox_version(),
             "event_loop": os.environ.get("EXPORTER_EVENT_LOOP", "uvloop"),
         }
+        if "floor" in only:
+            for conns, label in ((1, "1 connection"), (25, "25 connections (~500/s)")):
+                floors = [f for f in (wrk_floor(url, conns, d) for _ in range(rep)) if f]
+                if floors:
+                    raw[f"wrk_floor_{conns}"] = floors
+                    rows.append((f"target floor: wrk error p50/p99 ms, {label}",
+                                 f"{fmt(statistics.median(f[0] for f in floors))} / {fmt(statistics.median(f[1] for f in floors))}", "", ""))
         if "cpu" in only:
             for rate in (100, 500, 1000):
                 ex = median_run(lambda: run_exporter(url, int(rate * 2), rate, d, 4), rep)
