@@ -380,7 +380,7 @@ def main() -> None:
                     rows.append((f"target floor: wrk error p50/p99 ms, {label}",
                                  f"{fmt(statistics.median(f[0] for f in floors))} / {fmt(statistics.median(f[1] for f in floors))}", "", ""))
         if "cpu" in only:
-            for rate in (100, 500, 1000):
+            for rate in [int(x) for x in os.environ.get("BENCH_CPU_RATES", "100,500,1000").split(",")]:
                 ex = median_run(lambda: run_exporter(url, int(rate * 2), rate, d, 4), rep)
                 raw[f"cpu_exporter_{rate}"] = [_summary(r) for r in ex]
                 ex_cpu = med(ex, lambda r: r.cpu_per_1000)

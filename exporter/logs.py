@@ -61,7 +61,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor
     if fmt not in ("json", "console"):
         raise ValueError(f"invalid log format {fmt!r} (json or console)")
     processors: list[structlog.typing.Processor] = [
-        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
