@@ -1,13 +1,12 @@
 """A real simulator and a real exporter (with the JSON API) on loopback.
 
-Mirrors tests/integration/conftest.py: the scheduler is off and tests drive probes with
+Built on tests/harness.py, as the integration tests are: the scheduler is off and tests drive probes with
 `exporter.run_probe`, so every answer is deterministic. `start_api` takes the API's
 options (tokens, allowlist, intervals), so each test builds the server it needs."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -16,57 +15,23 @@ from aiohttp import web
 
 from exporter.api import ApiOptions, ApiSettings
 from exporter.app import Exporter
-from exporter.config import Config, load_config
 from exporter.model import ProbeResult
 from exporter.server import build_app, serve
-from exporter.simulator import Simulator, simulator_config
+from exporter.simulator import Simulator
+from tests.harness import BAD_KEY, GOOD_KEY, SimHarness, fast, key_env, simulated_loader, start_simulated
 
-TEST_TIMEOUT = 1.0
 BACKOFF = 0.01
-GOOD_KEY = "good-test-key-0001"
-BAD_KEY = "canary-rejected-key-9f3b7c"
 TOKEN = "test-token-5d1c8e"
+__all__ = ["BAD_KEY", "GOOD_KEY", "TOKEN", "ApiHarness", "StartApi", "fast", "key_env"]
 
 
-def key_env(config: Config) -> dict[str, str]:
-    """A key for every key env var; the first Etherscan key is one the simulator rejects."""
-    env = {name: f"{GOOD_KEY}-{name.lower()}" for p in config.providers for name in p.auth.env}
-    env["ETHERSCAN_API_KEY_1"] = BAD_KEY
-    return env
-
-
-def fast(config: Config) -> Config:
-    providers = []
-    for p in config.providers:
-        eps = tuple(replace(ep, timeout=TEST_TIMEOUT, interval=60.0, jitter=1.0, slow_threshold=0.5) for ep in p.endpoints)
-        providers.append(replace(p, endpoints=eps))
-    return config.with_providers(tuple(providers))
-
-
-class ApiHarness:
+class ApiHarness(SimHarness):
     def __init__(self, sim: Simulator, exporter: Exporter, app: web.Application, http: aiohttp.ClientSession, base: str, headers: dict[str, str]) -> None:
-        self.sim = sim
+        super().__init__(sim, exporter, http, base, headers)
         self.app = app
-        self.exporter = exporter
-        self.http = http
-        self.base = base
-        self.headers = headers  # auth headers accepted by the server (empty when open)
-
-    async def probe(self, provider: str, endpoint: str) -> ProbeResult:
-        result = await self.exporter.run_probe(provider, endpoint)
-        assert result is not None
-        return result
 
     async def probe_all(self, provider: str) -> list[ProbeResult]:
         return [await self.probe(provider, ep.name) for ep in self.exporter.config.provider(provider).endpoints]
-
-    async def fault(self, **spec: Any) -> None:
-        async with self.http.post(f"{self.sim.url}/control/faults", json=spec) as resp:
-            assert resp.status in (200, 201), await resp.text()
-
-    async def clear(self) -> None:
-        async with self.http.delete(f"{self.sim.url}/control/faults") as resp:
-            assert resp.status == 200
 
     async def get(self, path: str, status: int = 200, **kw: Any) -> Any:
         headers = {**self.headers, **kw.pop("headers", {})}
@@ -83,11 +48,6 @@ class ApiHarness:
             assert resp.status == status, (resp.status, body)
             assert resp.content_type == "application/json"
             return body
-
-    async def metrics_text(self) -> str:
-        async with self.http.get(f"{self.base}/metrics", headers=self.headers) as resp:
-            assert resp.status == 200
-            return await resp.text()
 
 
 StartApi = Callable[..., Awaitable[ApiHarness]]
@@ -108,18 +68,12 @@ async def start_api() -> AsyncIterator[StartApi]:
         queue_size: int = 256,
         use_token: bool = True,
     ) -> ApiHarness:
-        shipped = load_config(env={})
-        keys = key_env(shipped)
-        sim = Simulator(load_config(env=keys))
-        await sim.start("127.0.0.1", 0)
+        sim, keys = await start_simulated()
         cleanups.append(sim.stop)
-
-        def loader(environ: Mapping[str, str] = keys) -> Config:
-            return fast(simulator_config(load_config(env=environ), sim.url))
 
         settings = ApiSettings.from_env(env or {})
         options = ApiOptions(settings=settings, status_interval=status_interval, ping_interval=ping_interval, history_interval=history_interval, queue_size=queue_size)
-        exporter = Exporter(loader, process_metrics=False, backoff_base=BACKOFF)
+        exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, backoff_base=BACKOFF)
         app: web.Application = build_app(exporter, handle_sighup=False, schedule=False, api=options)
         runner, port = await serve(app, "127.0.0.1", 0)
         cleanups.append(runner.cleanup)
