@@ -6,7 +6,7 @@ nothing downstream re-does HTTP or re-classifies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -121,4 +121,3 @@ class ScheduleRun:
     endpoint: str
     delay: float | None  # seconds late; None for a missed run
     result: str  # on_time | late | missed
-    planned_at: float = field(default=0.0)

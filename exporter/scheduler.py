@@ -178,7 +178,7 @@ class Scheduler:
             # The previous run still goes on, or this one is too late to mean anything.
             self._on_run(ScheduleRun(job.provider, job.endpoint, None, "missed"))
         else:
-            self._on_run(ScheduleRun(job.provider, job.endpoint, delay, classify_delay(delay, self._late_after), self._wall(job.planned)))
+            self._on_run(ScheduleRun(job.provider, job.endpoint, delay, classify_delay(delay, self._late_after)))
             job.task = self._loop.create_task(self._run(job))
         self._next(job, now)
 

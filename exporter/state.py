@@ -10,7 +10,7 @@ import bisect
 import math
 from array import array
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .config import Config, Endpoint, Provider
@@ -39,7 +39,7 @@ FAILING = frozenset(
 
 
 class Histogram:
-    """Bucket counts (not cumulative), sum and count; the collector makes them cumulative."""
+    """Bucket counts (not cumulative), sum and count; metrics.py writes them cumulative."""
 
     __slots__ = ("bounds", "counts", "sum", "count")
 
@@ -53,12 +53,6 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.sum += value
         self.count += 1
-
-    def cumulative(self) -> Iterator[tuple[str, int]]:
-        running = 0
-        for bound, n in zip((*self.bounds, math.inf), self.counts):
-            running += n
-            yield ("+Inf" if bound == math.inf else repr(float(bound)), running)
 
 
 class LatencyWindow:
