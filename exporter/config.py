@@ -23,7 +23,16 @@ import yaml
 
 from .model import Category, Outcome
 
-DEFAULT_FILE = Path(__file__).with_name("providers.yaml")
+
+
+def _shipped_registry() -> Path:
+    """Inside the installed package (wheels, the Docker image: setup.py copies it there),
+    else at the top of the source tree (checkouts and editable installs)."""
+    packaged = Path(__file__).with_name("providers.yaml")
+    return packaged if packaged.exists() else Path(__file__).resolve().parent.parent / "providers.yaml"
+
+
+DEFAULT_FILE = _shipped_registry()
 _INTERPRETER = jmespath.visitor.TreeInterpreter()
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
