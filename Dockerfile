@@ -7,14 +7,15 @@ COPY . .
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim
+# Every interface inside the container (the default elsewhere is loopback only).
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PORT=7860
+    WEB_LISTEN_ADDRESS=:7860
 COPY --from=build /install /usr/local
 RUN useradd --system --uid 10001 --no-create-home exporter
 USER 10001
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '7860')}/healthz\", timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; port = os.environ['WEB_LISTEN_ADDRESS'].rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
 ENTRYPOINT ["crypto-api-exporter"]
 CMD ["run"]

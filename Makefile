@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## demo: exporter + built-in simulator, offline, no keys (http://127.0.0.1:7860/metrics)
 demo: $(STAMP)
-	$(BIN)/crypto-api-exporter demo --log-format console
+	$(BIN)/crypto-api-exporter demo --log.format=console
 
 ## test: the whole suite; pytest's "no tests ran" (exit 5) counts as a failure
 test: $(STAMP)

@@ -25,7 +25,8 @@ from exporter.cli import run_async  # noqa: E402
 from exporter.config import Config, parse_config  # noqa: E402
 from exporter.logs import configure_logging  # noqa: E402
 from exporter.model import ProbeResult, ScheduleRun  # noqa: E402
-from exporter.server import build_app, serve  # noqa: E402
+from exporter.app import build_app  # noqa: E402
+from exporter.web.server import serve  # noqa: E402
 
 PER_PROVIDER = 100
 
@@ -78,8 +79,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         if measuring and run.delay is not None:
             delays.append(run.delay)
 
-    exporter.listeners.append(on_result)
-    exporter.schedule_listeners.append(on_run)
+    exporter.subscribe(on_result)
+    exporter.subscribe_schedule(on_run)
     runner, port = await serve(build_app(exporter, handle_sighup=False), "127.0.0.1", args.port)
     sys.stderr.write(f"READY {port}\n")
     sys.stderr.flush()

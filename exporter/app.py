@@ -1,76 +1,77 @@
 """The composition root: the only module that knows every piece.
 
-config -> scheduler -> prober -> ProbeResult -> state (metrics read it), log line, listeners.
+config -> runtimes -> scheduler -> probe kind -> ProbeResult -> store (metrics read it),
+log line, listeners (the WebSocket hub). The web layer gets this object as an
+`ExporterControl` and the store; everything that acts (reload, trigger, key tests) runs
+here, never in a route.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
+import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
 import structlog
+from aiohttp import web
 
-from .config import Config, ConfigError, Provider, load_config
+from .config import Config, ConfigError, load_config
 from .metrics import Exposition, build_registry
-from .model import Outcome, ProbeResult, ScheduleRun
-from .prober import ProbeContext, ProviderGuards, probe
-from .redact import Redactor
+from .model import JobInfo, KeyTest, Outcome, ProbeResult, ScheduleRun
+from .probes import KINDS, ProbeContext, ProbeSpec
+from .redact import Redactor, mask
+from .runtime import Runtimes
 from .scheduler import Scheduler
 from .state import State
+from .web.control import Listener, NotRunning
+from .web.server import WebOptions, build_web_app
 
 log = structlog.get_logger()
 
 GC_YOUNG_THRESHOLD = 50_000
-Listener = Callable[[ProbeResult], None]
-ScheduleListener = Callable[[ScheduleRun], None]
 ConfigLoader = Callable[[], Config]
-_QUIET = {Outcome.SUCCESS}
 
 
 def file_loader(path: str | None, env: Mapping[str, str] | None = None) -> ConfigLoader:
     return lambda: load_config(path, env if env is not None else os.environ)
 
 
-def _guard_key(p: Provider) -> tuple[object, ...]:
-    """What, when changed by a reload, resets a provider's breaker, keys and budget."""
-    return (p.auth, tuple(k.value for k in p.auth.keys), p.budget, p.circuit_breaker)
-
-
 class Exporter:
+    """Builds and owns every piece; implements `ExporterControl` for the web layer."""
+
     def __init__(
         self, loader: ConfigLoader, *, redactor: Redactor | None = None, process_metrics: bool = True, backoff_base: float = 0.5
     ) -> None:
         self.loader = loader
         self.backoff_base = backoff_base
         self.redactor = redactor or Redactor()
+        self.runtimes = Runtimes()
         self.state = State()
         self.registry = build_registry(process_metrics=process_metrics)
         self.exposition = Exposition(self.state, self.registry)
         self.scheduler = Scheduler(self.run_probe, self.record_schedule)
-        self.guards: dict[str, ProviderGuards] = {}
-        self.listeners: list[Listener] = []
-        self.schedule_listeners: list[ScheduleListener] = []
-        self.config = Config(())
-        self.config = self._apply(loader())  # a bad file at start-up raises ConfigError
+        self._listeners: list[Listener] = []
+        self._schedule_listeners: list[Callable[[ScheduleRun], None]] = []
+        self._config = Config(())
+        self._apply(loader())  # a bad file at start-up raises ConfigError
         self.state.record_reload(True, time.time())
         self._ctx: ProbeContext | None = None
 
-    def _apply(self, config: Config) -> Config:
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    def _apply(self, config: Config) -> None:
         self.redactor.update(config.secrets())
-        old = {p.name: p for p in self.config.providers}
-        guards: dict[str, ProviderGuards] = {}
-        for p in config.providers:
-            prev = old.get(p.name)
-            keep = prev is not None and p.name in self.guards and _guard_key(prev) == _guard_key(p)
-            guards[p.name] = self.guards[p.name] if keep else ProviderGuards.for_provider(p)
-        self.guards = guards
-        self.state.apply_config(config)
+        self.runtimes.apply(config)  # first: the store reads breakers and keys from it
+        self.state.apply_config(config, self.runtimes)
+        self._config = config
         for warning in config.warnings:
             log.warning("config_warning", message=warning)
-        return config
 
     def reload(self) -> list[str]:
         """Reload the file; on errors keep the running config. Returns the errors."""
@@ -81,7 +82,7 @@ class Exporter:
             for line in e.errors:
                 log.error("config_reload_failed", error=line)
             return e.errors
-        self.config = self._apply(config)
+        self._apply(config)
         self.scheduler.apply(config)
         self.state.record_reload(True, time.time())
         log.info("config_reloaded", source=config.source, providers=len(config.providers), endpoints=sum(len(p.endpoints) for p in config.providers))
@@ -100,7 +101,7 @@ class Exporter:
             backoff_base=self.backoff_base,
         )
         if schedule:
-            self.scheduler.apply(self.config)
+            self.scheduler.apply(self._config)
             self.scheduler.start()
         # Everything allocated so far (config, state, jobs) lives as long as the process:
         # keep it out of full collections, whose pauses would stall probes in flight.
@@ -110,7 +111,7 @@ class Exporter:
         # default of 700 it ran ten times a second for ~2 ms each and set the latency p99
         # (bench/). Probes leave no cyclic garbage, so collecting rarely costs no memory.
         gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 10)
-        log.info("exporter_started", providers=len(self.config.providers), endpoints=sum(len(p.endpoints) for p in self.config.providers), source=self.config.source)
+        log.info("exporter_started", providers=len(self._config.providers), endpoints=sum(len(p.endpoints) for p in self._config.providers), source=self._config.source)
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
@@ -120,23 +121,31 @@ class Exporter:
                 await self._ctx.fresh_session.close()
             self._ctx = None
 
+    # ------------------------------------------------------------ probing
+
+    def _spec(self, provider: str, endpoint: str) -> ProbeSpec | None:
+        try:
+            p = self._config.provider(provider)
+            return ProbeSpec(p, p.endpoint(endpoint), self.runtimes[p.name])
+        except KeyError:
+            return None  # removed by a reload while the job was queued
+
     async def run_probe(self, provider: str, endpoint: str) -> ProbeResult | None:
         """Probe one endpoint now and publish the result (the scheduler's job, and tests')."""
         if self._ctx is None:
-            raise RuntimeError("exporter not started")
-        try:
-            p = self.config.provider(provider)
-            ep = p.endpoint(endpoint)
-        except KeyError:
-            return None  # removed by a reload while the job was queued
-        result = await probe(self._ctx, p, ep, self.guards[p.name])
+            raise NotRunning("exporter not started")
+        spec = self._spec(provider, endpoint)
+        if spec is None:
+            return None
+        result = await KINDS[spec.endpoint.kind].probe(self._ctx, spec)
         self.publish(result)
         return result
 
     def publish(self, result: ProbeResult) -> None:
+        previous = self.state.last_outcome(result.provider, result.endpoint)
         self.state.record(result)
-        _log_result(result)
-        for listener in self.listeners:
+        _log_result(result, previous)
+        for listener in self._listeners:
             try:
                 listener(result)
             except Exception:  # noqa: BLE001 - a consumer's bug must not stop probing
@@ -144,17 +153,88 @@ class Exporter:
 
     def record_schedule(self, run: ScheduleRun) -> None:
         self.state.record_schedule(run)
-        for listener in self.schedule_listeners:
+        for listener in self._schedule_listeners:
             listener(run)
 
-    @property
-    def probe_context(self) -> ProbeContext | None:
-        """The running exporter's HTTP sessions (None before start), for on-demand checks."""
-        return self._ctx
+    def subscribe_schedule(self, listener: Callable[[ScheduleRun], None]) -> None:
+        """Every scheduled run as it happens (bench/ measures start delays with it)."""
+        self._schedule_listeners.append(listener)
+
+    # ------------------------------------------------------------ ExporterControl
+
+    def trigger(self, provider: str | None = None, endpoint: str | None = None) -> list[str]:
+        return self.scheduler.trigger(provider, endpoint)
+
+    def jobs(self) -> list[JobInfo]:
+        return self.scheduler.jobs()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    async def test_keys(self, provider: str, endpoint: str) -> list[KeyTest]:
+        """One attempt per configured key (no retry, breaker or rotation); what it learns
+        about each key goes to the provider's key ring, so `crypto_api_key_valid` shows it."""
+        if self._ctx is None:
+            raise NotRunning("exporter not started")
+        spec = self._spec(provider, endpoint)
+        if spec is None:
+            raise KeyError(f"{provider}/{endpoint}")
+        probe_key = KINDS[spec.endpoint.kind].probe_key
+        values = {k.env: k for k in spec.provider.auth.keys}
+        tests: list[KeyTest] = []
+        for env in spec.provider.auth.env:
+            key = values.get(env)
+            if key is None or probe_key is None:
+                tests.append(KeyTest(env, key is not None, mask(key.value) if key else None, None))
+                continue
+            result = await probe_key(self._ctx, spec, key)
+            for check in result.key_checks:
+                spec.runtime.keys.record(check.env, check.valid)
+            tests.append(KeyTest(env, True, mask(key.value), result))
+        return tests
 
 
-def _log_result(r: ProbeResult) -> None:
-    fields = {
+def build_app(exporter: Exporter, options: WebOptions | None = None, *, handle_sighup: bool = True, schedule: bool = True) -> web.Application:
+    """The web app with the exporter's start and stop around it."""
+    app = build_web_app(exporter, exporter.state, exporter.exposition, exporter.registry, options)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await exporter.start(schedule=schedule)
+        loop = asyncio.get_running_loop()
+        if handle_sighup:
+            loop.add_signal_handler(signal.SIGHUP, exporter.reload)
+        yield
+        if handle_sighup:
+            loop.remove_signal_handler(signal.SIGHUP)
+        await exporter.stop()
+
+    app.cleanup_ctx.insert(0, lifecycle)  # the exporter starts before the API's tasks, stops after
+    return app
+
+
+async def wait_for_stop() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _log_result(r: ProbeResult, previous: Outcome | None) -> None:
+    """Successes at debug (one per probe would drown the log), a recovery at info, every
+    failure at warning."""
+    fields: dict[str, object] = {
         "provider": r.provider,
         "endpoint": r.endpoint,
         "outcome": r.outcome.value,
@@ -162,13 +242,17 @@ def _log_result(r: ProbeResult) -> None:
         "latency_ms": round(r.duration * 1000, 1) if r.duration is not None else None,
         "attempts": r.attempts,
     }
+    if previous is not None and previous is not r.outcome:
+        fields["previous"] = previous.value
     if r.retries:
         fields["retries"] = [x.value for x in r.retries]
     if r.key_env:
         fields["key"] = r.key_env  # the env var's name, never its value
     if r.detail:
         fields["detail"] = r.detail
-    if r.outcome in _QUIET:
+    if not r.ok:
+        log.warning("probe", **fields)
+    elif previous is not None and previous is not Outcome.SUCCESS:
         log.info("probe", **fields)
     else:
-        log.warning("probe", **fields)
+        log.debug("probe", **fields)

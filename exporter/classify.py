@@ -1,4 +1,5 @@
-"""Pure functions that turn an HTTP answer into an outcome. No I/O, no clock reads."""
+"""Pure functions that turn an HTTP answer into an outcome: the one place a status code
+and a body are classified. No I/O, no clock reads."""
 
 from __future__ import annotations
 
@@ -29,6 +30,22 @@ class PayloadVerdict:
     detail: str = ""
     data_timestamp: float | None = None
     values: tuple[tuple[str, float], ...] = ()
+
+
+def classify_response(status: int, body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
+    """An HTTP answer to its verdict: the status code decides what it can; a 2xx (or a
+    code mapped to success) has its body checked. A non-2xx whose body matches a
+    rate-limit or auth rule takes that outcome (Bybit answers 403 "access too frequent";
+    CoinMarketCap 401 with error_code 1008)."""
+    decided = classify_status(status, endpoint)
+    if decided is None:
+        return check_payload(body, endpoint, now)
+    outcome = decided
+    if endpoint.error_rules and decided in (Outcome.CLIENT_ERROR, Outcome.AUTH_ERROR, Outcome.SERVER_ERROR):
+        verdict = check_payload(body, endpoint, now)
+        if verdict.outcome in (Outcome.RATE_LIMITED, Outcome.AUTH_ERROR):
+            outcome = verdict.outcome
+    return PayloadVerdict(outcome, f"HTTP {status}")
 
 
 def classify_status(code: int, endpoint: Endpoint) -> Outcome | None:

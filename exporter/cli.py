@@ -1,4 +1,9 @@
-"""`crypto-api-exporter` and `python -m exporter`: run, demo, simulate, check-config."""
+"""`crypto-api-exporter` and `python -m exporter`: run, demo, simulate, check-config.
+
+Flags follow Prometheus's conventions (`--config.file`, `--web.listen-address`,
+`--log.level`, `--log.format`, `--web.enable-lifecycle`); the env vars of earlier
+releases (PROVIDERS_FILE, PORT, LOG_LEVEL, LOG_FORMAT) keep working as defaults.
+"""
 
 from __future__ import annotations
 
@@ -38,13 +43,31 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
-def _env_port(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    if not value.isdigit() or not 0 <= int(value) <= 65535:
-        raise SystemExit(f"error: env {name}={value!r} is not a port number (0 to 65535)")
-    return int(value)
+def parse_listen_address(text: str) -> tuple[str | None, int]:
+    """`host:port`, `:port` (every interface) or `[::1]:port` to (host, port); host None
+    means every interface. ValueError naming what is wrong."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid listen address {text!r}: use host:port, e.g. 127.0.0.1:{DEFAULT_PORT} or :{DEFAULT_PORT}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return (host or None), int(port)
+
+
+def _listen_address(arg: argparse.ArgumentParser, value: str) -> tuple[str | None, int]:
+    try:
+        return parse_listen_address(value)
+    except ValueError as e:
+        arg.error(str(e))
+
+
+def _default_address(default_port: int) -> str:
+    """WEB_LISTEN_ADDRESS, else loopback on PORT: nothing is exposed beyond this machine
+    unless asked (the Docker image and the manifests ask for every interface)."""
+    if os.environ.get("WEB_LISTEN_ADDRESS"):
+        return os.environ["WEB_LISTEN_ADDRESS"]
+    port = os.environ.get("PORT") or str(default_port)
+    return f"127.0.0.1:{port}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,26 +78,34 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--providers", "-c", default=os.environ.get("PROVIDERS_FILE"), metavar="FILE",
+        p.add_argument("--config.file", "-c", "--providers", dest="config_file", default=os.environ.get("PROVIDERS_FILE"), metavar="FILE",
                        help="providers.yaml to load (env PROVIDERS_FILE; default: the shipped registry)")
-        p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL)")
-        p.add_argument("--log-format", default=os.environ.get("LOG_FORMAT", "json"), choices=["json", "console"],
-                       help="JSON lines or human-readable console output (env LOG_FORMAT)")
+        p.add_argument("--log.level", "--log-level", dest="log_level", default=os.environ.get("LOG_LEVEL", "info"),
+                       help="debug, info, warning, error (env LOG_LEVEL; default info)")
+        p.add_argument("--log.format", "--log-format", dest="log_format", default=os.environ.get("LOG_FORMAT", "json"), choices=["json", "console"],
+                       help="JSON lines, or human-readable console lines (env LOG_FORMAT; default json)")
 
     run = sub.add_parser("run", help="probe the configured providers and serve /metrics",
-                         description="Probe every endpoint of providers.yaml on its schedule and serve /metrics. "
-                                     "SIGHUP or POST /-/reload reloads the file.")
+                         description="Probe every endpoint of providers.yaml on its schedule and serve /metrics and the JSON API. "
+                                     "SIGHUP reloads the file (POST /-/reload too, with --web.enable-lifecycle).")
     common(run)
-    run.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
-    run.add_argument("--port", type=int, default=None, help=f"port to listen on (env PORT, default {DEFAULT_PORT})")
+    run.add_argument("--web.listen-address", dest="listen", default=_default_address(DEFAULT_PORT), metavar="HOST:PORT",
+                     help=f"address to listen on; ':{DEFAULT_PORT}' for every interface (env WEB_LISTEN_ADDRESS, "
+                          f"else 127.0.0.1 on env PORT; default 127.0.0.1:{DEFAULT_PORT})")
+    run.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
+                     help="allow reloads over HTTP (POST /-/reload); SIGHUP always works")
+    run.add_argument("--web.enable-actions", dest="enable_actions", action="store_true",
+                     help="allow POST /api/schedule/trigger and /api/config/keys/test (they spend providers' quota) "
+                          "without API_TOKENS; with API_TOKENS set they are allowed to authenticated callers")
 
     demo = sub.add_parser("demo", help="simulator and exporter in one process, offline, no keys needed",
-                          description="Start the provider simulator and an exporter pointed at it, with short "
-                                      "intervals and injected faults, so every metric moves within a minute.")
+                          description="Start the provider simulator and an exporter pointed at it, with short intervals "
+                                      "and injected faults, so every outcome and metric moves within a minute.")
     common(demo)
-    demo.add_argument("--host", default="127.0.0.1", help="address for both servers (default 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=None, help=f"exporter port (env PORT, default {DEFAULT_PORT})")
-    demo.add_argument("--sim-port", type=int, default=DEFAULT_SIM_PORT, help=f"simulator port (default {DEFAULT_SIM_PORT})")
+    demo.add_argument("--web.listen-address", dest="listen", default=_default_address(DEFAULT_PORT), metavar="HOST:PORT",
+                      help=f"the exporter's address (default 127.0.0.1:{DEFAULT_PORT})")
+    demo.add_argument("--simulator.listen-address", dest="sim_listen", default=None, metavar="HOST:PORT",
+                      help=f"the simulator's address (default: the exporter's host, port {DEFAULT_SIM_PORT})")
     demo.add_argument("--interval", default="5s", help="probe interval for every endpoint (default 5s)")
     demo.add_argument("--chaos", action=argparse.BooleanOptionalAction, default=True,
                       help="inject rotating faults so every outcome shows up (default on)")
@@ -83,8 +114,8 @@ def _parser() -> argparse.ArgumentParser:
                          description="Serve every endpoint of providers.yaml under /sim/<provider>/... with "
                                      "plausible payloads; POST /control/faults injects faults.")
     common(sim)
-    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sim.add_argument("--port", type=int, default=DEFAULT_SIM_PORT, help=f"port (default {DEFAULT_SIM_PORT})")
+    sim.add_argument("--web.listen-address", dest="listen", default=f"127.0.0.1:{DEFAULT_SIM_PORT}", metavar="HOST:PORT",
+                     help=f"address to listen on (default 127.0.0.1:{DEFAULT_SIM_PORT})")
 
     check = sub.add_parser("check-config", help="validate a providers.yaml and exit non-zero on errors",
                            description="Validate providers.yaml: one line per mistake, naming provider, endpoint and field.")
@@ -107,27 +138,33 @@ def check_config(path: str | None) -> int:
     return 0
 
 
-async def _run(args: argparse.Namespace, redactor: Redactor) -> None:
-    from .app import Exporter, file_loader
-    from .server import build_app, serve, wait_for_stop
+def _url(host: str | None, port: int) -> str:
+    shown = host or "0.0.0.0"
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
-    port = args.port if args.port is not None else _env_port("PORT", DEFAULT_PORT)
-    exporter = Exporter(file_loader(args.providers), redactor=redactor)
-    runner, bound = await serve(build_app(exporter), args.host, port)
-    log.info("listening", url=f"http://{args.host}:{bound}/metrics")
+
+async def _run(args: argparse.Namespace, host: str | None, port: int, redactor: Redactor) -> None:
+    from .app import Exporter, build_app, file_loader, wait_for_stop
+    from .web.api import ApiOptions
+    from .web.server import WebOptions, serve
+
+    exporter = Exporter(file_loader(args.config_file), redactor=redactor)
+    options = WebOptions(enable_lifecycle=args.enable_lifecycle, api=ApiOptions(enable_actions=args.enable_actions))
+    runner, bound = await serve(build_app(exporter, options), host or "", port)
+    log.info("listening", url=f"{_url(host, bound)}/metrics", lifecycle_api=args.enable_lifecycle, actions_api=args.enable_actions)
     try:
         await wait_for_stop()
     finally:
         await runner.cleanup()
 
 
-async def _simulate(args: argparse.Namespace) -> None:
-    from .server import wait_for_stop
+async def _simulate(args: argparse.Namespace, host: str | None, port: int) -> None:
+    from .app import wait_for_stop
     from .simulator import Simulator
 
-    sim = Simulator(load_config(args.providers))
-    port = await sim.start(args.host, args.port)
-    log.info("simulator_listening", url=f"http://{args.host}:{port}", control=f"http://{args.host}:{port}/control/faults")
+    sim = Simulator(load_config(args.config_file))
+    bound = await sim.start(host or "", port)
+    log.info("simulator_listening", url=_url(host, bound), control=f"{_url(host, bound)}/control/faults")
     try:
         await wait_for_stop()
     finally:
@@ -142,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "check-config":
         return check_config(args.file)
+    host, port = _listen_address(parser, args.listen)
     redactor = Redactor()
     try:
         configure_logging(args.log_level, args.log_format, redactor)
@@ -149,14 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(e))
     try:
         if args.command == "run":
-            run_async(_run(args, redactor))
+            run_async(_run(args, host, port, redactor))
         elif args.command == "demo":
             from .demo import run_demo
 
-            port = args.port if args.port is not None else _env_port("PORT", DEFAULT_PORT)
-            run_async(run_demo(args.providers, args.host, port, args.sim_port, args.interval, args.chaos, redactor))
+            sim_host, sim_port = _listen_address(parser, args.sim_listen) if args.sim_listen else (host, DEFAULT_SIM_PORT)
+            run_async(run_demo(args.config_file, (host, port), (sim_host, sim_port), args.interval, args.chaos, redactor))
         elif args.command == "simulate":
-            run_async(_simulate(args))
+            run_async(_simulate(args, host, port))
     except ConfigError as e:
         for line in e.errors:
             sys.stderr.write(f"error: {line}\n")

@@ -21,7 +21,7 @@ import jmespath.exceptions
 import jmespath.visitor
 import yaml
 
-from .model import Category, Outcome
+from .model import Category, Outcome, ProbeKind
 
 
 
@@ -183,6 +183,7 @@ class CircuitBreakerSpec:
 class Endpoint:
     name: str
     path: str = ""
+    kind: ProbeKind = ProbeKind.HTTP
     method: Method = Method.GET
     params: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)

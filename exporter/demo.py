@@ -11,15 +11,20 @@ from dataclasses import replace
 
 import structlog
 
-from .app import Exporter
-from .config import Config, load_config, parse_duration
+from .app import Exporter, build_app, wait_for_stop
+from .config import Budget, Config, Provider, load_config, parse_duration
 from .redact import Redactor
-from .server import build_app, serve, wait_for_stop
 from .simulator import Simulator, simulator_config
 from .simulator.chaos import run_chaos
+from .web.api import ApiOptions
+from .web.server import WebOptions, serve
 
 log = structlog.get_logger()
 DEMO_BREAKER_RESET = 20.0  # seconds: short, so a newcomer sees half_open and recovery
+# One provider's budget is cut to this share of what its schedule asks for, so that
+# budget_exhausted shows up every minute instead of after hours.
+TIGHT_BUDGET_SHARE = 0.5
+TIGHT_BUDGET_WINDOW = 60.0
 
 
 def demo_env(config: Config, env: Mapping[str, str]) -> dict[str, str]:
@@ -32,11 +37,26 @@ def demo_env(config: Config, env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def _scaled_budget(p: Provider, speedup: float) -> Budget | None:
+    """A budget grown with the schedule's speed-up, so the demo spends it as production would."""
+    if p.budget is None:
+        return None
+    return replace(p.budget, requests=max(1, round(p.budget.requests * speedup)))
+
+
+def _tight_budget(p: Provider) -> Budget:
+    planned = sum(TIGHT_BUDGET_WINDOW / ep.interval for ep in p.endpoints)
+    return Budget(requests=max(1, int(planned * TIGHT_BUDGET_SHARE)), per=TIGHT_BUDGET_WINDOW)
+
+
 def demo_config(config: Config, simulator_url: str, interval: float) -> Config:
-    """The config pointed at the simulator, with every endpoint on a short interval."""
+    """The config pointed at the simulator, with every endpoint on a short interval,
+    budgets scaled to match, and one provider on a tight budget."""
     config = simulator_config(config, simulator_url)
     providers = []
+    tight = next((p.name for p in config.providers if p.budget is not None), None)
     for p in config.providers:
+        speedup = max(ep.interval / min(ep.interval, interval) for ep in p.endpoints) if p.endpoints else 1.0
         endpoints = tuple(
             replace(
                 ep,
@@ -48,15 +68,37 @@ def demo_config(config: Config, simulator_url: str, interval: float) -> Config:
             for ep in p.endpoints
         )
         breaker = replace(p.circuit_breaker, reset_timeout=min(p.circuit_breaker.reset_timeout, DEMO_BREAKER_RESET))
-        providers.append(replace(p, endpoints=endpoints, circuit_breaker=breaker))
+        p = replace(p, endpoints=endpoints, circuit_breaker=breaker, budget=_scaled_budget(p, speedup))
+        if p.name == tight:
+            p = replace(p, budget=_tight_budget(p))
+        providers.append(p)
     return config.with_providers(tuple(providers))
+
+
+def banner(n_providers: int, base: str, sim_url: str, chaos: bool) -> str:
+    faults = "rotating chaos on: every outcome within a minute" if chaos else "none; inject your own"
+    return f"""
+Crypto API Exporter demo: {n_providers} providers, offline, against the built-in simulator.
+
+  metrics      {base}/metrics
+  JSON API     {base}/api/status   {base}/api/providers   (reference: {base}/docs)
+  live events  {base.replace("http", "ws", 1)}/ws/live
+  simulator    {sim_url}/control/faults   (faults: {faults})
+
+Try:
+  curl -s {base}/metrics | grep -E '^crypto_api_(up|probes_total)'
+  curl -s -XPOST {sim_url}/control/faults -d '{{"provider": "binance", "status": 503}}'
+  curl -s -XDELETE {sim_url}/control/faults
+  curl -s -XPOST {base}/api/schedule/trigger -d '{{"provider": "binance"}}'
+
+Ctrl-C stops it.
+"""
 
 
 async def run_demo(
     providers_file: str | None,
-    host: str,
-    port: int,
-    sim_port: int,
+    listen: tuple[str | None, int],
+    sim_listen: tuple[str | None, int],
     interval: str,
     chaos: bool,
     redactor: Redactor,
@@ -64,32 +106,19 @@ async def run_demo(
     seconds = parse_duration(interval)
     env = demo_env(load_config(providers_file, {}), os.environ)
     sim = Simulator(load_config(providers_file, env))
-    bound_sim = await sim.start(host, sim_port)
-    sim_url = f"http://{host}:{bound_sim}"
+    bound_sim = await sim.start(sim_listen[0] or "", sim_listen[1])
+    sim_url = f"http://{sim_listen[0] or '127.0.0.1'}:{bound_sim}"
 
     def loader() -> Config:
         return demo_config(load_config(providers_file, env), sim_url, seconds)
 
     exporter = Exporter(loader, redactor=redactor)
-    runner, bound = await serve(build_app(exporter), host, port)
+    # The demo spends no real quota: reloads and actions are open (on loopback by default).
+    options = WebOptions(enable_lifecycle=True, api=ApiOptions(enable_actions=True))
+    runner, bound = await serve(build_app(exporter, options), listen[0] or "", listen[1])
     chaos_task = asyncio.create_task(run_chaos(sim, exporter.config)) if chaos else None
-    base = f"http://{host}:{bound}"
-    sys.stdout.write(
-        f"""
-Crypto API Exporter demo: {len(exporter.config.providers)} providers, offline, against the built-in simulator.
-
-  metrics      {base}/metrics
-  health       {base}/healthz
-  simulator    {sim_url}/control/faults   (faults: {'rotating chaos on' if chaos else 'none; inject your own'})
-
-Try:
-  curl -s {base}/metrics | grep -E '^crypto_api_(up|probes_total)'
-  curl -s -XPOST {sim_url}/control/faults -d '{{"provider": "binance", "status": 503}}'
-  curl -s -XDELETE {sim_url}/control/faults
-
-Ctrl-C stops it.
-"""
-    )
+    base = f"http://{listen[0] or '127.0.0.1'}:{bound}"
+    sys.stdout.write(banner(len(exporter.config.providers), base, sim_url, chaos))
     sys.stdout.flush()
     log.info("demo_ready", metrics=f"{base}/metrics", simulator=sim_url, chaos=chaos)
     try:

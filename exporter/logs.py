@@ -54,6 +54,14 @@ class BatchedWriter:
             self._buf.clear()
 
 
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):
+        return False
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor | None = None) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -69,7 +77,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor
     if redactor is not None:
         processors.append(redactor.processor)
     if fmt == "console":
-        renderer: structlog.typing.Processor = structlog.dev.ConsoleRenderer()
+        # Colour codes only for a person at a terminal: in a pipe or a file they are noise.
+        renderer: structlog.typing.Processor = structlog.dev.ConsoleRenderer(colors=_is_terminal(sys.stderr))
         factory: Any = structlog.PrintLoggerFactory(sys.stderr)
     else:
         # orjson renders to bytes about ten times faster than json: a log line per probe

@@ -15,57 +15,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from .model import CircuitState, Outcome, ProviderStatus
-from .state import DELAY_BUCKETS, DURATION_BUCKETS, EndpointState, Histogram, ProviderState, State
+from .families import (
+    CIRCUIT, CIRCUIT_STATES, CODES, DATA_AGE, DELAY, DELAY_BUCKETS, DURATION, DURATION_BUCKETS, INFO, KEYS, LAST_PROBE,
+    LAST_SUCCESS, MAX_AGE, OUTCOMES, PROBES, PROVIDER_STATUSES, RELOAD_AT, RELOAD_OK, RETRIES, RL_LIMIT, RL_REMAINING,
+    RL_RESET, RUNS, SCHEDULE_RESULTS, STATUS, UP, VALUE, ZSCORE, Family,
+)
+from .state import EndpointState, Histogram, ProviderState, State
 
-P = "crypto_api_"
 STREAM_CHUNK = 256 * 1024  # bytes written between two yields to the event loop
 
 
-@dataclass(frozen=True)
-class Family:
-    name: str
-    type: str
-    help: str
-
-    def header(self) -> str:
-        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.type}\n"
-
-
-# Order of exposition. Names are the public API: never rename.
-UP = Family(P + "up", "gauge", "1 if the last completed scheduled probe of the endpoint succeeded.")
-DURATION = Family(P + "probe_duration_seconds", "histogram", "Latency of each scheduled probe that got a response.")
-PROBES = Family(P + "probes_total", "counter", "Scheduled probes by outcome.")
-CODES = Family(P + "http_responses_total", "counter", "HTTP status codes seen, one per attempt.")
-RETRIES = Family(P + "retries_total", "counter", "Retries made, by reason.")
-LAST_PROBE = Family(P + "last_probe_timestamp_seconds", "gauge", "When the last scheduled probe finished (unix seconds).")
-LAST_SUCCESS = Family(P + "last_success_timestamp_seconds", "gauge", "When the last successful probe finished (unix seconds).")
-DATA_AGE = Family(P + "data_age_seconds", "gauge", "Age of the newest data at scrape time: the payload's timestamp, else the last success.")
-MAX_AGE = Family(P + "data_max_age_seconds", "gauge", "The configured freshness bound of the endpoint.")
-ZSCORE = Family(P + "latency_anomaly_zscore", "gauge", "z-score of the last latency against the endpoint's recent latencies.")
-VALUE = Family(P + "value", "gauge", "Numbers extracted from the last completed probe's payload.")
-RL_LIMIT = Family(P + "rate_limit_limit", "gauge", "Quota size per scope: a provider header's window, or 'budget' for the exporter's own budget.")
-RL_REMAINING = Family(P + "rate_limit_remaining", "gauge", "Quota left per scope, as last reported.")
-RL_RESET = Family(P + "rate_limit_reset_timestamp_seconds", "gauge", "When the quota resets (unix seconds).")
-CIRCUIT = Family(P + "circuit_breaker_state", "gauge", "Circuit breaker state per provider: 1 for the current state.")
-STATUS = Family(P + "provider_status", "gauge", "Provider status from its endpoints' last probes: 1 for the current status.")
-DELAY = Family(P + "schedule_delay_seconds", "histogram", "How late each scheduled probe started against its plan.")
-RUNS = Family(P + "schedule_runs_total", "counter", "Scheduled runs by result: on_time, late or missed.")
-KEYS = Family(P + "key_valid", "gauge", "1 if the API key in this env var is set and not rejected by the provider.")
-INFO = Family(P + "provider_info", "gauge", "Configured providers.")
-RELOAD_OK = Family(P + "config_last_reload_successful", "gauge", "1 if the last load or reload of providers.yaml worked.")
-RELOAD_AT = Family(P + "config_last_reload_success_timestamp_seconds", "gauge", "When providers.yaml was last loaded successfully (unix seconds).")
-
-
-_OUTCOMES = tuple((o, f',outcome="{o.value}"}} ') for o in Outcome)
-_SCHEDULE_RESULTS = ("on_time", "late", "missed")
+_OUTCOMES = tuple((o, f',outcome="{o.value}"}} ') for o in OUTCOMES)
 
 
 def _escape(value: str) -> str:
@@ -182,47 +148,47 @@ def _values(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
         yield f'{VALUE.name}{{{pel},name="{_escape(name)}"}} {_num(number)}\n'
 
 
-def _quota(attr: str, family: Family) -> Callable[[ProviderState, str], Iterator[str]]:
-    def lines(p: ProviderState, pl: str) -> Iterator[str]:
-        for scope, q in sorted(p.quotas.items()):
+def _quota(attr: str, family: Family) -> Callable[[ProviderState, str, float], Iterator[str]]:
+    def lines(p: ProviderState, pl: str, now: float) -> Iterator[str]:
+        for scope, q in sorted(p.all_quotas(now).items()):
             if (v := getattr(q, attr)) is not None:
                 yield f'{family.name}{{{pl},scope="{_escape(scope)}"}} {_num(v)}\n'
 
     return lines
 
 
-def _circuit(p: ProviderState, pl: str) -> Iterator[str]:
-    for s in CircuitState:
+def _circuit(p: ProviderState, pl: str, now: float) -> Iterator[str]:
+    for s in CIRCUIT_STATES:
         yield f'{CIRCUIT.name}{{{pl},state="{s.value}"}} {"1.0" if p.circuit is s else "0.0"}\n'
 
 
-def _status(p: ProviderState, pl: str) -> Iterator[str]:
+def _status(p: ProviderState, pl: str, now: float) -> Iterator[str]:
     current = p.status()
-    for st in ProviderStatus:
+    for st in PROVIDER_STATUSES:
         yield f'{STATUS.name}{{{pl},category="{p.category}",status="{st.value}"}} {"1.0" if current is st else "0.0"}\n'
 
 
-def _delay(p: ProviderState, pl: str) -> Iterator[str]:
+def _delay(p: ProviderState, pl: str, now: float) -> Iterator[str]:
     yield from _histogram(DELAY.name, pl, _DELAY_LE, p.schedule_delay)
 
 
-def _runs(p: ProviderState, pl: str) -> Iterator[str]:
-    for result in _SCHEDULE_RESULTS:
-        yield f'{RUNS.name}{{{pl},result="{result}"}} {p.schedule_runs[result]}\n'
+def _runs(p: ProviderState, pl: str, now: float) -> Iterator[str]:
+    for result in SCHEDULE_RESULTS:
+        yield f'{RUNS.name}{{{pl},result="{result.value}"}} {p.schedule_runs[result]}\n'
 
 
-def _keys(p: ProviderState, pl: str) -> Iterator[str]:
+def _keys(p: ProviderState, pl: str, now: float) -> Iterator[str]:
     for env, valid in p.keys.items():
         yield f'{KEYS.name}{{{pl},key="{_escape(env)}"}} {"1.0" if valid else "0.0"}\n'
 
 
-def _info(p: ProviderState, pl: str) -> Iterator[str]:
+def _info(p: ProviderState, pl: str, now: float) -> Iterator[str]:
     auth = str(p.spec.auth.requires_key).lower()
     yield f'{INFO.name}{{{pl},category="{p.category}",base_url="{_escape(p.spec.base_url)}",requires_key="{auth}"}} 1.0\n'
 
 
 EndpointLines = Callable[[EndpointState, str, str, float], Iterator[str]]
-ProviderLines = Callable[[ProviderState, str], Iterator[str]]
+ProviderLines = Callable[[ProviderState, str, float], Iterator[str]]
 ENDPOINT_WRITERS: dict[Family, EndpointLines] = {
     UP: _up, DURATION: _duration, PROBES: _probes, CODES: _codes, RETRIES: _retries, LAST_PROBE: _last_probe,
     LAST_SUCCESS: _last_success, DATA_AGE: _data_age, MAX_AGE: _max_age, ZSCORE: _zscore, VALUE: _values,
@@ -254,7 +220,7 @@ class Exposition:
         for family, pwrite in PROVIDER_WRITERS.items():
             yield family.header()
             for p in providers:
-                yield from pwrite(p, self.labels.provider(p.name))
+                yield from pwrite(p, self.labels.provider(p.name), now)
         yield RELOAD_OK.header()
         yield f"{RELOAD_OK.name} {'1.0' if self.state.config_reload_ok else '0.0'}\n"
         yield RELOAD_AT.header()

@@ -39,6 +39,18 @@ class Category(StrEnum):
     EXCHANGES = "exchanges"
 
 
+class ProbeKind(StrEnum):
+    """How an endpoint is probed: one module per kind in `exporter/probes/`."""
+
+    HTTP = "http"
+
+
+class ScheduleResult(StrEnum):
+    ON_TIME = "on_time"
+    LATE = "late"
+    MISSED = "missed"
+
+
 class CircuitState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
@@ -120,4 +132,25 @@ class ScheduleRun:
     provider: str
     endpoint: str
     delay: float | None  # seconds late; None for a missed run
-    result: str  # on_time | late | missed
+    result: ScheduleResult
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """One endpoint's place in the schedule, as the scheduler reports it."""
+
+    provider: str
+    endpoint: str
+    interval: float
+    jitter: float
+    next_run_at: float | None  # unix seconds; None while not armed
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTest:
+    """One configured key tested on demand: by env var name, masked, never its value."""
+
+    env: str
+    is_set: bool
+    masked: str | None
+    result: ProbeResult | None  # None when the env var is not set

@@ -15,12 +15,11 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import structlog
 
 from .config import Config, Endpoint
-from .model import ProbeResult, ScheduleRun
+from .model import JobInfo, ProbeResult, ScheduleResult, ScheduleRun
 
 log = structlog.get_logger()
 
@@ -33,21 +32,12 @@ FIRST_RUN_SPREAD = 5.0
 STARTUP_RATE = 200.0
 
 
-@dataclass(frozen=True, slots=True)
-class JobInfo:
-    provider: str
-    endpoint: str
-    interval: float
-    jitter: float
-    next_run_at: float | None  # unix seconds
-
-
 def job_id(provider: str, endpoint: str) -> str:
     return f"{provider}/{endpoint}"
 
 
-def classify_delay(delay: float, late_after: float = LATE_AFTER) -> str:
-    return "late" if delay > late_after else "on_time"
+def classify_delay(delay: float, late_after: float = LATE_AFTER) -> ScheduleResult:
+    return ScheduleResult.LATE if delay > late_after else ScheduleResult.ON_TIME
 
 
 class _Job:
@@ -165,7 +155,7 @@ class Scheduler:
         if job.base < now:
             behind = math.ceil((now - job.base) / spec.interval)
             job.base += behind * spec.interval
-            self._on_run(ScheduleRun(job.provider, job.endpoint, None, "missed"))
+            self._on_run(ScheduleRun(job.provider, job.endpoint, None, ScheduleResult.MISSED))
         job.planned = job.base + (self._rng.uniform(0, spec.jitter) if spec.jitter else 0.0)
         self._arm(job)
 
@@ -176,7 +166,7 @@ class Scheduler:
         delay = max(now - job.planned, 0.0)
         if job.running or delay > job.spec.interval / 2:
             # The previous run still goes on, or this one is too late to mean anything.
-            self._on_run(ScheduleRun(job.provider, job.endpoint, None, "missed"))
+            self._on_run(ScheduleRun(job.provider, job.endpoint, None, ScheduleResult.MISSED))
         else:
             self._on_run(ScheduleRun(job.provider, job.endpoint, delay, classify_delay(delay, self._late_after)))
             job.task = self._loop.create_task(self._run(job))

@@ -1,7 +1,9 @@
-"""The exporter's in-memory state, written only from `ProbeResult`s and `ScheduleRun`s.
+"""The store: the exporter's in-memory state, written only from `ProbeResult`s and
+`ScheduleRun`s.
 
 Metrics, the JSON API and events read it. Endpoints removed from the config are dropped
-here, so their series vanish from /metrics by themselves.
+here, so their series vanish from /metrics by themselves. Breaker and key states are not
+copied here: they are read from each provider's runtime (runtime.py), their one owner.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .config import Config, Endpoint, Provider
-from .model import CircuitState, Outcome, ProbeResult, ProviderStatus, QuotaObservation, ScheduleRun
-
-DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-DELAY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0)
+from .families import DELAY_BUCKETS, DURATION_BUCKETS
+from .model import CircuitState, Outcome, ProbeResult, ProviderStatus, QuotaObservation, ScheduleResult, ScheduleRun
+from .ratelimit import BUDGET_SCOPE
+from .runtime import ProviderRuntime, Runtimes
 ZSCORE_WINDOW = 100
 ZSCORE_MIN_SAMPLES = 10
 HEALTH_WINDOW = 20
@@ -168,11 +170,10 @@ class EndpointState:
 class ProviderState:
     spec: Provider
     endpoints: dict[str, EndpointState]
+    runtime: ProviderRuntime
     quotas: dict[str, QuotaObservation] = field(default_factory=dict)
-    circuit: CircuitState = CircuitState.CLOSED
-    keys: dict[str, bool] = field(default_factory=dict)
     schedule_delay: Histogram = field(default_factory=lambda: Histogram(DELAY_BUCKETS))
-    schedule_runs: Counter[str] = field(default_factory=Counter)
+    schedule_runs: Counter[ScheduleResult] = field(default_factory=Counter)
     # How many endpoints are probed / healthy / failing, kept current by `State.record`
     # so that status() costs the same for 1 endpoint or 1,000 (it is read per probe).
     _probed: int = field(default=0, init=False)
@@ -197,6 +198,23 @@ class ProviderState:
     def category(self) -> str:
         return self.spec.category.value
 
+    def all_quotas(self, now: float) -> dict[str, QuotaObservation]:
+        """The provider's quotas as last reported in its headers, and the client-side
+        budget as it stands now (read from the runtime, which owns it)."""
+        budget = self.runtime.budget
+        if budget is None:
+            return self.quotas
+        return {**self.quotas, BUDGET_SCOPE: budget.observe(now)}
+
+    @property
+    def circuit(self) -> CircuitState:
+        return self.runtime.breaker.state
+
+    @property
+    def keys(self) -> dict[str, bool]:
+        """Validity by env var name (never a value): unset ones are invalid."""
+        return self.runtime.keys.validity()
+
     def status(self) -> ProviderStatus:
         if self._probed == 0:
             return ProviderStatus.UNKNOWN
@@ -212,12 +230,6 @@ class ProviderState:
         return None if not scores else round(100 * sum(scores) / len(scores))
 
 
-def _initial_keys(provider: Provider) -> dict[str, bool]:
-    present = {k.env for k in provider.auth.keys}
-    # An unset env var is not a usable key; a set one is valid until the provider says no.
-    return {env: env in present for env in provider.auth.env}
-
-
 class State:
     def __init__(self) -> None:
         self.providers: dict[str, ProviderState] = {}
@@ -226,8 +238,9 @@ class State:
         self.config_reload_ok = False
         self.config_reload_success_at: float | None = None
 
-    def apply_config(self, config: Config) -> None:
-        """Keep the counters of endpoints that stay; drop the ones that went."""
+    def apply_config(self, config: Config, runtimes: Runtimes) -> None:
+        """Keep the counters of endpoints that stay; drop the ones that went. `runtimes`
+        must already match `config`."""
         new: dict[str, ProviderState] = {}
         for p in config.providers:
             old = self.providers.get(p.name)
@@ -239,13 +252,16 @@ class State:
                     endpoints[ep.name] = prev
                 else:
                     endpoints[ep.name] = EndpointState(p.name, p.category.value, ep)
-            keys = _initial_keys(p)
             if old is not None:
-                keys.update({env: v for env, v in old.keys.items() if env in keys and keys[env]})
-                new[p.name] = ProviderState(p, endpoints, old.quotas, old.circuit, keys, old.schedule_delay, old.schedule_runs)
+                new[p.name] = ProviderState(p, endpoints, runtimes[p.name], old.quotas, old.schedule_delay, old.schedule_runs)
             else:
-                new[p.name] = ProviderState(p, endpoints, keys=keys)
+                new[p.name] = ProviderState(p, endpoints, runtimes[p.name])
         self.providers = new
+
+    def last_outcome(self, provider: str, endpoint: str) -> Outcome | None:
+        ps = self.providers.get(provider)
+        ep = ps.endpoints.get(endpoint) if ps is not None else None
+        return ep.last.outcome if ep is not None and ep.last is not None else None
 
     def record(self, result: ProbeResult) -> None:
         provider = self.providers.get(result.provider)
@@ -271,11 +287,8 @@ class State:
             if result.data_timestamp is not None:
                 ep.data_timestamp = result.data_timestamp
         for quota in result.quotas:
-            provider.quotas[quota.scope] = quota
-        for check in result.key_checks:
-            if check.env in provider.keys:
-                provider.keys[check.env] = check.valid
-        provider.circuit = result.circuit_state
+            if quota.scope != BUDGET_SCOPE:  # the budget is read live from the runtime
+                provider.quotas[quota.scope] = quota
         self.history.append(result)
         if not result.ok:
             self.failures.append(result)

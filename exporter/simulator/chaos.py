@@ -1,4 +1,6 @@
-"""Rotating faults for the demo, so that every outcome shows up within minutes."""
+"""Rotating faults for the demo. The opening round injects every scenario at once, on
+different providers, so every outcome shows up within a minute of start; later rounds
+rotate a few faults at a time."""
 
 from __future__ import annotations
 
@@ -113,7 +115,8 @@ def plan_round(config: Config, round_no: int, rng: random.Random, count: int = F
 
 
 async def run_chaos(sim: Simulator, config: Config, period: float = 20.0, rng: random.Random | None = None) -> None:
-    """Every `period` seconds retire the oldest chaos faults and inject new ones.
+    """Every `period` seconds retire the oldest chaos faults and inject new ones; the
+    first round injects one of every scenario.
 
     Runs until cancelled; a failing round is logged and the loop goes on. On cancel it
     removes the faults it set.
@@ -132,7 +135,8 @@ async def run_chaos(sim: Simulator, config: Config, period: float = 20.0, rng: r
                         keep.append((born, spec))
                 live = keep
                 busy = {s.provider for _, s in live}
-                planned = [(n, s) for n, s in plan_round(config, round_no, rng) if s.provider not in busy]
+                count = len(SCENARIOS) if round_no == 0 else FAULTS_PER_ROUND
+                planned = [(n, s) for n, s in plan_round(config, round_no, rng, count) if s.provider not in busy]
                 for name, spec in planned:
                     sim.set_fault(spec)
                     live.append((round_no, spec))

@@ -13,10 +13,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from exporter.api import ApiOptions, ApiSettings
+from exporter.web.api import ApiOptions, ApiSettings
 from exporter.app import Exporter
 from exporter.model import ProbeResult
-from exporter.server import build_app, serve
+from exporter.app import build_app
+from exporter.web.server import WebOptions, serve
 from exporter.simulator import Simulator
 from tests.harness import BAD_KEY, GOOD_KEY, SimHarness, fast, key_env, simulated_loader, start_simulated
 
@@ -67,14 +68,19 @@ async def start_api() -> AsyncIterator[StartApi]:
         history_interval: float = 60.0,
         queue_size: int = 256,
         use_token: bool = True,
+        enable_actions: bool = True,
+        enable_lifecycle: bool = True,
     ) -> ApiHarness:
         sim, keys = await start_simulated()
         cleanups.append(sim.stop)
 
         settings = ApiSettings.from_env(env or {})
-        options = ApiOptions(settings=settings, status_interval=status_interval, ping_interval=ping_interval, history_interval=history_interval, queue_size=queue_size)
+        options = ApiOptions(
+            settings=settings, status_interval=status_interval, ping_interval=ping_interval, history_interval=history_interval,
+            queue_size=queue_size, enable_actions=enable_actions,
+        )
         exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, backoff_base=BACKOFF)
-        app: web.Application = build_app(exporter, handle_sighup=False, schedule=False, api=options)
+        app: web.Application = build_app(exporter, WebOptions(enable_lifecycle=enable_lifecycle, api=options), handle_sighup=False, schedule=False)
         runner, port = await serve(app, "127.0.0.1", 0)
         cleanups.append(runner.cleanup)
         headers = {"Authorization": f"Bearer {settings.tokens[0]}"} if settings.tokens and use_token else {}

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.api.auth import cors_origin, ip_allowed, presented_token, token_valid
-from exporter.api.errors import ApiError
-from exporter.api.events import EVENT_TYPES, Client, Hub, parse_types
-from exporter.api.history import ProviderSample, Sample, align, compliance_series, health_series, promql_selector, step_for
-from exporter.api.instrument import api_metrics
-from exporter.api.query import enum_param, int_param, paginate
-from exporter.api.settings import ApiSettings
-from exporter.api.views import failures_report, freshness_status, quota_percentage, quota_status, system_health
+from exporter.web.api.auth import cors_origin, ip_allowed, presented_token, token_valid
+from exporter.web.api.errors import ApiError
+from exporter.web.api.events import EVENT_TYPES, Client, Hub, parse_types
+from exporter.web.api.history import ProviderSample, Sample, align, compliance_series, health_series, promql_selector, step_for
+from exporter.web.api.instrument import api_metrics
+from exporter.web.api.query import enum_param, int_param, paginate
+from exporter.web.api.settings import ApiSettings
+from exporter.web.api.views import failures_report, freshness_status, quota_percentage, quota_status, system_health
 from exporter.config import ConfigError
 from exporter.model import Outcome, ProbeResult, ProviderStatus, QuotaObservation, RetryReason
 from exporter.state import State

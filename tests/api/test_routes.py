@@ -318,7 +318,7 @@ async def test_openapi_and_docs(api: ApiHarness) -> None:
 
 
 def test_outcomes_all_have_hints() -> None:
-    from exporter.api.remediation import HINTS
+    from exporter.web.api.remediation import HINTS
 
     assert set(HINTS) == set(Outcome) - {Outcome.SUCCESS}
 

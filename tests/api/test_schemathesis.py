@@ -18,11 +18,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from exporter.api import ApiOptions, ApiSettings
-from exporter.api.openapi import DOCUMENT
+from exporter.web.api import ApiOptions, ApiSettings
+from exporter.web.api.openapi import DOCUMENT
 from exporter.app import Exporter
 from exporter.config import Config, load_config
-from exporter.server import build_app, serve
+from exporter.app import build_app
+from exporter.web.server import WebOptions, serve
 from exporter.simulator import Simulator, simulator_config
 
 from .conftest import TOKEN, fast, key_env
@@ -53,7 +54,7 @@ class LiveServer:
 
         exporter = Exporter(loader, process_metrics=False, backoff_base=0.01)
         options = ApiOptions(settings=ApiSettings(tokens=(TOKEN,)), status_interval=60, ping_interval=60)
-        runner, port = await serve(build_app(exporter, handle_sighup=False, schedule=False, api=options), "127.0.0.1", 0)
+        runner, port = await serve(build_app(exporter, WebOptions(api=options), handle_sighup=False, schedule=False), "127.0.0.1", 0)
         exporter.scheduler.apply(exporter.config)  # jobs to trigger, not started
         for provider in ("binance", "etherscan", "alternative_me"):
             for ep in exporter.config.provider(provider).endpoints:

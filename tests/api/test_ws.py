@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exporter.api import API_KEY
+from exporter.web.api import API_KEY
 
 from .conftest import ApiHarness, StartApi
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from exporter.app import Exporter
-from exporter.server import build_app, serve
+from exporter.app import Exporter, build_app
+from exporter.web.server import WebOptions, serve
 from tests.harness import BAD_KEY, GOOD_KEY, TEST_TIMEOUT, SimHarness, simulated_loader, start_simulated
 
 __all__ = ["BAD_KEY", "GOOD_KEY", "TEST_TIMEOUT", "Harness"]
@@ -21,7 +21,7 @@ Harness = SimHarness
 async def harness() -> AsyncIterator[Harness]:
     sim, keys = await start_simulated()
     exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, backoff_base=BACKOFF)
-    runner, port = await serve(build_app(exporter, handle_sighup=False, schedule=False), "127.0.0.1", 0)
+    runner, port = await serve(build_app(exporter, WebOptions(enable_lifecycle=True), handle_sighup=False, schedule=False), "127.0.0.1", 0)
     async with aiohttp.ClientSession() as http:
         yield Harness(sim, exporter, http, f"http://127.0.0.1:{port}")
     await runner.cleanup()

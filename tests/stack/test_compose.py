@@ -56,7 +56,7 @@ def test_demo_profile_runs_the_simulator() -> None:
     demo = SERVICES["exporter-demo"]
     assert demo["profiles"] == ["demo"]
     assert demo["command"][0] == "demo"
-    assert "--sim-port" in demo["command"]
+    assert any(a.startswith("--simulator.listen-address=") for a in demo["command"])
     assert SERVICES["exporter"]["command"][0] == "run"
 
 

@@ -156,9 +156,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     with contextlib.ExitStack() as processes:
         processes.callback(receiver.stop)
         processes.enter_context(running(
-            [sys.executable, "-m", "exporter", "demo", "--host", "127.0.0.1",
-             "--port", str(ports["exporter"]), "--sim-port", str(ports["simulator"]),
-             "--no-chaos", "--interval", "1s"],
+            [sys.executable, "-m", "exporter", "demo", f"--web.listen-address=127.0.0.1:{ports['exporter']}",
+             f"--simulator.listen-address=127.0.0.1:{ports['simulator']}", "--no-chaos", "--interval", "1s"],
             tmp_path / "exporter.log", f"{exporter}/healthz", timeout=30,
         ))  # fmt: skip
         am_config = alertmanager_config_for_test(tmp_path, webhook_base=f"http://127.0.0.1:{receiver.port}")

@@ -34,10 +34,10 @@ def test_breaker_ignores_non_transport_failures() -> None:
 
 def test_keyring_rotates_and_comes_back() -> None:
     k1, k2 = ApiKey("K_1", "v1"), ApiKey("K_2", "v2")
-    ring = KeyRing((k1, k2))
+    ring = KeyRing(("K_1", "K_2"), (k1, k2))
     assert ring.current() == k1
     assert ring.reject(k1) == k2
-    assert ring.current() == k2 and ring.valid == {"K_1": False, "K_2": True}
+    assert ring.current() == k2 and ring.validity() == {"K_1": False, "K_2": True}
     assert ring.reject(k2) is None  # no valid key left
     assert ring.current() in (k1, k2)  # keeps trying so a re-enabled key is noticed
     ring.accept(k1)
@@ -45,4 +45,4 @@ def test_keyring_rotates_and_comes_back() -> None:
 
 
 def test_keyring_empty() -> None:
-    assert KeyRing(()).current() is None
+    assert KeyRing((), ()).current() is None

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.metrics import Exposition, build_registry
 from exporter.model import CircuitState, KeyCheck, Outcome, ProbeResult, QuotaObservation, RetryReason, ScheduleRun
+from exporter.runtime import Runtimes
 from exporter.state import State
 
 NOW = 1_790_000_000.0
@@ -25,6 +26,7 @@ def make_config(endpoints: tuple[str, ...] = ("ping", "price"), keys: dict[str, 
                 "category": "market_data",
                 "base_url": "https://api.coingecko.com/api/v3",
                 "auth": {"type": "header", "name": "x-cg-demo-api-key", "env": ["CG_1", "CG_2"]},
+                "rate_limit": {"budget": {"requests": 1000, "per": "1h"}},
                 "endpoints": eps,
             }
         ]
@@ -38,11 +40,18 @@ def result(endpoint: str, outcome: Outcome, **kw: object) -> ProbeResult:
     return ProbeResult("coingecko", "market_data", endpoint, outcome, **defaults)  # type: ignore[arg-type]
 
 
+def apply(s: State, config: Config) -> State:
+    """Apply `config` as the composition root does: runtimes first, the store reads them."""
+    runtimes = getattr(s, "_test_runtimes", None) or Runtimes()
+    runtimes.apply(config)
+    s.apply_config(config, runtimes)
+    s._test_runtimes = runtimes  # type: ignore[attr-defined]
+    return s
+
+
 @pytest.fixture
 def state() -> State:
-    s = State()
-    s.apply_config(make_config())
-    return s
+    return apply(State(), make_config())
 
 
 def sample(state: State, name: str, labels: dict[str, str], now: float = NOW) -> float | None:
@@ -120,19 +129,25 @@ def test_quotas_keys_breaker_values_and_schedule(state: State) -> None:
             "price",
             Outcome.SUCCESS,
             quotas=(QuotaObservation("minute", 30, 12, NOW + 40), QuotaObservation("budget", 1000, 998, NOW + 3600)),
-            key_checks=(KeyCheck("CG_1", False), KeyCheck("CG_2", True)),
-            circuit_state=CircuitState.HALF_OPEN,
             values=(("btc_usd", 97000.5),),
         )
     )
+    # Breaker and keys are the runtime's: /metrics reads them there.
+    runtime = state.providers["coingecko"].runtime
+    runtime.keys.reject(runtime.keys.keys[0])
+    for _ in range(5):
+        runtime.breaker.record(Outcome.SERVER_ERROR, 0.0)
+    runtime.breaker.allow(3600.0)
     state.record_schedule(ScheduleRun("coingecko", "price", 0.002, "on_time"))
     state.record_schedule(ScheduleRun("coingecko", "price", None, "missed"))
     pv = {"provider": "coingecko"}
     assert sample(state, "crypto_api_rate_limit_remaining", {**pv, "scope": "minute"}) == 12
     assert sample(state, "crypto_api_rate_limit_limit", {**pv, "scope": "budget"}) == 1000
+    # The budget is read live from the runtime (nothing taken here), not from the result.
+    assert sample(state, "crypto_api_rate_limit_remaining", {**pv, "scope": "budget"}) == 1000
     assert sample(state, "crypto_api_rate_limit_reset_timestamp_seconds", {**pv, "scope": "minute"}) == NOW + 40
     assert sample(state, "crypto_api_key_valid", {**pv, "key": "CG_1"}) == 0
-    assert sample(state, "crypto_api_key_valid", {**pv, "key": "CG_2"}) == 1
+    assert sample(state, "crypto_api_key_valid", {**pv, "key": "CG_2"}) == 0  # not set
     assert sample(state, "crypto_api_circuit_breaker_state", {**pv, "state": "half_open"}) == 1
     assert sample(state, "crypto_api_circuit_breaker_state", {**pv, "state": "closed"}) == 0
     assert sample(state, "crypto_api_value", {**pv, "endpoint": "price", "name": "btc_usd"}) == 97000.5
@@ -145,8 +160,7 @@ def test_quotas_keys_breaker_values_and_schedule(state: State) -> None:
 
 
 def test_unset_key_env_is_invalid_before_any_probe() -> None:
-    s = State()
-    s.apply_config(make_config(keys={"CG_2": "only-second"}))
+    s = apply(State(), make_config(keys={"CG_2": "only-second"}))
     assert sample(s, "crypto_api_key_valid", {"provider": "coingecko", "key": "CG_1"}) == 0
     assert sample(s, "crypto_api_key_valid", {"provider": "coingecko", "key": "CG_2"}) == 1
 
@@ -154,7 +168,7 @@ def test_unset_key_env_is_invalid_before_any_probe() -> None:
 def test_reload_drops_removed_endpoints_and_keeps_counters(state: State) -> None:
     state.record(result("ping", Outcome.SUCCESS))
     state.record(result("price", Outcome.SUCCESS))
-    state.apply_config(make_config(endpoints=("ping",)))
+    apply(state, make_config(endpoints=("ping",)))
     assert sample(state, "crypto_api_probes_total", {**EP, "outcome": "success"}) == 1
     assert sample(state, "crypto_api_up", {**EP, "endpoint": "price"}) is None
     assert sample(state, "crypto_api_probes_total", {**EP, "endpoint": "price", "outcome": "success"}) is None
@@ -190,8 +204,7 @@ def test_provider_info_never_carries_a_key() -> None:
             }
         ]
     }
-    s = State()
-    s.apply_config(parse_config(data, env={"INFURA_API_KEY": "supersecretinfura"}))
+    s = apply(State(), parse_config(data, env={"INFURA_API_KEY": "supersecretinfura"}))
     labels = {"provider": "infura", "category": "rpc_nodes", "base_url": "https://mainnet.infura.io/v3/{key}", "requires_key": "true"}
     assert sample(s, "crypto_api_provider_info", labels) == 1
 
@@ -202,14 +215,13 @@ def test_incremental_status_matches_a_full_scan() -> None:
     from exporter.model import ProviderStatus
 
     rng = random.Random(3)
-    s = State()
-    s.apply_config(make_config(endpoints=("ping", "price")))
+    s = apply(State(), make_config(endpoints=("ping", "price")))
     ps = s.providers["coingecko"]
     for i in range(500):
         outcome = rng.choice(list(Outcome))
         s.record(result(rng.choice(("ping", "price")), outcome, slow=rng.random() < 0.2))
         if i == 250:  # a reload keeps the endpoint states; the counts must follow
-            s.apply_config(make_config(endpoints=("ping", "price")))
+            apply(s, make_config(endpoints=("ping", "price")))
             ps = s.providers["coingecko"]
         probed = [e for e in ps.endpoints.values() if e.last is not None]
         expected = (
@@ -225,8 +237,7 @@ async def test_streamed_rendering_matches_one_pass(monkeypatch: pytest.MonkeyPat
     from exporter import metrics
 
     monkeypatch.setattr(metrics, "STREAM_CHUNK", 4096)
-    s = State()
-    s.apply_config(make_config(endpoints=tuple(f"e{i}" for i in range(600))))
+    s = apply(State(), make_config(endpoints=tuple(f"e{i}" for i in range(600))))
     for i in range(600):
         s.record(result(f"e{i}", Outcome.SUCCESS if i % 3 else Outcome.TIMEOUT, values=(("v", float(i)),)))
     expo = Exposition(s, build_registry(process_metrics=False), clock=lambda: NOW)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model import Outcome
+from ...model import Outcome
 
 HINTS: dict[Outcome, str] = {
     Outcome.TIMEOUT: "The provider did not answer in time: check its status page, raise the endpoint's timeout, or lower how often it is probed.",

@@ -12,11 +12,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from ..app import Exporter
-from ..config import Provider
-from ..model import Category, Outcome, ProviderStatus
-from ..prober import probe_with_key
-from ..redact import mask
+from ...config import Provider
+from ...model import Category, Outcome, ProviderStatus
+from ...state import State
+from ..control import ExporterControl, NotRunning
 from . import views
 from .errors import ApiError
 from .events import Hub
@@ -31,15 +30,28 @@ MAX_HOURS = 168
 
 @dataclass
 class Api:
-    exporter: Exporter
+    control: ExporterControl
+    store: State
     settings: ApiSettings
     hub: Hub
     history: HistoryRecorder
     prometheus: PrometheusHistory | None = None
+    actions_allowed: bool = False
     clock: Callable[[], float] = field(default=time.time)
 
     def provider_names(self) -> list[str]:
-        return [p.name for p in self.exporter.config.providers]
+        return [p.name for p in self.control.config.providers]
+
+    def require_actions(self, route: str) -> None:
+        """Routes that make requests to providers spend their quota: not for anyone who
+        can reach the port."""
+        if not self.actions_allowed:
+            raise ApiError(
+                403,
+                f"{route} sends requests to providers and spends their quota: set API_TOKENS (callers then "
+                "authenticate) or start the exporter with --web.enable-actions",
+                None,
+            )
 
 
 API_KEY = web.AppKey("api", Api)
@@ -94,7 +106,7 @@ def reject_unknown(body: dict[str, Any], known: set[str]) -> None:
 
 def _provider(api: Api, name: str, field_name: str = "provider") -> Provider:
     try:
-        return api.exporter.config.provider(name)
+        return api.control.config.provider(name)
     except KeyError:
         raise ApiError(404, f"{field_name}: unknown provider {name[:60]!r}", field_name) from None
 
@@ -104,12 +116,12 @@ def _provider(api: Api, name: str, field_name: str = "provider") -> Provider:
 
 async def status(request: web.Request) -> web.Response:
     api = _api(request)
-    return _json(views.status_summary(api.exporter.state, api.clock()))
+    return _json(views.status_summary(api.store, api.clock()))
 
 
 async def categories(request: web.Request) -> web.Response:
     api = _api(request)
-    return _json(views.category_rows(api.exporter.state, api.clock()))
+    return _json(views.category_rows(api.store, api.clock()))
 
 
 async def providers(request: web.Request) -> web.Response:
@@ -119,7 +131,7 @@ async def providers(request: web.Request) -> web.Response:
     wanted = enum_param(q, "status", ProviderStatus)
     search = str_param(q, "search")
     now = api.clock()
-    rows = views.filter_providers(api.exporter.state.providers.values(), category, wanted, search)
+    rows = views.filter_providers(api.store.providers.values(), category, wanted, search)
     return _json([views.provider_row(ps, now) for ps in rows])
 
 
@@ -133,7 +145,7 @@ async def logs(request: web.Request) -> web.Response:
     outcome = enum_param(q, "outcome", Outcome)
     if outcome is None:
         outcome = enum_param(q, "status", Outcome)  # the old backends' name for it
-    rows = views.filter_history(api.exporter.state.history, provider, endpoint, outcome)
+    rows = views.filter_history(api.store.history, provider, endpoint, outcome)
     result = paginate(rows, page, per_page)
     return _json(
         {
@@ -151,30 +163,30 @@ async def failures(request: web.Request) -> web.Response:
     q = request.query
     limit = int_param(q, "limit", 20, 1, 200)
     provider = name_param(q, "provider", api.provider_names())
-    rows = [r for r in api.exporter.state.failures if provider is None or r.provider == provider]
+    rows = [r for r in api.store.failures if provider is None or r.provider == provider]
     return _json(views.failures_report(rows, limit))
 
 
 async def rate_limits(request: web.Request) -> web.Response:
     api = _api(request)
     provider = name_param(request.query, "provider", api.provider_names())
-    return _json(views.rate_limit_rows(api.exporter.state, provider))
+    return _json(views.rate_limit_rows(api.store, provider, api.clock()))
 
 
 async def config_keys(request: web.Request) -> web.Response:
     api = _api(request)
-    return _json(views.key_rows(api.exporter.config, api.exporter.state))
+    return _json(views.key_rows(api.control.config, api.store))
 
 
 async def schedule(request: web.Request) -> web.Response:
     api = _api(request)
-    return _json(views.schedule_rows(api.exporter.state, api.exporter.scheduler.jobs()))
+    return _json(views.schedule_rows(api.store, api.control.jobs()))
 
 
 async def freshness(request: web.Request) -> web.Response:
     api = _api(request)
     provider = name_param(request.query, "provider", api.provider_names())
-    rows = views.freshness_rows(api.exporter.state, api.clock())
+    rows = views.freshness_rows(api.store, api.clock())
     return _json([r for r in rows if provider is None or r["provider"] == provider])
 
 
@@ -212,18 +224,19 @@ async def schedule_trigger(request: web.Request) -> web.Response:
     or, as the old backends took it, in the query string. `endpoint` alone: that endpoint
     of every provider that has one."""
     api = _api(request)
+    api.require_actions("POST /api/schedule/trigger")
     body = await read_json_body(request, required=False)
     reject_unknown(body, {"provider", "endpoint"})
     provider = body_str(body, "provider") or str_param(request.query, "provider")
     endpoint = body_str(body, "endpoint") or str_param(request.query, "endpoint")
     if endpoint is not None and provider is None:  # that endpoint of every provider that has one
-        if not any(ep.name == endpoint for p in api.exporter.config.providers for ep in p.endpoints):
+        if not any(ep.name == endpoint for p in api.control.config.providers for ep in p.endpoints):
             raise ApiError(404, f"endpoint: no provider has an endpoint {endpoint[:60]!r}", "endpoint")
     if provider is not None:
         p = _provider(api, provider)
         if endpoint is not None and endpoint not in {ep.name for ep in p.endpoints}:
             raise ApiError(404, f"endpoint: provider {provider!r} has no endpoint {endpoint[:60]!r}", "endpoint")
-    jobs = api.exporter.scheduler.trigger(provider, endpoint)
+    jobs = api.control.trigger(provider, endpoint)
     if not jobs:
         raise ApiError(409, "the scheduler is not running (started with scheduling off); nothing was triggered", None)
     log.info("schedule_triggered", provider=provider, endpoint=endpoint, jobs=len(jobs))
@@ -232,8 +245,10 @@ async def schedule_trigger(request: web.Request) -> web.Response:
 
 async def keys_test(request: web.Request) -> web.Response:
     """Probe one endpoint of a provider once per configured key; report each key by env
-    var name. A diagnostic: the results are not recorded in state or metrics."""
+    var name. What it learns about each key is recorded (crypto_api_key_valid), as a
+    scheduled probe's would be; the probe results themselves are not."""
     api = _api(request)
+    api.require_actions("POST /api/config/keys/test")
     body = await read_json_body(request, required=True)
     reject_unknown(body, {"provider", "endpoint"})
     name = body_str(body, "provider")
@@ -247,31 +262,11 @@ async def keys_test(request: web.Request) -> web.Response:
         ep = p.endpoint(ep_name) if ep_name is not None else p.endpoints[0]
     except KeyError:
         raise ApiError(404, f"endpoint: provider {name!r} has no endpoint {ep_name[:60]!r}", "endpoint") from None
-    ctx = api.exporter.probe_context
-    if ctx is None:
-        raise ApiError(409, "the exporter is not started", None)
-    guards = api.exporter.guards.get(p.name)
-    values = {k.env: k for k in p.auth.keys}
-    results = []
-    for env in p.auth.env:
-        key = values.get(env)
-        if key is None:
-            results.append({"env": env, "set": False, "masked": None, "valid": False, "outcome": None, "http_code": None, "response_time_ms": None, "detail": "env var not set"})
-            continue
-        r = await probe_with_key(ctx, p, ep, key, guards.budget if guards else None)
-        valid = r.key_checks[0].valid if r.key_checks else None
-        results.append(
-            {
-                "env": env,
-                "set": True,
-                "masked": mask(key.value),
-                "valid": valid,
-                "outcome": r.outcome.value,
-                "http_code": r.status_code,
-                "response_time_ms": views.ms(r.duration),
-                "detail": r.detail or None,
-            }
-        )
+    try:
+        tests = await api.control.test_keys(p.name, ep.name)
+    except NotRunning:
+        raise ApiError(409, "the exporter is not started", None) from None
+    results = [views.key_test_row(t) for t in tests]
     log.info("keys_tested", provider=p.name, endpoint=ep.name, results={x["env"]: x["valid"] for x in results})
     return _json({"provider": p.name, "endpoint": ep.name, "tested_at": views.iso(api.clock()), "results": results})
 

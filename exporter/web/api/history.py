@@ -18,8 +18,9 @@ from typing import Any
 import aiohttp
 import structlog
 
-from ..model import Outcome, ProviderStatus
-from ..state import State
+from ...families import PROBES, RUNS, STATUS
+from ...model import Outcome, ProviderStatus, ScheduleResult
+from ...state import State
 from .views import iso
 
 log = structlog.get_logger()
@@ -217,9 +218,10 @@ class PrometheusHistory:
         start, end, step, grid = self._grid(hours)
         window = f"{max(step, 300)}s"
         sel_ok = promql_selector(provider, 'outcome="success"')
-        sel_all = promql_selector(provider, 'outcome!~"circuit_open|budget_exhausted"')
-        rate_expr = f"100 * sum(increase(crypto_api_probes_total{sel_ok}[{window}])) / sum(increase(crypto_api_probes_total{sel_all}[{window}]))"
-        status_expr = f"sum by (status) (crypto_api_provider_status{promql_selector(provider)})"
+        skipped = "|".join(o.value for o in Outcome if o.skipped)  # no request sent: not a success rate's business
+        sel_all = promql_selector(provider, f'outcome!~"{skipped}"')
+        rate_expr = f"100 * sum(increase({PROBES.name}{sel_ok}[{window}])) / sum(increase({PROBES.name}{sel_all}[{window}]))"
+        status_expr = f"sum by (status) ({STATUS.name}{promql_selector(provider)})"
         rate, statuses = await asyncio.gather(self.query_range(rate_expr, start, end, step), self.query_range(status_expr, start, end, step))
         out: dict[str, Any] = {"timestamps": [iso(t) for t in grid]}
         out["success_rate"] = align(rate[0].get("values", []), grid) if rate else [None] * len(grid)
@@ -232,10 +234,10 @@ class PrometheusHistory:
         start, end, step, grid = self._grid(hours)
         window = f"{max(step, 300)}s"
         out: dict[str, Any] = {"timestamps": [iso(t) for t in grid]}
-        expr = f"sum by (result) (increase(crypto_api_schedule_runs_total{promql_selector(provider)}[{window}]))"
+        expr = f"sum by (result) (increase({RUNS.name}{promql_selector(provider)}[{window}]))"
         series = {s.get("metric", {}).get("result"): align(s.get("values", []), grid) for s in await self.query_range(expr, start, end, step)}
-        for result in ("on_time", "late", "missed"):
-            out[result] = [None if v is None else round(v) for v in series.get(result, [None] * len(grid))]
+        for result in ScheduleResult:
+            out[result.value] = [None if v is None else round(v) for v in series.get(result.value, [None] * len(grid))]
         pct: list[float | None] = []
         for on_time, late, missed in zip(out["on_time"], out["late"], out["missed"]):
             total = (on_time or 0) + (late or 0) + (missed or 0)

@@ -1,7 +1,8 @@
 """The JSON API shim of the old "Crypto API Monitor" backends: `/api/*`, `/ws/*`,
 `/openapi.json`, `/docs`, access control and the server's own request metrics.
 
-`setup_api` wires it into the exporter's aiohttp app; `server.build_app` calls it."""
+`setup_api` wires it into the web app; `web.server.build_web_app` calls it. It reads the
+store and acts through `ExporterControl`, never the composition root."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from ..app import Exporter
+from ...state import State
+from ..control import ExporterControl
 from .auth import access_middleware
 from .errors import json_errors
 from .events import DEFAULT_QUEUE_SIZE, Hub
@@ -33,17 +36,20 @@ class ApiOptions:
     ping_interval: float = 30.0
     history_interval: float = SAMPLE_INTERVAL
     queue_size: int = DEFAULT_QUEUE_SIZE
+    # The routes that spend providers' quota (trigger, key tests) answer 403 unless
+    # API_TOKENS is set (callers are then known) or this is on (--web.enable-actions).
+    enable_actions: bool = False
 
 
-def setup_api(app: web.Application, exporter: Exporter, options: ApiOptions | None = None) -> Api:
+def setup_api(app: web.Application, control: ExporterControl, store: State, registry: CollectorRegistry, options: ApiOptions | None = None) -> Api:
     """Add the routes, middlewares and background tasks to `app` (before it starts)."""
     options = options or ApiOptions()
     settings = options.settings if options.settings is not None else ApiSettings.from_env(os.environ)
-    metrics = api_metrics(exporter.registry)
-    hub = Hub(exporter.state, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size)
-    history = HistoryRecorder(exporter.state, interval=options.history_interval)
+    metrics = api_metrics(registry)
+    hub = Hub(store, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size)
+    history = HistoryRecorder(store, interval=options.history_interval)
     prometheus = PrometheusHistory(settings.prometheus_url) if settings.prometheus_url else None
-    api = Api(exporter, settings, hub, history, prometheus)
+    api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled)
     app[API_KEY] = api
     # Outermost first: time everything, then access control, then JSON errors.
     app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
@@ -55,12 +61,11 @@ def setup_api(app: web.Application, exporter: Exporter, options: ApiOptions | No
     app.router.add_get("/docs", docs_page)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        exporter.listeners.append(hub.on_result)
+        unsubscribe = control.subscribe(hub.on_result)
         hub.start()
         history.start()
         yield
-        if hub.on_result in exporter.listeners:
-            exporter.listeners.remove(hub.on_result)
+        unsubscribe()
         await hub.stop()
         await history.stop()
 

@@ -20,8 +20,8 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
-from ..model import ProbeResult, ProviderStatus
-from ..state import State
+from ...model import ProbeResult, ProviderStatus
+from ...state import State
 from .errors import ApiError, error_body
 from .instrument import ApiMetrics
 from .views import RATE_LIMIT_CRITICAL, RATE_LIMIT_WARNING, iso, log_entry, ms, provider_latency, quota_percentage, status_counts, system_health

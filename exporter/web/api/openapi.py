@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..model import Category, Outcome, ProviderStatus
+from ...model import Category, Outcome, ProviderStatus
 from .events import CONTROL_TYPES, EVENT_TYPES
 from .query import MAX_PAGE, MAX_PER_PAGE
 
@@ -374,7 +374,8 @@ def build_document() -> Schema:
                 422,
                 tag="config",
                 body=keys_body,
-                description="A diagnostic: one attempt per key, no retry; spends the client-side budget; results are not recorded in metrics.",
+                description="One attempt per key, no retry; spends the client-side budget; what it learns about each key updates crypto_api_key_valid. "
+                "403 unless API_TOKENS is set or the exporter runs with --web.enable-actions.",
             )
         },
         "/api/schedule": {"get": _op("Probe schedule and compliance per provider", _json(arr(ref("Schedule"))), tag="schedule")},
@@ -389,7 +390,7 @@ def build_document() -> Schema:
                 tag="schedule",
                 params=[_q("provider", filter_of(NAME), "the provider (old clients); the body's wins"), _q("endpoint", filter_of(NAME), "one endpoint of that provider")],
                 body=trigger_body,
-                description="409 when the exporter runs without its scheduler.",
+                description="409 when the exporter runs without its scheduler. 403 unless API_TOKENS is set or the exporter runs with --web.enable-actions.",
             )
         },
         "/api/charts/health-history": {"get": _op("Success rate and status counts over time", _json(ref("HealthHistory")), 400, 404, params=[HOURS_Q, PROVIDER_Q], tag="charts")},
@@ -417,6 +418,7 @@ def build_document() -> Schema:
                 "tags": ["exporter"],
                 "responses": {
                     "200": _json(obj({"status": STR})),
+                    "403": _json(ref("Error"), "the lifecycle API is off (start with --web.enable-lifecycle; SIGHUP always reloads)"),
                     "422": _json(obj({"status": STR, "errors": arr(STR)}), "the file has errors; the last good config keeps running"),
                 },
             }

@@ -9,11 +9,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..config import AuthType, Config
-from ..model import Category, Outcome, ProbeResult, ProviderStatus, QuotaObservation
-from ..redact import mask
-from ..scheduler import JobInfo
-from ..state import EndpointState, ProviderState, State
+from ...config import Config
+from ...model import Category, JobInfo, KeyTest, Outcome, ProbeResult, ProviderStatus, QuotaObservation
+from ...redact import mask
+from ...state import EndpointState, ProviderState, State
 from .remediation import hint
 
 RATE_LIMIT_WARNING = 80.0  # percent of a quota used: rate_limit_alert and status "warning"
@@ -130,8 +129,8 @@ def quota_status(pct: float | None) -> str:
     return "normal"
 
 
-def _busiest_quota(ps: ProviderState) -> QuotaObservation | None:
-    known = [(p, q) for q in ps.quotas.values() if (p := quota_percentage(q)) is not None]
+def _busiest_quota(ps: ProviderState, now: float) -> QuotaObservation | None:
+    known = [(p, q) for q in ps.all_quotas(now).values() if (p := quota_percentage(q)) is not None]
     return max(known, key=lambda x: x[0])[1] if known else None
 
 
@@ -151,7 +150,7 @@ def endpoint_row(ep: EndpointState, now: float) -> Json:
 
 
 def provider_row(ps: ProviderState, now: float) -> Json:
-    quota = _busiest_quota(ps)
+    quota = _busiest_quota(ps, now)
     pct = quota_percentage(quota) if quota else None
     return {
         "id": ps.name,
@@ -167,7 +166,7 @@ def provider_row(ps: ProviderState, now: float) -> Json:
             "percentage": pct,
         },
         "last_fetch": iso(last_probe_at(ps)),
-        "has_key": ps.spec.auth.type is not AuthType.NONE,
+        "has_key": bool(ps.spec.auth.keys),  # a key is set, not merely asked for
         "circuit_state": ps.circuit.value,
         "description": ps.spec.description,
         "docs_url": ps.spec.docs_url,
@@ -244,12 +243,12 @@ def failures_report(failures: Sequence[ProbeResult], limit: int) -> Json:
     }
 
 
-def rate_limit_rows(state: State, provider: str | None = None) -> list[Json]:
+def rate_limit_rows(state: State, provider: str | None, now: float) -> list[Json]:
     rows = []
     for ps in state.providers.values():
         if provider is not None and ps.name != provider:
             continue
-        for q in ps.quotas.values():
+        for q in ps.all_quotas(now).values():
             pct = quota_percentage(q)
             rows.append(
                 {
@@ -293,6 +292,23 @@ def key_rows(config: Config, state: State) -> list[Json]:
             }
         )
     return rows
+
+
+def key_test_row(test: KeyTest) -> Json:
+    """One key of `POST /api/config/keys/test`: by env var name and masked, never its value."""
+    r = test.result
+    if r is None:
+        return {"env": test.env, "set": False, "masked": None, "valid": False, "outcome": None, "http_code": None, "response_time_ms": None, "detail": "env var not set"}
+    return {
+        "env": test.env,
+        "set": True,
+        "masked": test.masked,
+        "valid": r.key_checks[0].valid if r.key_checks else None,
+        "outcome": r.outcome.value,
+        "http_code": r.status_code,
+        "response_time_ms": ms(r.duration),
+        "detail": r.detail or None,
+    }
 
 
 def _duration(seconds: float) -> str:

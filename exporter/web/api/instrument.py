@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ...families import (
+    EXPORTER_REQUEST_DURATION, EXPORTER_REQUESTS, EXPORTER_WS_CLIENTS, EXPORTER_WS_DROPPED, EXPORTER_WS_MESSAGES,
+    REQUEST_BUCKETS, Family,
+)
 from .errors import Handler
 
-REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 
@@ -37,14 +40,19 @@ def api_metrics(registry: CollectorRegistry) -> ApiMetrics:
     metrics = _BY_REGISTRY.get(registry)
     if metrics is None:
         metrics = ApiMetrics(
-            requests=Counter("crypto_api_exporter_requests", "HTTP requests served by the exporter, by route template and status code.", ["method", "route", "code"], registry=registry),
-            duration=Histogram("crypto_api_exporter_request_duration_seconds", "Time the exporter took to answer, by route template.", ["method", "route"], buckets=REQUEST_BUCKETS, registry=registry),
-            ws_clients=Gauge("crypto_api_exporter_websocket_clients", "WebSocket clients connected to /ws, /ws/live and /ws/master.", registry=registry),
-            ws_messages=Counter("crypto_api_exporter_websocket_messages", "Event messages queued for WebSocket clients, by type.", ["type"], registry=registry),
-            ws_dropped=Counter("crypto_api_exporter_websocket_dropped_messages", "Event messages dropped because a client's queue was full (slow client).", ["type"], registry=registry),
+            requests=Counter(*_args(EXPORTER_REQUESTS), registry=registry),
+            duration=Histogram(*_args(EXPORTER_REQUEST_DURATION), buckets=REQUEST_BUCKETS, registry=registry),
+            ws_clients=Gauge(*_args(EXPORTER_WS_CLIENTS), registry=registry),
+            ws_messages=Counter(*_args(EXPORTER_WS_MESSAGES), registry=registry),
+            ws_dropped=Counter(*_args(EXPORTER_WS_DROPPED), registry=registry),
         )
         _BY_REGISTRY[registry] = metrics
     return metrics
+
+
+def _args(family: Family) -> tuple[str, str, tuple[str, ...]]:
+    """prometheus-client's (name, documentation, labelnames) for one of our families."""
+    return family.base_name, family.help, family.labels
 
 
 def route_template(request: web.Request) -> str:

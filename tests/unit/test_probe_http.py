@@ -14,7 +14,9 @@ from aioresponses import aioresponses
 
 from exporter.config import Config, parse_config
 from exporter.model import CircuitState, KeyCheck, Outcome, RetryReason
-from exporter.prober import ProbeContext, ProviderGuards, probe
+from exporter.probes import ProbeContext, ProbeSpec
+from exporter.probes.http import probe
+from exporter.runtime import ProviderRuntime
 from exporter.ratelimit import PAUSE_MARGIN
 from exporter.redact import Redactor
 
@@ -89,11 +91,11 @@ def mocked() -> aioresponses:
         yield m
 
 
-async def run(session: aiohttp.ClientSession, clock: FakeClock, config: Config, guards: ProviderGuards | None = None):
+async def run(session: aiohttp.ClientSession, clock: FakeClock, config: Config, guards: ProviderRuntime | None = None):
     provider = config.providers[0]
-    guards = guards or ProviderGuards.for_provider(provider)
+    guards = guards or ProviderRuntime.fresh(provider)
     ctx = ProbeContext(session=session, redactor=Redactor(config.secrets()), wall=clock.wall, monotonic=clock.monotonic, sleep=clock.sleep)
-    return await probe(ctx, provider, provider.endpoints[0], guards), guards
+    return await probe(ctx, ProbeSpec(provider, provider.endpoints[0], guards)), guards
 
 
 def sent_keys(mocked: aioresponses) -> list[str | None]:
@@ -170,7 +172,7 @@ async def test_invalid_key_rotates_to_the_next_key(session, clock, mocked) -> No
     assert result.attempts == 2 and result.retries == (RetryReason.KEY_ROTATION,)
     assert result.key_env == "K_2"
     assert result.key_checks == (KeyCheck("K_1", False), KeyCheck("K_2", True))
-    assert guards.keys.valid == {"K_1": False, "K_2": True}
+    assert guards.keys.validity() == {"K_1": False, "K_2": True}
     assert sent_keys(mocked) == [SECRET_1, SECRET_2]
 
 
@@ -178,7 +180,7 @@ async def test_all_keys_rejected_is_auth_error_without_endless_retries(session, 
     mocked.get(URL, status=401, repeat=True)
     result, guards = await run(session, clock, make_config())
     assert result.outcome is Outcome.AUTH_ERROR and result.attempts == 2
-    assert guards.keys.valid == {"K_1": False, "K_2": False}
+    assert guards.keys.validity() == {"K_1": False, "K_2": False}
     assert SECRET_1 not in result.detail and SECRET_2 not in result.detail
 
 
@@ -243,7 +245,7 @@ async def test_exception_text_with_key_is_redacted(session, clock, mocked) -> No
 
 
 def test_request_cache_reuses_and_rebuilds_after_reload() -> None:
-    from exporter.prober import RequestCache
+    from exporter.probes.request import RequestCache
 
     config = make_config(params={"module": "gastracker", "action": "gas oracle"})
     provider = config.providers[0]

@@ -1,0 +1,101 @@
+"""Every metric family the exporter serves, in one place: name, type, HELP, label names,
+buckets and the closed sets its labels take.
+
+The names are the public API (DESIGN.md, "Metrics contract"): dashboards, alerts and
+users' PromQL depend on them; never rename. The renderer (metrics.py), the server's own
+request metrics and the JSON API's PromQL read them from here, and the tests compare
+this table with the contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .model import CircuitState, Outcome, ProviderStatus, RetryReason, ScheduleResult
+
+PREFIX = "crypto_api_"
+
+
+class MetricType(StrEnum):
+    GAUGE = "gauge"
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...] = ()
+
+    def header(self) -> str:
+        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.type.value}\n"
+
+    @property
+    def base_name(self) -> str:
+        """The name prometheus-client wants for a counter: without `_total`."""
+        return self.name.removesuffix("_total")
+
+
+def _f(name: str, type_: MetricType, help_: str, *labels: str) -> Family:
+    return Family(PREFIX + name, type_, help_, labels)
+
+
+G, C, H = MetricType.GAUGE, MetricType.COUNTER, MetricType.HISTOGRAM
+EP = ("provider", "category", "endpoint")
+PE = ("provider", "endpoint")
+
+# Buckets. Probe latencies: from a fast CDN answer (25 ms) to a timeout (30 s).
+DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Schedule delays: how late a timer fired, from a loop tick to a missed run.
+DELAY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0)
+# The exporter's own HTTP answers (/metrics, the JSON API).
+REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# Closed label sets: every value a label can take, in exposition order.
+OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
+CIRCUIT_STATES: tuple[CircuitState, ...] = tuple(CircuitState)
+PROVIDER_STATUSES: tuple[ProviderStatus, ...] = tuple(ProviderStatus)
+SCHEDULE_RESULTS: tuple[ScheduleResult, ...] = tuple(ScheduleResult)
+RETRY_REASONS: tuple[RetryReason, ...] = tuple(RetryReason)
+
+# The contract, in exposition order.
+UP = _f("up", G, "1 if the last completed scheduled probe of the endpoint succeeded.", *EP)
+DURATION = _f("probe_duration_seconds", H, "Latency of each scheduled probe that got a response.", *EP)
+PROBES = _f("probes_total", C, "Scheduled probes by outcome.", *EP, "outcome")
+CODES = _f("http_responses_total", C, "HTTP status codes seen, one per attempt.", *PE, "code")
+RETRIES = _f("retries_total", C, "Retries made, by reason.", *PE, "reason")
+LAST_PROBE = _f("last_probe_timestamp_seconds", G, "When the last scheduled probe finished (unix seconds).", *PE)
+LAST_SUCCESS = _f("last_success_timestamp_seconds", G, "When the last successful probe finished (unix seconds).", *PE)
+DATA_AGE = _f("data_age_seconds", G, "Age of the newest data at scrape time: the payload's timestamp, else the last success.", *PE)
+MAX_AGE = _f("data_max_age_seconds", G, "The configured freshness bound of the endpoint.", *PE)
+ZSCORE = _f("latency_anomaly_zscore", G, "z-score of the last latency against the endpoint's recent latencies.", *PE)
+VALUE = _f("value", G, "Numbers extracted from the last completed probe's payload.", *PE, "name")
+RL_LIMIT = _f("rate_limit_limit", G, "Quota size per scope: a provider header's window, or 'budget' for the exporter's own budget.", "provider", "scope")
+RL_REMAINING = _f("rate_limit_remaining", G, "Quota left per scope, as last reported.", "provider", "scope")
+RL_RESET = _f("rate_limit_reset_timestamp_seconds", G, "When the quota resets (unix seconds).", "provider", "scope")
+CIRCUIT = _f("circuit_breaker_state", G, "Circuit breaker state per provider: 1 for the current state.", "provider", "state")
+STATUS = _f("provider_status", G, "Provider status from its endpoints' last probes: 1 for the current status.", "provider", "category", "status")
+DELAY = _f("schedule_delay_seconds", H, "How late each scheduled probe started against its plan.", "provider")
+RUNS = _f("schedule_runs_total", C, "Scheduled runs by result: on_time, late or missed.", "provider", "result")
+KEYS = _f("key_valid", G, "1 if the API key in this env var is set and not rejected by the provider.", "provider", "key")
+INFO = _f("provider_info", G, "Configured providers.", "provider", "category", "base_url", "requires_key")
+RELOAD_OK = _f("config_last_reload_successful", G, "1 if the last load or reload of providers.yaml worked.")
+RELOAD_AT = _f("config_last_reload_success_timestamp_seconds", G, "When providers.yaml was last loaded successfully (unix seconds).")
+
+CONTRACT: tuple[Family, ...] = (
+    UP, DURATION, PROBES, CODES, RETRIES, LAST_PROBE, LAST_SUCCESS, DATA_AGE, MAX_AGE, ZSCORE, VALUE,
+    RL_LIMIT, RL_REMAINING, RL_RESET, CIRCUIT, STATUS, DELAY, RUNS, KEYS, INFO, RELOAD_OK, RELOAD_AT,
+)  # fmt: skip
+
+# The server's own metrics, under `crypto_api_exporter_` (not the probes' contract).
+# Labels carry route templates, never raw paths.
+EXPORTER_REQUESTS = _f("exporter_requests_total", C, "HTTP requests served by the exporter, by route template and status code.", "method", "route", "code")
+EXPORTER_REQUEST_DURATION = _f("exporter_request_duration_seconds", H, "Time the exporter took to answer, by route template.", "method", "route")
+EXPORTER_WS_CLIENTS = _f("exporter_websocket_clients", G, "WebSocket clients connected to /ws, /ws/live and /ws/master.")
+EXPORTER_WS_MESSAGES = _f("exporter_websocket_messages_total", C, "Event messages queued for WebSocket clients, by type.", "type")
+EXPORTER_WS_DROPPED = _f("exporter_websocket_dropped_messages_total", C, "Event messages dropped because a client's queue was full (slow client).", "type")
+
+SERVER: tuple[Family, ...] = (EXPORTER_REQUESTS, EXPORTER_REQUEST_DURATION, EXPORTER_WS_CLIENTS, EXPORTER_WS_MESSAGES, EXPORTER_WS_DROPPED)
