@@ -115,3 +115,40 @@ async def test_no_token_in_logs_or_metrics(start_api: StartApi, capsys: pytest.C
     text = await api.metrics_text()
     out = capsys.readouterr()
     assert TOKEN not in text and TOKEN not in out.out and TOKEN not in out.err
+
+
+# ---------------------------------------------------------------- routes that act
+
+ACTIONS = [("/api/schedule/trigger", {"provider": "binance"}), ("/api/config/keys/test", {"provider": "etherscan"})]
+
+
+@pytest.mark.parametrize(("path", "body"), ACTIONS)
+async def test_actions_refused_on_an_open_api_without_the_flag(start_api: StartApi, path: str, body: dict[str, str]) -> None:
+    """No tokens and no --web.enable-actions: anyone who reaches the port could spend quota."""
+    api = await start_api(enable_actions=False)
+    answer = await api.post(path, 403, json=body)
+    assert answer["error"] == "forbidden"
+    assert "API_TOKENS" in answer["detail"] and "--web.enable-actions" in answer["detail"]
+    assert api.sim.request_count(body["provider"]) == 0  # nothing was sent to the provider
+    await api.get("/api/status", 200)  # reading stays open
+
+
+@pytest.mark.parametrize(("path", "body"), ACTIONS)
+async def test_actions_allowed_with_tokens_or_the_flag(start_api: StartApi, path: str, body: dict[str, str]) -> None:
+    with_tokens = await start_api(env={"API_TOKENS": TOKEN}, enable_actions=False)
+    with_flag = await start_api(enable_actions=True)
+    for api in (with_tokens, with_flag):
+        api.exporter.scheduler.apply(api.exporter.config)  # jobs to trigger, not started
+        async with api.http.post(f"{api.base}{path}", json=body, headers=api.headers) as resp:
+            assert resp.status == 200, await resp.text()
+
+
+async def test_lifecycle_reload_needs_the_flag(start_api: StartApi) -> None:
+    off = await start_api(enable_lifecycle=False)
+    async with off.http.post(f"{off.base}/-/reload") as resp:
+        assert resp.status == 403
+        body = await resp.json()
+        assert body["error"] == "forbidden" and "--web.enable-lifecycle" in body["detail"] and "SIGHUP" in body["detail"]
+    on = await start_api(enable_lifecycle=True)
+    async with on.http.post(f"{on.base}/-/reload") as resp:
+        assert (resp.status, await resp.json()) == (200, {"status": "ok"})

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from exporter.config import Config, parse_config
+from exporter.config import Config, parse_config, parse_duration
 from exporter.model import CircuitState, KeyCheck, Outcome, RetryReason
 from exporter.probes import ProbeContext, ProbeSpec
 from exporter.probes.http import probe
@@ -125,6 +125,36 @@ async def test_timeout_retries_twice_with_growing_timeouts(session, clock, mocke
     assert result.retries == (RetryReason.TIMEOUT, RetryReason.TIMEOUT)
     assert timeouts_used(mocked) == [2.0, 3.0, 4.5]
     assert result.duration is None and result.http_codes == ()
+
+
+def hang(clock: FakeClock):  # type: ignore[no-untyped-def]
+    """A request that waits out its whole timeout, on the fake clock."""
+
+    def callback(url, **kwargs):  # type: ignore[no-untyped-def]
+        clock.now += kwargs["timeout"].total
+        raise asyncio.TimeoutError()
+
+    return callback
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout", "timeouts"),
+    [
+        ("1m", "2s", [2.0, 3.0, 4.5]),  # 9.5 s in all: three attempts fit in a minute
+        ("6s", "2s", [2.0, 3.0]),  # 2 + 3 < 6, then 5 + 4.5 > 6: one retry
+        ("5s", "2s", [2.0]),  # 2 + 3 is not shorter than 5: none
+        ("1m", "20s", [20.0, 30.0]),  # 20 + 30 < 60, then 50 + 45 > 60
+        ("1m", "30s", [30.0]),  # the issue's case: 30 + 45 (+ 67.5) used to run 142.5 s
+    ],
+)
+async def test_timeout_retries_end_within_the_interval(session, clock, mocked, interval: str, timeout: str, timeouts: list[float]) -> None:
+    mocked.get(URL, callback=hang(clock), repeat=True)
+    result, _ = await run(session, clock, make_config(interval=interval, timeout=timeout))
+    assert result.outcome is Outcome.TIMEOUT
+    assert timeouts_used(mocked) == timeouts
+    assert result.retries == (RetryReason.TIMEOUT,) * (len(timeouts) - 1)
+    assert result.finished_at - result.started_at == pytest.approx(sum(timeouts))
+    assert result.finished_at - result.started_at < parse_duration(interval)
 
 
 async def test_timeout_then_success(session, clock, mocked) -> None:
