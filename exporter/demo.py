@@ -22,9 +22,9 @@ from .web.server import WebOptions, serve
 log = structlog.get_logger()
 DEMO_BREAKER_RESET = 20.0  # seconds: short, so a newcomer sees half_open and recovery
 # One provider's budget is cut to this share of what its schedule asks for, so that
-# budget_exhausted shows up every minute instead of after hours.
-TIGHT_BUDGET_SHARE = 0.5
-TIGHT_BUDGET_WINDOW = 60.0
+# budget_exhausted shows up within seconds of every window instead of after hours.
+TIGHT_BUDGET_SHARE = 0.25
+TIGHT_BUDGET_WINDOW = 20.0
 
 
 def demo_env(config: Config, env: Mapping[str, str]) -> dict[str, str]:
