@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -56,6 +57,22 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return False
 
 
+async def stream_gzip(exposition: Exposition, write: Callable[[bytes], Awaitable[None]], level: int = GZIP_LEVEL) -> None:
+    """The exposition gzip-compressed, piece by piece. zlib releases the GIL: compressing
+    in a thread keeps the loop (and the timing of probes in flight) free, and uses the
+    second core."""
+    loop = asyncio.get_running_loop()
+    z = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: the gzip container
+
+    async def compress(chunk: bytes) -> None:
+        packed = await loop.run_in_executor(None, z.compress, chunk)
+        if packed:
+            await write(packed)
+
+    await exposition.stream(compress)
+    await write(z.flush())
+
+
 async def metrics(request: web.Request) -> web.StreamResponse:
     exposition = request.app[EXPOSITION_KEY]
     gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
@@ -64,21 +81,10 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         headers["Content-Encoding"] = "gzip"
     resp = web.StreamResponse(headers=headers)
     await resp.prepare(request)
-    if not gzip:
-        await exposition.stream(resp.write)
+    if gzip:
+        await stream_gzip(exposition, resp.write)
     else:
-        # zlib releases the GIL: compressing in a thread keeps the loop (and the timing of
-        # probes in flight) free, and uses the second core.
-        loop = asyncio.get_running_loop()
-        z = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip container
-
-        async def write(chunk: bytes) -> None:
-            packed = await loop.run_in_executor(None, z.compress, chunk)
-            if packed:
-                await resp.write(packed)
-
-        await exposition.stream(write)
-        await resp.write(z.flush())
+        await exposition.stream(resp.write)
     await resp.write_eof()
     return resp
 
