@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test check-config run bench clean
+.PHONY: demo test check-config run bench bench-render clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ run: $(STAMP)
 ## bench: by hand, not in CI: exporter vs blackbox_exporter on loopback (see bench/README.md)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## bench-render: /metrics plain and gzip against prometheus-client's exposition, in-process
+bench-render: $(STAMP)
+	$(BIN)/python bench/render.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
