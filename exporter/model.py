@@ -39,6 +39,12 @@ class Category(StrEnum):
     EXCHANGES = "exchanges"
 
 
+class ProbeKind(StrEnum):
+    """How an endpoint is probed: one prober module per kind (DESIGN.md, "Probe kinds")."""
+
+    HTTP = "http"
+
+
 class CircuitState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
