@@ -56,7 +56,7 @@ INVALID = {
         "providers[etherscan].endpoints[gas_oracle].method: invalid value 'PUT' (one of: GET, POST)",
         "providers[etherscan].endpoints[gas_oracle].error_rules[0].outcome: invalid outcome 'stale' (one of: auth_error, bad_payload, client_error, rate_limited, server_error, success)",
         "providers[etherscan].endpoints[gas_oracle].freshness.max_age: required field is missing",
-        "providers[etherscan].name: duplicate provider name 'etherscan'",
+        "providers[etherscan].name: duplicate provider name 'etherscan' (providers[1] repeats providers[0])",
         "providers[etherscan].endpoints[gas].timeout: timeout (120s) is longer than the interval (60s)",
     ],
 }
