@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test check-config run bench bench-render clean
+.PHONY: demo test check-config schema run bench bench-render clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 
 check-config: $(STAMP)
 	$(BIN)/crypto-api-exporter check-config
+
+## schema: regenerate providers.schema.json (editors validate providers.yaml with it) from exporter/config_file.py
+schema: $(STAMP)
+	$(BIN)/python -m exporter.config_file > providers.schema.json
 
 run: $(STAMP)
 	$(BIN)/crypto-api-exporter run

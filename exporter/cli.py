@@ -129,7 +129,7 @@ def check_config(path: str | None) -> int:
     except ConfigError as e:
         for line in e.errors:
             sys.stderr.write(f"error: {line}\n")
-        sys.stderr.write(f"{len(e.errors)} error(s)\n")
+        sys.stderr.write(f"{e.total} error(s)\n")
         return 1
     for warning in config.warnings:
         sys.stderr.write(f"warning: {warning}\n")

@@ -1,28 +1,112 @@
 """Load and validate providers.yaml into frozen records.
 
+Three steps, each with one job:
+
+- load: bytes to a YAML document within bounds (size, nesting, integer length), so a
+  broken or hostile file gives a located error line, never a traceback;
+- validate: the pydantic models of `exporter.config_file` check each field on its own
+  (types, closed sets, patterns, bounds, unknown keys);
+- compile: turn the validated file into the frozen records below, applying the
+  `defaults` -> provider -> endpoint inheritance and checking what involves several
+  fields (timeout against interval, what an auth type needs, duplicate names).
+
 Every mistake is collected with its location (`providers[etherscan].endpoints[gas].interval`)
-and reported at once; durations, JMESPath expressions and status maps are compiled here,
-before any probe runs. Secrets are read from the env vars the file names, never from it.
+and reported at once, in file order. Secrets are read from the env vars the file names,
+never from it.
 """
 
 from __future__ import annotations
 
+import copy
+import difflib
 import functools
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+import types
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
-import jmespath
-import jmespath.exceptions
 import jmespath.visitor
 import yaml
+import yaml.composer
+import yaml.constructor
+import yaml.reader
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
+from .config_file import (
+    CONTROL_CHARS,
+    ENV_PATTERN,
+    HEADER_NAME_PATTERN,
+    MAX_BODY_BYTES,
+    MAX_DURATION,
+    MAX_INTERVAL,
+    MAX_JSON_DEPTH,
+    MAX_JSON_NODES,
+    NAME_PATTERN,
+    AuthType,
+    BodyFormat,
+    CircuitBreakerFile,
+    EndpointFile,
+    ErrorRuleFile,
+    Jitter,
+    Method,
+    ProviderFile,
+    ResetFormat,
+    RootFile,
+    TimeUnit,
+    TimingFile,
+    kind,
+    parse_duration,
+    parse_jmespath,
+    show,
+)
 from .model import Category, Outcome, ProbeKind
 
+__all__ = [
+    "DEFAULT_FILE",
+    "MAX_BODY_BYTES",
+    "MAX_DURATION",
+    "MAX_ERRORS",
+    "MAX_FILE_BYTES",
+    "MAX_INTERVAL",
+    "MAX_INT_DIGITS",
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_NODES",
+    "MAX_NESTING",
+    "ApiKey",
+    "Auth",
+    "AuthType",
+    "BodyFormat",
+    "Budget",
+    "CircuitBreakerSpec",
+    "Config",
+    "ConfigError",
+    "Endpoint",
+    "ErrorRule",
+    "Expression",
+    "ExtractedValue",
+    "Freshness",
+    "Method",
+    "Provider",
+    "QuotaHeaders",
+    "ResetFormat",
+    "TimeUnit",
+    "compile_jmespath",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
+
+# Loading bounds: a file past one of them is refused with one located line. The value
+# bounds (MAX_INTERVAL, MAX_DURATION, MAX_BODY_BYTES, MAX_JSON_*) live with the fields
+# they bound in config_file.py, which feeds them to the JSON Schema too.
+MAX_FILE_BYTES = 4 * 1024 * 1024  # the shipped registry is ~30 KiB
+MAX_NESTING = 64  # mappings and lists inside each other; the registry needs ~10
+MAX_INT_DIGITS = 100  # Python refuses to convert integers past 4300 digits
+MAX_ERRORS = 100  # error lines reported; the rest is counted in one last line
 
 
 def _shipped_registry() -> Path:
@@ -34,62 +118,24 @@ def _shipped_registry() -> Path:
 
 DEFAULT_FILE = _shipped_registry()
 _INTERPRETER = jmespath.visitor.TreeInterpreter()
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-# Outcomes a body rule or a status map may assign: the others are decided by transport.
-_ASSIGNABLE = frozenset(
-    {
-        Outcome.RATE_LIMITED,
-        Outcome.AUTH_ERROR,
-        Outcome.CLIENT_ERROR,
-        Outcome.SERVER_ERROR,
-        Outcome.BAD_PAYLOAD,
-        Outcome.SUCCESS,
-    }
-)
+_HEADER_NAME = re.compile(HEADER_NAME_PATTERN)
+_PATTERN_MESSAGES = {
+    NAME_PATTERN: "invalid name {value}: use lower case letters, digits and _",
+    ENV_PATTERN: "invalid env var name {value}",
+}
 
 
 class ConfigError(Exception):
-    """Every mistake found in one file, one line each."""
+    """Every mistake found in one file, one line each (at most MAX_ERRORS of them, then
+    a line counting the rest; `total` is the full count)."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], total: int | None = None) -> None:
         self.errors = errors
+        self.total = len(errors) if total is None else total
         super().__init__("\n".join(errors))
 
 
-class AuthType(StrEnum):
-    NONE = "none"
-    QUERY = "query"
-    HEADER = "header"
-    PATH = "path"  # the key replaces `{key}` in base_url or path
-
-
-class Method(StrEnum):
-    GET = "GET"
-    POST = "POST"
-
-
-class BodyFormat(StrEnum):
-    JSON = "json"
-    TEXT = "text"
-
-
-class TimeUnit(StrEnum):
-    AUTO = "auto"  # seconds, or milliseconds when the number is too large for seconds
-    S = "s"
-    MS = "ms"
-    ISO = "iso"
-    HEX_S = "hex_s"  # JSON-RPC quantities such as a block's "timestamp": "0x6543..."
-
-
-class ResetFormat(StrEnum):
-    AUTO = "auto"
-    EPOCH_S = "epoch_s"
-    EPOCH_MS = "epoch_ms"
-    DELTA_S = "delta_s"
+# ---------------------------------------------------------------- records
 
 
 @dataclass(frozen=True)
@@ -183,7 +229,6 @@ class CircuitBreakerSpec:
 class Endpoint:
     name: str
     path: str = ""
-    kind: ProbeKind = ProbeKind.HTTP
     method: Method = Method.GET
     params: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -201,6 +246,7 @@ class Endpoint:
     slow_threshold: float = 5.0
     max_body_bytes: int = 1_048_576
     fresh_connection: bool = False
+    kind: ProbeKind = ProbeKind.HTTP  # last, so positional construction keeps its meaning
 
 
 @dataclass(frozen=True)
@@ -246,427 +292,39 @@ class Config:
         return replace(self, providers=providers)
 
 
-# ---------------------------------------------------------------- parsing helpers
-
-
-def parse_duration(text: Any) -> float:
-    """`30s`, `5m`, `1h30m`, `250ms`, `1d` to seconds. Bare numbers are refused: a
-    unit-less `60` is too easily read as minutes."""
-    if not isinstance(text, str):
-        raise ValueError(f"invalid duration {text!r} (use e.g. 30s, 5m, 1h)")
-    s = text.strip()
-    pos, total = 0, 0.0
-    for m in _DURATION_PART.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or not s:
-        raise ValueError(f"invalid duration {text!r} (use e.g. 30s, 5m, 1h)")
-    return total
-
-
 @functools.lru_cache(maxsize=4096)
 def _compiled(source: str) -> Expression:
-    return Expression(source, jmespath.compile(source))
+    return Expression(source, parse_jmespath(source))
 
 
 def compile_jmespath(source: Any) -> Expression:
     """Compiled once per distinct source: a thousand endpoints with the same assertion share it."""
-    if not isinstance(source, str) or not source.strip():
-        raise ValueError(f"invalid JMESPath {source!r}: must be a non-empty string")
-    try:
-        return _compiled(source)
-    except jmespath.exceptions.ParseError as e:
-        raise ValueError(f"invalid JMESPath {source!r}: {e.msg} at column {e.lex_position}") from None
-    except jmespath.exceptions.JMESPathError as e:
-        raise ValueError(f"invalid JMESPath {source!r}: {str(e).splitlines()[0]}") from None
+    if not isinstance(source, str):
+        parse_jmespath(source)  # raises the "must be a non-empty string" error
+    return _compiled(source)
 
 
-class _Errors:
-    """Collects located errors so one run reports every mistake."""
+# ---------------------------------------------------------------- compile
 
-    def __init__(self) -> None:
-        self.items: list[str] = []
-        self.warnings: list[str] = []
-
-    def add(self, where: str, message: str) -> None:
-        self.items.append(f"{where}: {message}")
-
-
-@dataclass
-class _Node:
-    """A mapping from the file, its location, and the keys the schema allows."""
-
-    data: Mapping[str, Any]
-    where: str
-    errors: _Errors
-
-    def check_keys(self, allowed: set[str], required: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-        for key in self.data:
-            if key not in allowed:
-                hint = _suggest(str(key), allowed)
-                self.errors.add(f"{self.where}.{key}", f"unknown field{hint}")
-        for key in sorted(required - set(self.data)):
-            self.errors.add(f"{self.where}.{key}", "required field is missing")
-
-    def get(self, key: str, conv: Callable[[Any], Any], default: Any = None) -> Any:
-        if key not in self.data or self.data[key] is None:
-            return default
-        try:
-            return conv(self.data[key])
-        except (ValueError, TypeError) as e:
-            self.errors.add(f"{self.where}.{key}", str(e))
-            return default
-
-    def child(self, key: str) -> _Node | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            self.errors.add(f"{self.where}.{key}", f"must be a mapping, got {_kind(value)}")
-            return None
-        return _Node(value, f"{self.where}.{key}", self.errors)
-
-    def items_of(self, key: str) -> Iterator[tuple[int, Any]]:
-        value = self.data.get(key)
-        if value is None:
-            return
-        if not isinstance(value, list):
-            self.errors.add(f"{self.where}.{key}", f"must be a list, got {_kind(value)}")
-            return
-        yield from enumerate(value)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
-
-
-def _suggest(key: str, allowed: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, sorted(allowed), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        raise ValueError(f"must be a string, got {_kind(value)}")
-    return str(value)
-
-
-def _name(value: Any) -> str:
-    s = _string(value)
-    if not _NAME.match(s):
-        raise ValueError(f"invalid name {s!r}: use lower case letters, digits and _")
-    return s
-
-
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"must be a positive integer, got {value!r}")
-    return value
-
-
-def _positive_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _scale(value: Any) -> float:
-    """A positive factor; YAML 1.1 reads `1e-9` (no dot) as a string, so accept that too."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ValueError(f"must be a positive number, got {value!r}") from None
-    return _positive_number(value)
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
-    return value
-
-
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"must be longer than 0, got {value!r}")
-    return seconds
-
-
-def _enum(enum: type[StrEnum]) -> Callable[[Any], Any]:
-    def conv(value: Any) -> Any:
-        try:
-            return enum(value)
-        except ValueError:
-            choices = ", ".join(e.value for e in enum)  # type: ignore[attr-defined]
-            raise ValueError(f"invalid value {value!r} (one of: {choices})") from None
-
-    return conv
-
-
-def _str_map(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"must be a mapping, got {_kind(value)}")
-    return {str(k): _string(v) for k, v in value.items()}
-
-
-def _status_code(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
-        raise ValueError(f"invalid HTTP status {value!r} (100 to 599)")
-    return value
-
-
-def _status_set(value: Any) -> frozenset[int]:
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        raise ValueError("must list at least one status code")
-    return frozenset(_status_code(v) for v in items)
-
-
-def _assignable_outcome(value: Any) -> Outcome:
-    try:
-        outcome = Outcome(value)
-    except ValueError:
-        outcome = None
-    if outcome not in _ASSIGNABLE:
-        choices = ", ".join(sorted(o.value for o in _ASSIGNABLE))
-        raise ValueError(f"invalid outcome {value!r} (one of: {choices})")
-    return outcome
-
-
-def _status_outcomes(value: Any) -> dict[int, Outcome]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"must be a mapping of status code to outcome, got {_kind(value)}")
-    out: dict[int, Outcome] = {}
-    for code, outcome in value.items():
-        code_int = int(code) if isinstance(code, str) and code.isdigit() else code
-        out[_status_code(code_int)] = _assignable_outcome(outcome)
-    return out
-
-
-def _jitter(value: Any) -> tuple[str, float]:
-    """`10%` of the interval, or a duration."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            pct = float(value.strip()[:-1])
-        except ValueError:
-            raise ValueError(f"invalid jitter {value!r} (a duration like 5s, or a percentage like 10%)") from None
-        if not 0 <= pct <= 100:
-            raise ValueError(f"invalid jitter {value!r}: percentage must be 0 to 100")
-        return ("pct", pct / 100)
-    try:
-        return ("abs", parse_duration(value))
-    except ValueError:
-        raise ValueError(f"invalid jitter {value!r} (a duration like 5s, or a percentage like 10%)") from None
-
-
-# ---------------------------------------------------------------- schema
-
-_TIMING_KEYS = {"interval", "timeout", "jitter", "slow_threshold", "max_body_bytes", "fresh_connection"}
-_DEFAULT_KEYS = _TIMING_KEYS | {"expect_status", "circuit_breaker"}
-_PROVIDER_KEYS = _TIMING_KEYS | {
-    "name",
-    "category",
-    "base_url",
-    "auth",
-    "endpoints",
-    "rate_limit",
-    "circuit_breaker",
-    "description",
-    "docs_url",
-    "expect_status",
-    "status_outcomes",
-    "error_rules",
-}
-_ENDPOINT_KEYS = _TIMING_KEYS | {
-    "name",
-    "path",
-    "method",
-    "params",
-    "headers",
-    "json",
-    "format",
-    "expect_status",
-    "status_outcomes",
-    "assertions",
-    "error_rules",
-    "freshness",
-    "values",
-}
+Loc = tuple[str | int, ...]
+_TEN_PERCENT = Jitter(0.1, of_interval=True)
+_TIMING_KEYS = frozenset(TimingFile.model_fields)
 
 
 @dataclass(frozen=True)
 class _Timing:
+    """Timing keys as inherited so far. `unknown` names the keys whose value was invalid
+    somewhere on the way: checks that compare them are skipped rather than reported
+    against a fallback value the user never wrote."""
+
     interval: float = 60.0
     timeout: float = 10.0
-    jitter: tuple[str, float] = ("pct", 0.1)
+    jitter: Jitter = _TEN_PERCENT
     slow_threshold: float | None = None
     max_body_bytes: int = 1_048_576
     fresh_connection: bool = False
     expect_status: frozenset[int] = frozenset({200})
-
-
-def _timing(node: _Node, parent: _Timing) -> _Timing:
-    return _Timing(
-        interval=node.get("interval", _positive_duration, parent.interval),
-        timeout=node.get("timeout", _positive_duration, parent.timeout),
-        jitter=node.get("jitter", _jitter, parent.jitter),
-        slow_threshold=node.get("slow_threshold", _positive_duration, parent.slow_threshold),
-        max_body_bytes=node.get("max_body_bytes", _positive_int, parent.max_body_bytes),
-        fresh_connection=node.get("fresh_connection", _bool, parent.fresh_connection),
-        expect_status=node.get("expect_status", _status_set, parent.expect_status),
-    )
-
-
-def _circuit_breaker(node: _Node | None, parent: CircuitBreakerSpec) -> CircuitBreakerSpec:
-    if node is None:
-        return parent
-    node.check_keys({"failure_threshold", "reset_timeout"})
-    return CircuitBreakerSpec(
-        failure_threshold=node.get("failure_threshold", _positive_int, parent.failure_threshold),
-        reset_timeout=node.get("reset_timeout", _positive_duration, parent.reset_timeout),
-    )
-
-
-def _auth(node: _Node | None, env: Mapping[str, str], provider: str, errors: _Errors) -> Auth:
-    if node is None:
-        return Auth()
-    node.check_keys({"type", "name", "prefix", "env", "optional"}, {"type"})
-    auth_type = node.get("type", _enum(AuthType), AuthType.NONE)
-    names = node.data.get("env", [])
-    if isinstance(names, str):
-        names = [names]
-    env_names: list[str] = []
-    if not isinstance(names, list):
-        errors.add(f"{node.where}.env", f"must be an env var name or a list of them, got {_kind(names)}")
-    else:
-        for i, n in enumerate(names):
-            if not isinstance(n, str) or not _ENV_NAME.match(n):
-                errors.add(f"{node.where}.env[{i}]", f"invalid env var name {n!r}")
-            else:
-                env_names.append(n)
-    name = node.get("name", _string, "")
-    if auth_type in (AuthType.QUERY, AuthType.HEADER) and not name:
-        errors.add(f"{node.where}.name", f"required for auth type '{auth_type}'")
-    if auth_type is not AuthType.NONE and not names:
-        errors.add(f"{node.where}.env", f"required for auth type '{auth_type}'")
-    keys = tuple(k for n in env_names if (k := _read_key(n, env)) is not None)
-    optional = node.get("optional", _bool, False)
-    if auth_type is not AuthType.NONE and not keys:
-        how = "it will be probed without a key" if optional else "its probes will fail with auth_error"
-        errors.warnings.append(f"providers[{provider}].auth.env: none of {', '.join(env_names)} is set; {how}")
-    return Auth(auth_type, name, node.get("prefix", _string, ""), tuple(env_names), keys, optional)
-
-
-def _read_key(name: str, env: Mapping[str, str]) -> ApiKey | None:
-    """A key from `NAME`, or from the file named by `NAME_FILE` (Docker secrets)."""
-    value = env.get(name, "").strip()
-    if not value and env.get(f"{name}_FILE"):
-        try:
-            value = Path(env[f"{name}_FILE"]).read_text().strip()
-        except OSError:
-            value = ""
-    return ApiKey(name, value) if value else None
-
-
-def _quota_headers(node: _Node, errors: _Errors) -> tuple[QuotaHeaders, ...]:
-    out: list[QuotaHeaders] = []
-    for i, item in node.items_of("headers"):
-        where = f"{node.where}.headers[{i}]"
-        if not isinstance(item, Mapping):
-            errors.add(where, f"must be a mapping, got {_kind(item)}")
-            continue
-        n = _Node(item, where, errors)
-        n.check_keys({"scope", "limit", "remaining", "reset", "used", "limit_value", "window", "reset_format"}, {"scope"})
-        spec = QuotaHeaders(
-            scope=n.get("scope", _name, "default"),
-            limit=n.get("limit", _string),
-            remaining=n.get("remaining", _string),
-            reset=n.get("reset", _string),
-            used=n.get("used", _string),
-            limit_value=n.get("limit_value", _positive_number),
-            window=n.get("window", _positive_duration),
-            reset_format=n.get("reset_format", _enum(ResetFormat), ResetFormat.AUTO),
-        )
-        if spec.used and spec.limit_value is None and spec.limit is None:
-            errors.add(f"{where}.limit_value", "required with 'used' (the quota that header counts against)")
-        if not (spec.used or spec.remaining):
-            errors.add(where, "needs a 'remaining' or a 'used' header")
-        if any(o.scope == spec.scope for o in out):
-            errors.add(f"{where}.scope", f"duplicate scope {spec.scope!r}: each quota needs its own")
-        out.append(spec)
-    return tuple(out)
-
-
-def _budget(node: _Node | None) -> Budget | None:
-    if node is None:
-        return None
-    node.check_keys({"requests", "per"}, {"requests", "per"})
-    requests = node.get("requests", _positive_int)
-    per = node.get("per", _positive_duration)
-    return Budget(requests, per) if requests and per else None
-
-
-def _expressions(node: _Node, key: str) -> tuple[Expression, ...]:
-    out = []
-    for i, src in node.items_of(key):
-        try:
-            out.append(compile_jmespath(src))
-        except ValueError as e:
-            node.errors.add(f"{node.where}.{key}[{i}]", str(e))
-    return tuple(out)
-
-
-def _error_rules(node: _Node) -> tuple[ErrorRule, ...]:
-    out = []
-    for i, item in node.items_of("error_rules"):
-        where = f"{node.where}.error_rules[{i}]"
-        if not isinstance(item, Mapping):
-            node.errors.add(where, f"must be a mapping, got {_kind(item)}")
-            continue
-        n = _Node(item, where, node.errors)
-        n.check_keys({"when", "outcome", "message"}, {"when", "outcome"})
-        when = n.get("when", compile_jmespath)
-        outcome = n.get("outcome", _assignable_outcome)
-        message = n.get("message", compile_jmespath)
-        if when and outcome:
-            out.append(ErrorRule(when, outcome, message))
-    return tuple(out)
-
-
-def _freshness(node: _Node | None) -> Freshness | None:
-    if node is None:
-        return None
-    node.check_keys({"path", "max_age", "unit"}, {"path", "max_age"})
-    path = node.get("path", compile_jmespath)
-    max_age = node.get("max_age", _positive_duration)
-    unit = node.get("unit", _enum(TimeUnit), TimeUnit.AUTO)
-    return Freshness(path, max_age, unit) if path and max_age else None
-
-
-def _values(node: _Node) -> tuple[ExtractedValue, ...]:
-    out: list[ExtractedValue] = []
-    seen: set[str] = set()
-    for i, item in node.items_of("values"):
-        where = f"{node.where}.values[{i}]"
-        if not isinstance(item, Mapping):
-            node.errors.add(where, f"must be a mapping, got {_kind(item)}")
-            continue
-        n = _Node(item, where, node.errors)
-        n.check_keys({"name", "path", "scale"}, {"name", "path"})
-        name = n.get("name", _name)
-        path = n.get("path", compile_jmespath)
-        scale = n.get("scale", _scale, 1.0)
-        if name in seen:
-            node.errors.add(f"{where}.name", f"duplicate value name {name!r}")
-        if name and path:
-            seen.add(name)
-            out.append(ExtractedValue(name, path, scale))
-    return tuple(out)
+    unknown: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -677,156 +335,570 @@ class _Shared:
     status_outcomes: Mapping[int, Outcome] = field(default_factory=dict)
 
 
-def _endpoint(node: _Node, parent: _Timing, shared: _Shared = _Shared()) -> Endpoint | None:
-    node.check_keys(_ENDPOINT_KEYS, {"name"})
-    timing = _timing(node, parent)
-    name = node.get("name", _name)
-    method = node.get("method", _enum(Method), Method.GET)
-    body = node.data.get("json")
-    if body is not None and method is not Method.POST:
-        node.errors.add(f"{node.where}.json", "a JSON body needs method: POST")
-    if timing.timeout > timing.interval:
-        node.errors.add(f"{node.where}.timeout", f"timeout ({timing.timeout:g}s) is longer than the interval ({timing.interval:g}s)")
-    jitter_kind, jitter_value = timing.jitter
-    jitter = timing.interval * jitter_value if jitter_kind == "pct" else jitter_value
-    if jitter >= timing.interval:
-        node.errors.add(f"{node.where}.jitter", f"jitter ({jitter:g}s) must be shorter than the interval ({timing.interval:g}s)")
-    ep = Endpoint(
-        name=name or "",
-        path=node.get("path", _string, ""),
-        method=method,
-        params=node.get("params", _str_map, {}),
-        headers=node.get("headers", _str_map, {}),
-        json=body,
-        format=node.get("format", _enum(BodyFormat), BodyFormat.JSON),
-        expect_status=timing.expect_status,
-        status_outcomes={**shared.status_outcomes, **node.get("status_outcomes", _status_outcomes, {})},
-        assertions=_expressions(node, "assertions"),
-        error_rules=_error_rules(node) + (shared.error_rules if node.data.get("format") != BodyFormat.TEXT.value else ()),
-        freshness=_freshness(node.child("freshness")),
-        values=_values(node),
-        interval=timing.interval,
-        timeout=timing.timeout,
-        jitter=jitter,
-        slow_threshold=timing.slow_threshold or timing.timeout / 2,
-        max_body_bytes=timing.max_body_bytes,
-        fresh_connection=timing.fresh_connection,
-    )
-    if ep.format is BodyFormat.TEXT and (ep.assertions or ep.error_rules or ep.freshness):
-        node.errors.add(f"{node.where}.format", "assertions, error_rules and freshness need format: json")
-    return ep if name else None
+class _Compiler:
+    """Validated file to records, collecting the errors that involve several fields.
 
+    `damaged` holds the locations the validator refused (and `_salvage` replaced with a
+    default or a placeholder so the rest could still be compiled): a check that reads
+    one of them is not reported, so every line points at a mistake in the file, not at
+    an echo of one."""
 
-def _provider(node: _Node, defaults: _Timing, breaker: CircuitBreakerSpec, env: Mapping[str, str]) -> Provider | None:
-    node.check_keys(_PROVIDER_KEYS, {"name", "category", "base_url", "endpoints"})
-    timing = _timing(node, defaults)
-    name = node.get("name", _name)
-    category = node.get("category", _enum(Category))
-    base_url = node.get("base_url", _string)
-    if base_url and not re.match(r"^https?://[^/\s]+", base_url):
-        node.errors.add(f"{node.where}.base_url", f"must be an http(s) URL, got {base_url!r}")
-    auth = _auth(node.child("auth"), env, name or node.where, node.errors)
-    if auth.type is AuthType.PATH and base_url and "{key}" not in base_url and not any(
-        "{key}" in str(e.get("path", "")) for _, e in node.items_of("endpoints") if isinstance(e, Mapping)
-    ):
-        node.errors.add(f"{node.where}.auth.type", "auth type 'path' needs a {key} placeholder in base_url or path")
-    quota: tuple[QuotaHeaders, ...] = ()
-    budget = None
-    if (rl := node.child("rate_limit")) is not None:
-        rl.check_keys({"headers", "budget"})
-        quota = _quota_headers(rl, node.errors)
-        budget = _budget(rl.child("budget"))
-    shared = _Shared(_error_rules(node), node.get("status_outcomes", _status_outcomes, {}))
-    endpoints: list[Endpoint] = []
-    seen: set[str] = set()
-    for i, item in node.items_of("endpoints"):
-        label = item.get("name") if isinstance(item, Mapping) else None
-        where = f"{node.where}.endpoints[{label or i}]"
-        if not isinstance(item, Mapping):
-            node.errors.add(where, f"must be a mapping, got {_kind(item)}")
-            continue
-        ep = _endpoint(_Node(item, where, node.errors), timing, shared)
-        if ep is None:
-            continue
-        if ep.name in seen:
-            node.errors.add(f"{where}.name", f"duplicate endpoint name {ep.name!r}")
-        seen.add(ep.name)
-        endpoints.append(ep)
-    if "endpoints" in node.data and not endpoints and not node.errors.items:
-        node.errors.add(f"{node.where}.endpoints", "must list at least one endpoint")
-    if budget:
-        _warn_budget(name or "", budget, endpoints, node.errors)
-    if not (name and category and base_url):
-        return None
-    return Provider(
-        name=name,
-        category=category,
-        base_url=base_url.rstrip("/"),
-        endpoints=tuple(endpoints),
-        auth=auth,
-        quota_headers=quota,
-        budget=budget,
-        circuit_breaker=_circuit_breaker(node.child("circuit_breaker"), breaker),
-        description=node.get("description", _string, ""),
-        docs_url=node.get("docs_url", _string, ""),
-    )
+    def __init__(self, env: Mapping[str, str], damaged: frozenset[Loc] = frozenset()) -> None:
+        self.env = env
+        self.errors: list[tuple[Loc, str]] = []
+        self.warnings: list[str] = []
+        self._damaged = damaged
+        self._around = {d[:i] for d in damaged for i in range(1, len(d) + 1)}
 
+    def _refused(self, loc: Loc) -> bool:
+        """True if `loc` or a mapping or list around it was refused."""
+        return any(loc[:i] in self._damaged for i in range(1, len(loc) + 1))
 
-def _warn_budget(provider: str, budget: Budget, endpoints: list[Endpoint], errors: _Errors) -> None:
-    planned = sum(budget.per / ep.interval for ep in endpoints)
-    if planned > budget.requests:
-        errors.warnings.append(
-            f"providers[{provider}].rate_limit.budget: the schedule plans {planned:.0f} requests per "
-            f"{budget.per:g}s but the budget allows {budget.requests}; some probes will be budget_exhausted"
+    def _bad(self, loc: Loc) -> bool:
+        """True if `loc`, something around it or something inside it was refused."""
+        return bool(self._damaged) and (loc in self._around or self._refused(loc))
+
+    def error(self, loc: Loc, message: str, *reads: Loc) -> None:
+        """Report a mistake at `loc`, found by reading the values at `loc` and `reads`."""
+        if self._damaged and (self._refused(loc) or any(map(self._bad, reads))):
+            return
+        self.errors.append((loc, message))
+
+    def timing(self, file: TimingFile, loc: Loc, parent: _Timing) -> _Timing:
+        # Only keys given in the file count (null ones were dropped as absent).
+        given = {key: getattr(file, key) for key in _TIMING_KEYS.intersection(file.model_fields_set)}
+        unknown = parent.unknown
+        if self._damaged:
+            refused = {key for key in _TIMING_KEYS if self._bad((*loc, key))}
+            unknown = frozenset((unknown - given.keys()) | refused)
+        if not given and unknown == parent.unknown:
+            return parent  # most endpoints set nothing of their own: share the parent's
+        get = given.get
+        status = get("expect_status")
+        return _Timing(
+            get("interval", parent.interval),
+            get("timeout", parent.timeout),
+            get("jitter", parent.jitter),
+            get("slow_threshold", parent.slow_threshold),
+            get("max_body_bytes", parent.max_body_bytes),
+            get("fresh_connection", parent.fresh_connection),
+            frozenset(status) if status is not None else parent.expect_status,
+            unknown,
         )
+
+    def config(self, file: RootFile, source: str) -> Config:
+        defaults, breaker = _Timing(), CircuitBreakerSpec()
+        if file.defaults is not None:
+            defaults = self.timing(file.defaults, ("defaults",), defaults)
+            breaker = _breaker(file.defaults.circuit_breaker, breaker)
+        providers = []
+        first: dict[str, int] = {}
+        for i, p in enumerate(file.providers):
+            loc: Loc = ("providers", i)
+            if p.name in first:
+                self.error((*loc, "name"), f"duplicate provider name {p.name!r} (providers[{i}] repeats providers[{first[p.name]}])")
+            elif not self._bad((*loc, "name")):
+                first[p.name] = i
+            providers.append(self.provider(p, loc, defaults, breaker))
+        return Config(tuple(providers), source, tuple(self.warnings))
+
+    def provider(self, p: ProviderFile, loc: Loc, defaults: _Timing, breaker: CircuitBreakerSpec) -> Provider:
+        timing = self.timing(p, loc, defaults)
+        auth = self.auth(p, loc)
+        quota: tuple[QuotaHeaders, ...] = ()
+        budget = None
+        if p.rate_limit is not None:
+            quota = self.quota_headers(p.rate_limit.headers, (*loc, "rate_limit", "headers"))
+            if (b := p.rate_limit.budget) is not None:
+                budget = Budget(b.requests, b.per)
+        shared = _Shared(self.rules(p.error_rules), dict(p.status_outcomes))
+        endpoints = []
+        first: dict[str, int] = {}
+        for i, e in enumerate(p.endpoints):
+            eloc: Loc = (*loc, "endpoints", i)
+            if e.name in first:
+                self.error((*eloc, "name"), f"duplicate endpoint name {e.name!r} (endpoints[{i}] repeats endpoints[{first[e.name]}])")
+            elif not self._bad((*eloc, "name")):
+                first[e.name] = i
+            endpoints.append(self.endpoint(e, eloc, timing, shared))
+        if budget is not None:
+            self.warn_budget(p.name, budget, endpoints)
+        return Provider(
+            name=p.name,
+            category=p.category,
+            base_url=p.base_url.rstrip("/"),
+            endpoints=tuple(endpoints),
+            auth=auth,
+            quota_headers=quota,
+            budget=budget,
+            circuit_breaker=_breaker(p.circuit_breaker, breaker),
+            description=p.description,
+            docs_url=p.docs_url,
+        )
+
+    def auth(self, p: ProviderFile, loc: Loc) -> Auth:
+        a = p.auth
+        if a is None:
+            return Auth()
+        at: Loc = (*loc, "auth")
+        typ = (*at, "type")
+        if a.type in (AuthType.QUERY, AuthType.HEADER) and not a.name:
+            self.error((*at, "name"), f"required for auth type '{a.type}'", typ)
+        elif a.type is AuthType.HEADER and not _HEADER_NAME.match(a.name):
+            self.error((*at, "name"), f"invalid header name {show(a.name)} (letters, digits and !#$%&'*+-.^_`|~)", typ)
+        if a.type is not AuthType.NONE and not a.env:
+            self.error((*at, "env"), f"required for auth type '{a.type}'", typ)
+        if a.type is AuthType.PATH and "{key}" not in p.base_url and not any("{key}" in e.path for e in p.endpoints):
+            paths = ((*loc, "endpoints", i, "path") for i in range(len(p.endpoints)))
+            self.error(typ, "auth type 'path' needs a {key} placeholder in base_url or path", (*loc, "base_url"), *paths)
+        keys = []
+        for i, name in enumerate(a.env):
+            key = _read_key(name, self.env)
+            if key is None:
+                continue
+            if CONTROL_CHARS.search(key.value):
+                # The value goes into a header or a URL; say which variable, never what it holds.
+                self.error((*at, "env", i), f"the value of {name} holds a line break or another control character")
+            else:
+                keys.append(key)
+        if a.type is not AuthType.NONE and not keys:
+            how = "it will be probed without a key" if a.optional else "its probes will fail with auth_error"
+            self.warnings.append(f"providers[{p.name}].auth.env: none of {', '.join(a.env)} is set; {how}")
+        return Auth(a.type, a.name, a.prefix, tuple(a.env), tuple(keys), a.optional)
+
+    def quota_headers(self, items: Iterable[Any], loc: Loc) -> tuple[QuotaHeaders, ...]:
+        out: list[QuotaHeaders] = []
+        for i, q in enumerate(items):
+            at: Loc = (*loc, i)
+            spec = QuotaHeaders(q.scope, q.limit, q.remaining, q.reset, q.used, q.limit_value, q.window, q.reset_format)
+            if spec.used and spec.limit_value is None and spec.limit is None:
+                self.error((*at, "limit_value"), "required with 'used' (the quota that header counts against)", (*at, "limit"))
+            if not (spec.used or spec.remaining):
+                self.error(at, "needs a 'remaining' or a 'used' header", (*at, "used"), (*at, "remaining"))
+            if any(o.scope == spec.scope for o in out):
+                self.error((*at, "scope"), f"duplicate scope {spec.scope!r}: each quota needs its own")
+            out.append(spec)
+        return tuple(out)
+
+    def rules(self, rules: Iterable[ErrorRuleFile]) -> tuple[ErrorRule, ...]:
+        return tuple(
+            ErrorRule(compile_jmespath(r.when), r.outcome, compile_jmespath(r.message) if r.message else None) for r in rules
+        )
+
+    def endpoint(self, e: EndpointFile, loc: Loc, parent: _Timing, shared: _Shared) -> Endpoint:
+        t = self.timing(e, loc, parent)
+        if e.json_body is not None and e.method is not Method.POST:
+            self.error((*loc, "json"), "a JSON body needs method: POST", (*loc, "method"))
+        if t.timeout > t.interval and not {"timeout", "interval"} & t.unknown:
+            self.error((*loc, "timeout"), f"timeout ({t.timeout:g}s) is longer than the interval ({t.interval:g}s)")
+        jitter = t.jitter.seconds(t.interval)
+        if jitter >= t.interval and not {"jitter", "interval"} & t.unknown:
+            self.error((*loc, "jitter"), f"jitter ({jitter:g}s) must be shorter than the interval ({t.interval:g}s)")
+        own_rules = self.rules(e.error_rules)
+        if e.format is BodyFormat.TEXT and (e.assertions or own_rules or e.freshness):
+            self.error((*loc, "format"), "assertions, error_rules and freshness need format: json")
+        values: list[ExtractedValue] = []
+        for i, v in enumerate(e.values):
+            if any(o.name == v.name for o in values):
+                self.error((*loc, "values", i, "name"), f"duplicate value name {v.name!r}")
+            values.append(ExtractedValue(v.name, compile_jmespath(v.path), v.scale))
+        f = e.freshness
+        return Endpoint(
+            name=e.name,
+            path=e.path,
+            method=e.method,
+            params=e.params,
+            headers=e.headers,
+            json=e.json_body,
+            format=e.format,
+            expect_status=t.expect_status,
+            status_outcomes={**shared.status_outcomes, **e.status_outcomes},
+            assertions=tuple(compile_jmespath(a) for a in e.assertions),
+            # A text body has no fields for the provider's JSON rules to look at.
+            error_rules=own_rules + (shared.error_rules if e.format is BodyFormat.JSON else ()),
+            freshness=Freshness(compile_jmespath(f.path), f.max_age, f.unit) if f is not None else None,
+            values=tuple(values),
+            interval=t.interval,
+            timeout=t.timeout,
+            jitter=jitter,
+            slow_threshold=t.slow_threshold or t.timeout / 2,
+            max_body_bytes=t.max_body_bytes,
+            fresh_connection=t.fresh_connection,
+            kind=e.kind,
+        )
+
+    def warn_budget(self, provider: str, budget: Budget, endpoints: list[Endpoint]) -> None:
+        planned = sum(budget.per / ep.interval for ep in endpoints)
+        if planned > budget.requests:
+            self.warnings.append(
+                f"providers[{provider}].rate_limit.budget: the schedule plans {planned:.0f} requests per "
+                f"{budget.per:g}s but the budget allows {budget.requests}; some probes will be budget_exhausted"
+            )
+
+
+def _breaker(file: CircuitBreakerFile | None, parent: CircuitBreakerSpec) -> CircuitBreakerSpec:
+    if file is None:
+        return parent
+    return CircuitBreakerSpec(
+        failure_threshold=file.failure_threshold or parent.failure_threshold,
+        reset_timeout=file.reset_timeout or parent.reset_timeout,
+    )
+
+
+def _read_key(name: str, env: Mapping[str, str]) -> ApiKey | None:
+    """A key from `NAME`, or from the file named by `NAME_FILE` (Docker secrets)."""
+    value = env.get(name, "").strip()
+    if not value and env.get(f"{name}_FILE"):
+        try:
+            value = Path(env[f"{name}_FILE"]).read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            value = ""
+    return ApiKey(name, value) if value else None
+
+
+# ---------------------------------------------------------------- salvage after refusal
+
+_MISSING = object()
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`Annotated[X, ...]` and `X | None` to X."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+@functools.cache
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's fields by their name in the file."""
+    return {f.alias or name: f for name, f in model.model_fields.items()}
+
+
+def _types_along(loc: Loc) -> list[Any]:
+    """The declared type at each step of `loc`: out[i] is what holds loc[i]."""
+    out: list[Any] = [RootFile]
+    current: Any = RootFile
+    for step in loc:
+        current = _unwrap(current)
+        if _is_model(current):
+            f = _fields(current).get(step) if isinstance(step, str) else None
+            current = f.annotation if f is not None else None
+        elif get_origin(current) in (list, tuple):
+            current = get_args(current)[0] if isinstance(step, int) else None
+        elif get_origin(current) is dict:
+            current = get_args(current)[0 if step == "[key]" else 1]
+        else:
+            current = None
+        out.append(current)
+    return out
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    holder = _unwrap(_types_along(loc)[-1])
+    return sorted(_fields(holder)) if _is_model(holder) else []
+
+
+def _example(examples: Any) -> Any:
+    return copy.deepcopy(examples[0]) if examples else None
+
+
+def _fix_for(error: ErrorDetails) -> tuple[Loc, Any] | None:
+    """Where to mend the document so the rest of it validates, and with what:
+    `_MISSING` drops a key (an optional field falls back to its default), anything
+    else replaces the value (a required field or a list item gets its first example).
+    The mend is as close to the mistake as a field or a list item allows."""
+    loc: Loc = tuple(error["loc"])
+    if error["type"] in ("extra_forbidden", "invalid_key"):
+        return loc, _MISSING
+    along = _types_along(loc)
+    for i in range(len(loc) - 1, -1, -1):
+        holder, step = _unwrap(along[i]), loc[i]
+        if _is_model(holder) and step in _fields(holder):
+            f = _fields(holder)[step]
+            return loc[: i + 1], _example(f.examples) if f.is_required() else _MISSING
+        item = _unwrap(along[i + 1])
+        if get_origin(holder) in (list, tuple) and _is_model(item):
+            extra = item.model_config.get("json_schema_extra")
+            return loc[: i + 1], _example(extra.get("examples") if isinstance(extra, dict) else None)
+    return None
+
+
+def _raw_key(node: Any, step: str | int) -> Any:
+    """The key of `node` that pydantic reported as `step` (it spells None as 'None')."""
+    if isinstance(node, list):
+        return step if isinstance(step, int) and 0 <= step < len(node) else _MISSING
+    if isinstance(node, dict):
+        if step in node:
+            return step
+        return next((k for k in node if str(k) == str(step)), _MISSING)
+    return _MISSING
+
+
+def _mend(data: Any, fixes: Iterable[tuple[Loc, Any]]) -> Any:
+    """A copy of `data` with the fixes applied; only the containers on the way to a fix
+    are copied, so the rest (and YAML aliases) stay shared and nothing deep is walked."""
+    copies: dict[int, Any] = {}
+
+    def own(node: Any) -> Any:
+        if id(node) not in copies:
+            mine = dict(node) if isinstance(node, Mapping) else list(node)
+            copies[id(node)] = copies[id(mine)] = mine
+        return copies[id(node)]
+
+    root = own(data)
+    for loc, value in fixes:
+        node = root
+        for step in loc[:-1]:
+            key = _raw_key(node, step)
+            if key is _MISSING or not isinstance(node[key], (dict, list)):
+                break
+            node[key] = own(node[key])
+            node = node[key]
+        else:
+            key = _raw_key(node, loc[-1])
+            if value is not _MISSING:
+                node[loc[-1] if key is _MISSING else key] = value
+            elif key is not _MISSING and isinstance(node, dict):
+                del node[key]
+    return root
+
+
+def _salvage(data: Any, errors: list[ErrorDetails]) -> tuple[RootFile | None, frozenset[Loc]]:
+    """The file with every refused value mended, so the compile step can still check the
+    rest of it: one run reports every mistake, not only those pydantic sees."""
+    damaged: set[Loc] = set()
+    for _ in range(3):  # one round mends every reported error; more only if a mend misfires
+        fixes = [fix for e in errors if (fix := _fix_for(e)) is not None]
+        if len(fixes) < len(errors):
+            return None, frozenset(damaged)
+        damaged.update(loc for loc, _ in fixes)
+        data = _mend(data, fixes)
+        try:
+            return RootFile.model_validate(data), frozenset(damaged)
+        except ValidationError as e:
+            errors = e.errors(include_url=False)
+    return None, frozenset(damaged)
+
+
+# ---------------------------------------------------------------- reporting
+
+
+class _Locator:
+    """Turns a location into text and a place in the file, from the document itself:
+    providers and endpoints are named by their `name` (index only without a usable
+    one), and errors sort in the order their places appear in the file."""
+
+    _NAMED_LISTS = frozenset({"providers", "endpoints"})
+    _LABEL = re.compile(r"[^\s\[\]]{1,64}")
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def _walk(self, loc: Loc) -> Iterable[tuple[Any, str | int, Any]]:
+        """(container, step, raw key or _MISSING) along `loc`."""
+        node: Any = self.data
+        for step in loc:
+            if step == "[key]":
+                continue
+            key = _raw_key(node, step)
+            yield node, step, key
+            node = node[key] if key is not _MISSING else None
+
+    def text(self, loc: Loc) -> str:
+        parts: list[str] = []
+        previous: Any = None
+        for node, step, key in self._walk(loc):
+            if isinstance(step, int) and not isinstance(node, Mapping):
+                label: Any = step
+                if previous in self._NAMED_LISTS and key is not _MISSING and isinstance(node[key], Mapping):
+                    name = node[key].get("name")
+                    if isinstance(name, str) and self._LABEL.fullmatch(name):
+                        label = name
+                parts.append(f"[{label}]")
+            else:
+                parts.append(f".{step}" if parts else str(step))
+            previous = step
+        return "".join(parts)
+
+    def place(self, loc: Loc) -> tuple[int, ...]:
+        out = []
+        for node, step, key in self._walk(loc):
+            if isinstance(node, list):
+                out.append(key if key is not _MISSING else len(node))
+            elif isinstance(node, dict):
+                out.append(list(node).index(key) if key is not _MISSING else len(node))
+            else:
+                out.append(0)
+        return tuple(out)
+
+
+def _describe(error: ErrorDetails) -> str:
+    """pydantic's error types in the exporter's words."""
+    typ, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    loc = tuple(error["loc"])
+    if typ == "missing":
+        return "required field is missing"
+    if typ in ("extra_forbidden", "invalid_key"):
+        close = difflib.get_close_matches(str(loc[-1]), _allowed_keys(loc[:-1]), n=1)
+        return "unknown field" + (f" (did you mean '{close[0]}'?)" if close else "")
+    if typ in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])
+    if typ == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return _PATTERN_MESSAGES.get(pattern, "must match {pattern}, got {value}").format(value=show(value), pattern=pattern)
+    if typ == "enum":
+        choices = ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+        return f"invalid value {show(value)} (one of: {choices})"
+    if typ == "greater_than" and ctx.get("gt") == 0:
+        return f"must be a positive {'integer' if isinstance(value, int) else 'number'}, got {show(value)}"
+    if typ == "too_short":
+        noun = {"endpoints": "endpoint", "expect_status": "status code"}.get(str(loc[-1]), "entry")
+        return f"must list at least one {noun}"
+    template = _MESSAGES.get(typ)
+    if template is not None:
+        return template.format(**{**ctx, "value": show(value), "kind": kind(value)})
+    return f"{error['msg']}, got {show(value)}"  # a type this table has not met yet
+
+
+_MESSAGES = {
+    "string_type": "must be a string, got {value}",
+    "int_type": "must be an integer, got {value}",
+    "int_parsing": "must be an integer, got {value}",
+    "int_from_float": "must be an integer, got {value}",
+    "float_type": "must be a number, got {value}",
+    "float_parsing": "must be a number, got {value}",
+    "finite_number": "must be a finite number, got {value}",
+    "bool_type": "must be true or false, got {value}",
+    "bool_parsing": "must be true or false, got {value}",
+    "list_type": "must be a list, got {kind}",
+    "tuple_type": "must be a list, got {kind}",
+    "dict_type": "must be a mapping, got {kind}",
+    "model_type": "must be a mapping, got {kind}",
+    "model_attributes_type": "must be a mapping, got {kind}",
+    "greater_than": "must be greater than {gt}, got {value}",
+    "greater_than_equal": "must be at least {ge}, got {value}",
+    "less_than_equal": "must be at most {le}, got {value}",
+    "less_than": "must be less than {lt}, got {value}",
+    "string_too_short": "must not be empty",
+}
+
+Problem = tuple[Loc, "ErrorDetails | str"]
+
+
+def _report(problems: list[Problem], data: Any, source: str, note: str = "") -> ConfigError:
+    where = _Locator(data)
+    problems.sort(key=lambda p: where.place(p[0]))
+    lines = [
+        f"{source}: {where.text(loc)}: {what if isinstance(what, str) else _describe(what)}"
+        for loc, what in problems[:MAX_ERRORS]
+    ]
+    if len(problems) > MAX_ERRORS:
+        lines.append(f"{source}: ... and {len(problems) - MAX_ERRORS} more errors{note}")
+    return ConfigError(lines, total=len(problems))
 
 
 def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | None = None) -> Config:
     """Validate a parsed YAML document; raise ConfigError listing every mistake."""
     env = os.environ if env is None else env
-    errors = _Errors()
     if not isinstance(data, Mapping):
-        raise ConfigError([f"{source}: the file must be a mapping with a 'providers' list, got {_kind(data)}"])
-    root = _Node(data, "", errors)
-    for key in data:
-        if key not in {"defaults", "providers"}:
-            errors.add(str(key), f"unknown field{_suggest(str(key), {'defaults', 'providers'})}")
-    if "providers" not in data:
-        errors.add("providers", "required field is missing")
-    defaults = _Timing()
-    breaker = CircuitBreakerSpec()
-    if (d := root.child("defaults")) is not None:
-        d.where = "defaults"
-        d.check_keys(_DEFAULT_KEYS)
-        defaults = _timing(d, defaults)
-        breaker = _circuit_breaker(d.child("circuit_breaker"), breaker)
-    providers: list[Provider] = []
-    names: set[str] = set()
-    for i, item in root.items_of("providers"):
-        label = item.get("name") if isinstance(item, Mapping) else None
-        where = f"providers[{label or i}]"
-        if not isinstance(item, Mapping):
-            errors.add(where, f"must be a mapping, got {_kind(item)}")
-            continue
-        if isinstance(label, str) and label in names:
-            errors.add(f"{where}.name", f"duplicate provider name {label!r}")
-        names.add(label)
-        p = _provider(_Node(item, where, errors), defaults, breaker, env)
-        if p is not None:
-            providers.append(p)
-    if errors.items:
-        raise ConfigError([f"{source}: {e.lstrip('.')}" for e in errors.items])
-    return Config(tuple(providers), source, tuple(errors.warnings))
+        raise ConfigError([f"{source}: the file must be a mapping with a 'providers' list, got {kind(data)}"])
+    try:
+        file: RootFile | None = RootFile.model_validate(data)
+        damaged: frozenset[Loc] = frozenset()
+        problems: list[Problem] = []
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        problems = [(tuple(err["loc"]), err) for err in errors]
+        if len(problems) > MAX_ERRORS:
+            # Beyond what is printed, mending and compiling would only cost time.
+            raise _report(problems, data, source, " (checks across fields skipped)") from None
+        file, damaged = _salvage(data, errors)
+    compiler = _Compiler(env, damaged)
+    config = compiler.config(file, source) if file is not None else None
+    problems += compiler.errors
+    if problems or config is None:
+        raise _report(problems, data, source)
+    return config
+
+
+# ---------------------------------------------------------------- load
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the loading bounds: the composer recurses once per
+    nesting level (RecursionError past a few hundred), and int() refuses more than
+    4300 digits; both become located YAML errors instead."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self._depth >= MAX_NESTING:
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_NESTING} levels", mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_bounded_int(self, node: yaml.ScalarNode) -> Any:
+        if len(node.value) > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer of {len(node.value)} digits (at most {MAX_INT_DIGITS})", node.start_mark
+            )
+        return self.construct_yaml_int(node)
+
+    def construct_checked_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self.construct_yaml_timestamp(node)
+        except ValueError as e:
+            raise yaml.constructor.ConstructorError(None, None, f"invalid date {show(node.value)}: {e}", node.start_mark) from None
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_bounded_int)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:timestamp", _BoundedLoader.construct_checked_timestamp)
+
+
+def _line_column(text: str, offset: int) -> str:
+    return f"line {text.count(chr(10), 0, offset) + 1}, column {offset - text.rfind(chr(10), 0, offset)}"
+
+
+def _read(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError([f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; is this the providers file?"])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = raw[: e.start].decode("utf-8")
+        raise ConfigError([f"{path}: {_line_column(before, len(before))}: not UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8"]) from None
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     path = Path(path) if path else DEFAULT_FILE
+    text = _read(path)
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from None
-    try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader subclass
+    except yaml.reader.ReaderError as e:
+        raise ConfigError([f"{path}: {_line_column(text, e.position)}: {e.reason} (character #x{int(e.character):04x})"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import AuthType, ConfigError, load_config, parse_config, parse_duration
+from exporter.config import (
+    AuthType,
+    ConfigError,
+    load_config,
+    parse_config,
+    parse_duration,
+)
 from exporter.model import Outcome
 
 DATA = Path(__file__).parent.parent / "testdata"
@@ -56,8 +62,27 @@ INVALID = {
         "providers[etherscan].endpoints[gas_oracle].method: invalid value 'PUT' (one of: GET, POST)",
         "providers[etherscan].endpoints[gas_oracle].error_rules[0].outcome: invalid outcome 'stale' (one of: auth_error, bad_payload, client_error, rate_limited, server_error, success)",
         "providers[etherscan].endpoints[gas_oracle].freshness.max_age: required field is missing",
-        "providers[etherscan].name: duplicate provider name 'etherscan'",
+        "providers[etherscan].name: duplicate provider name 'etherscan' (providers[1] repeats providers[0])",
         "providers[etherscan].endpoints[gas].timeout: timeout (120s) is longer than the interval (60s)",
+    ],
+    # Skipped silently before: a provider or endpoint with a null or empty required field.
+    "invalid-dropped-entries.yml": [
+        "providers[coingecko].base_url: must be an http(s) URL, got ''",
+        "providers[binance].category: invalid value null (one of: market_data, explorers, rpc_nodes, news, sentiment, onchain, exchanges)",
+        "providers[binance].endpoints[0].name: must be a string, got null",
+        "providers[2].name: must be a string, got null",
+        "providers[2].base_url: must be an http(s) URL, got null",
+    ],
+    # Accepted before, then crashing the prober or the scheduler (or leaking a password into a label).
+    "invalid-runtime-crashes.yml": [
+        "providers[acme].base_url: must not carry user:password@ (base_url is a metric label): put credentials in auth",
+        "providers[acme].endpoints[ticker].path: must be empty or start with / (it is appended to base_url), got 'no-slash'",
+        "providers[acme].endpoints[ticker].headers.X-Trace: must not contain line breaks or control characters, got 'a\\r\\nb'",
+        "providers[acme].endpoints[ticker].interval: must be at most 7d, got '99999999999999999999d'",
+        "providers[acme].endpoints[ticker].values[0].scale: must be a finite positive number, got nan",
+        "providers[acme].endpoints[ticker].values[1].scale: must be a finite positive number, got inf",
+        "providers[other].base_url: invalid port in 'https://api.other.test:99999' (1 to 65535)",
+        "providers[other].timeout: must be at most 7d, got '8d'",
     ],
 }
 
@@ -70,19 +95,20 @@ def test_invalid_file_gives_exact_errors(name: str) -> None:
     assert err.value.errors == [f"{path}: {line}" for line in INVALID[name]]
 
 
+def test_every_invalid_file_is_in_the_table() -> None:
+    assert sorted(p.name for p in DATA.glob("invalid-*.yml")) == sorted(INVALID)
+
+
 @pytest.mark.parametrize("name", sorted(INVALID))
 def test_check_config_exits_nonzero_with_one_line_per_mistake(name: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "exporter", "check-config", str(DATA / name)], capture_output=True, text=True, timeout=60
-    )
+    path = DATA / name
+    proc = subprocess.run([sys.executable, "-m", "exporter", "check-config", str(path)], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == len(INVALID[name])
-    assert proc.stderr.splitlines()[-1] == f"{len(INVALID[name])} error(s)"
+    assert proc.stderr.splitlines() == [f"error: {path}: {line}" for line in INVALID[name]] + [f"{len(INVALID[name])} error(s)"]
 
 
 def test_check_config_accepts_shipped_registry() -> None:
-    proc = subprocess.run([sys.executable, "-m", "exporter", "check-config"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "exporter", "check-config"], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "OK" in proc.stdout
 
