@@ -306,17 +306,6 @@ async def test_request_metrics_use_route_templates(api: ApiHarness) -> None:
     assert "crypto_api_exporter_websocket_clients" in families
 
 
-async def test_openapi_and_docs(api: ApiHarness) -> None:
-    doc = await api.get("/openapi.json")
-    assert doc["openapi"].startswith("3.")
-    served = {(r.method, r.resource.canonical) for r in api.app.router.routes() if r.method != "HEAD"}  # type: ignore[union-attr]
-    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
-    assert served == documented
-    async with api.http.get(f"{api.base}/docs") as resp:
-        assert resp.status == 200 and resp.content_type == "text/html"
-        assert "/api/config/keys/test" in await resp.text()
-
-
 def test_outcomes_all_have_hints() -> None:
     from exporter.web.api.remediation import HINTS
 

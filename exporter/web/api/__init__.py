@@ -20,11 +20,10 @@ from .errors import json_errors
 from .events import DEFAULT_QUEUE_SIZE, Hub
 from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
 from .instrument import api_metrics, instrument_middleware
-from .openapi import docs_page, openapi_json
-from .routes import API_KEY, ROUTES, Api
+from .routes import API_KEY, DOCUMENT, ROUTES, Api
 from .settings import ApiSettings
 
-__all__ = ["API_KEY", "Api", "ApiOptions", "ApiSettings", "setup_api"]
+__all__ = ["API_KEY", "DOCUMENT", "ROUTES", "Api", "ApiOptions", "ApiSettings", "setup_api"]
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,12 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     app[API_KEY] = api
     # Outermost first: time everything, then access control, then JSON errors.
     app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
-    for path in ("/ws/live", "/ws", "/ws/master"):
-        app.router.add_get(path, hub.handle)
-    app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/docs", docs_page)
+    for op in ROUTES:
+        if op.handler is None:  # web/server.py's
+            continue
+        if op.head:
+            app.router.add_route("HEAD", op.path, op.handler)
+        app.router.add_route(op.method, op.path, op.handler)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         unsubscribe = control.subscribe(hub.on_result)

@@ -42,6 +42,7 @@ from .models import (
     StatusUpdateData,
     SubscribedData,
 )
+from .query import Schema
 from .views import (
     RATE_LIMIT_CRITICAL,
     RATE_LIMIT_WARNING,
@@ -56,7 +57,7 @@ from .views import (
 
 log = structlog.get_logger()
 
-__all__ = ["CONTROL_TYPES", "EVENT_TYPES", "Client", "Event", "Hub", "parse_types"]
+__all__ = ["CONTROL_TYPES", "EVENT_TYPES", "TYPES", "Client", "Event", "Hub", "parse_types"]
 DEFAULT_QUEUE_SIZE = 256
 CLOSE_TIMEOUT = 1.0
 _KNOWN: frozenset[str] = frozenset(EVENT_TYPES)
@@ -82,6 +83,24 @@ def parse_types(raw: object, where: str = "types") -> frozenset[EventType]:
     if unknown:
         raise ApiError(400, f"{where}: unknown message type {unknown[0]!r} (known: {', '.join(EVENT_TYPES)})", where)
     return cast(frozenset[EventType], frozenset(types))  # each checked against EVENT_TYPES above
+
+
+@dataclass(frozen=True)
+class TypesParam:
+    """`?types=status_update,ping` on the WebSocket routes (a `QueryParam`)."""
+
+    name: str = "types"
+    description: str = f"comma-separated message types to receive (default: all): {', '.join(EVENT_TYPES)}"
+
+    def parse(self, query: Mapping[str, str]) -> frozenset[EventType]:
+        raw = query.get(self.name)
+        return parse_types(raw, self.name) if raw else frozenset(EVENT_TYPES)
+
+    def schema(self) -> Schema:
+        return {"type": "string"}
+
+
+TYPES = TypesParam()
 
 
 @dataclass(eq=False)
@@ -245,7 +264,7 @@ class Hub:
         ws = web.WebSocketResponse(max_msg_size=64 * 1024)
         if not ws.can_prepare(request).ok:
             raise ApiError(400, "this is a WebSocket endpoint: connect with an Upgrade: websocket request", None)
-        types = parse_types(request.query["types"]) if request.query.get("types") else frozenset(EVENT_TYPES)
+        types = TYPES.parse(request.query)
         await ws.prepare(request)
         client = Client(ws, request, asyncio.Queue(self.queue_size), types, next(self._ids))
         client.writer = asyncio.create_task(self._write(client))
