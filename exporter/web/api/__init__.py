@@ -6,8 +6,9 @@ store and acts through `ExporterControl`, never the composition root."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -38,6 +39,9 @@ class ApiOptions:
     # The routes that spend providers' quota (trigger, key tests) answer 403 unless
     # API_TOKENS is set (callers are then known) or this is on (--web.enable-actions).
     enable_actions: bool = False
+    # Waits out one period of the WebSocket status_update and ping and of the chart
+    # history's sampling; tests pass a timer they advance by hand.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 def setup_api(app: web.Application, control: ExporterControl, store: State, registry: CollectorRegistry, options: ApiOptions | None = None) -> Api:
@@ -45,8 +49,8 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     options = options or ApiOptions()
     settings = options.settings if options.settings is not None else ApiSettings.from_env(os.environ)
     metrics = api_metrics(registry)
-    hub = Hub(store, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size)
-    history = HistoryRecorder(store, interval=options.history_interval)
+    hub = Hub(store, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size, sleep=options.sleep)
+    history = HistoryRecorder(store, interval=options.history_interval, sleep=options.sleep)
     prometheus = PrometheusHistory(settings.prometheus_url) if settings.prometheus_url else None
     api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled)
     app[API_KEY] = api

@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, cast, overload
 
@@ -117,6 +117,9 @@ class Client:
 
 
 class Hub:
+    """`sleep` waits out one period of status_update and ping: `asyncio.sleep`, or in tests
+    a timer they advance by hand."""
+
     def __init__(
         self,
         state: State,
@@ -126,6 +129,7 @@ class Hub:
         ping_interval: float = 30.0,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.state = state
         self.metrics = metrics
@@ -133,6 +137,7 @@ class Hub:
         self.ping_interval = ping_interval
         self.queue_size = queue_size
         self.clock = clock
+        self.sleep = sleep
         self.clients: set[Client] = set()
         self._ids = itertools.count(1)
         self._status: dict[str, ProviderStatus] = {}
@@ -232,7 +237,7 @@ class Hub:
 
     async def _every(self, interval: float, emit: Callable[[], None]) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await self.sleep(interval)
             if self.clients:
                 try:
                     emit()

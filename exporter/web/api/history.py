@@ -11,7 +11,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,12 +129,24 @@ def compliance_series(samples: Sequence[Sample], since: float, provider: str | N
 
 
 class HistoryRecorder:
-    """Samples `State` every `interval` seconds into a ring of `max_samples`."""
+    """Samples `State` every `interval` seconds into a ring of `max_samples`.
 
-    def __init__(self, state: State, *, interval: float = SAMPLE_INTERVAL, max_samples: int = MAX_SAMPLES, clock: Callable[[], float] = time.time) -> None:
+    `sleep` waits out one interval: `asyncio.sleep`, or in tests a timer they advance by
+    hand, so no test waits for (or depends on) the wall clock."""
+
+    def __init__(
+        self,
+        state: State,
+        *,
+        interval: float = SAMPLE_INTERVAL,
+        max_samples: int = MAX_SAMPLES,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.state = state
         self.interval = interval
         self.clock = clock
+        self.sleep = sleep
         self.samples: deque[Sample] = deque(maxlen=max_samples)
         self._task: asyncio.Task[None] | None = None
 
@@ -149,7 +161,7 @@ class HistoryRecorder:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            await self.sleep(self.interval)
             try:
                 self.sample()
             except Exception:  # keep sampling
