@@ -17,6 +17,7 @@ from ..metrics import Exposition
 from ..state import State
 from .api import ApiOptions, setup_api
 from .api.errors import error_response
+from .api.models import Ok, ReloadFailed
 from .control import ExporterControl
 
 # Level 1: the exposition is repetitive text, so the fastest level already shrinks it
@@ -89,8 +90,13 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+# The JSON bodies below are typed with the models that /openapi.json documents for these
+# routes (api/routes.py lists them), so mypy holds them to the document.
+
+
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    ok: Ok = {"status": "ok"}
+    return web.json_response(ok)
 
 
 async def reload(request: web.Request) -> web.Response:
@@ -99,8 +105,10 @@ async def reload(request: web.Request) -> web.Response:
     errors = request.app[CONTROL_KEY].reload()
     if errors:
         # The file cannot be processed; the last good config keeps running.
-        return web.json_response({"status": "error", "errors": errors}, status=422)
-    return web.json_response({"status": "ok"})
+        failed: ReloadFailed = {"status": "error", "errors": errors}
+        return web.json_response(failed, status=422)
+    ok: Ok = {"status": "ok"}
+    return web.json_response(ok)
 
 
 async def landing(request: web.Request) -> web.Response:
@@ -130,6 +138,6 @@ async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server  # noqa: SLF001 - the only way to learn the port bound for port 0
-    bound = server.sockets[0].getsockname()[1] if server and server.sockets else port
+    server = site._server  # private, but the only way to learn the port bound for port 0
+    bound = server.sockets[0].getsockname()[1] if isinstance(server, asyncio.Server) and server.sockets else port
     return runner, bound

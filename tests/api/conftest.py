@@ -2,10 +2,15 @@
 
 Built on tests/harness.py, as the integration tests are: the scheduler is off and tests drive probes with
 `exporter.run_probe`, so every answer is deterministic. `start_api` takes the API's
-options (tokens, allowlist, intervals), so each test builds the server it needs."""
+options (tokens, allowlist, intervals), so each test builds the server it needs.
+
+The API's periodic work (WebSocket status_update and ping, chart history samples) runs on
+a `ManualTimer`: it happens when a test calls `api.tick_status()` (or `tick_ping`,
+`tick_history`), never because wall-clock time passed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -13,23 +18,81 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from exporter.web.api import ApiOptions, ApiSettings
-from exporter.app import Exporter
+from exporter.app import Exporter, build_app
 from exporter.model import ProbeResult
-from exporter.app import build_app
-from exporter.web.server import WebOptions, serve
 from exporter.simulator import Simulator
-from tests.harness import BAD_KEY, GOOD_KEY, SimHarness, fast, key_env, simulated_loader, start_simulated
+from exporter.web.api import ApiOptions, ApiSettings
+from exporter.web.server import WebOptions, serve
+from tests.harness import (
+    BAD_KEY,
+    GOOD_KEY,
+    SimHarness,
+    fast,
+    key_env,
+    simulated_loader,
+    start_simulated,
+)
 
 BACKOFF = 0.01
 TOKEN = "test-token-5d1c8e"
-__all__ = ["BAD_KEY", "GOOD_KEY", "TOKEN", "ApiHarness", "StartApi", "fast", "key_env"]
+GUARD = 5.0  # seconds: only so that a broken loop fails the test instead of hanging it
+__all__ = ["BAD_KEY", "GOOD_KEY", "TOKEN", "ApiHarness", "ManualTimer", "StartApi", "fast", "key_env"]
+
+
+class ManualTimer:
+    """Stands in for `asyncio.sleep` in the API's periodic loops (`ApiOptions.sleep`).
+
+    A loop that waits out `interval` goes on only when the test calls `fire(interval)`,
+    which returns once that loop has done its period's work and waits again: the event it
+    publishes is queued, the sample it takes is stored. Loops are told apart by their
+    interval, so a test gives them different intervals."""
+
+    def __init__(self) -> None:
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self._arrived = asyncio.Event()
+
+    async def sleep(self, interval: float) -> None:
+        entry = (interval, asyncio.get_running_loop().create_future())
+        self._sleepers.append(entry)
+        self._arrived.set()
+        try:
+            await entry[1]
+        finally:
+            self._sleepers.remove(entry)
+
+    def waiting(self, interval: float) -> int:
+        return sum(1 for i, f in self._sleepers if i == interval and not f.done())
+
+    async def fire(self, interval: float) -> None:
+        woken = [f for i, f in self._sleepers if i == interval and not f.done()]
+        assert woken, f"no loop waits out {interval} s"
+        for f in woken:
+            f.set_result(None)
+        async with asyncio.timeout(GUARD):
+            while self.waiting(interval) < len(woken):  # back to waiting: its work is done
+                self._arrived.clear()
+                await self._arrived.wait()
 
 
 class ApiHarness(SimHarness):
-    def __init__(self, sim: Simulator, exporter: Exporter, app: web.Application, http: aiohttp.ClientSession, base: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self, sim: Simulator, exporter: Exporter, app: web.Application, http: aiohttp.ClientSession, base: str, headers: dict[str, str], timer: ManualTimer, options: ApiOptions
+    ) -> None:
         super().__init__(sim, exporter, http, base, headers)
         self.app = app
+        self.timer = timer
+        self.options = options
+
+    async def tick_status(self) -> None:
+        """One status_update period: the update is queued for every client that wants it."""
+        await self.timer.fire(self.options.status_interval)
+
+    async def tick_ping(self) -> None:
+        await self.timer.fire(self.options.ping_interval)
+
+    async def tick_history(self) -> None:
+        """One chart history period: a sample of the state is taken."""
+        await self.timer.fire(self.options.history_interval)
 
     async def probe_all(self, provider: str) -> list[ProbeResult]:
         return [await self.probe(provider, ep.name) for ep in self.exporter.config.provider(provider).endpoints]
@@ -63,8 +126,8 @@ async def start_api() -> AsyncIterator[StartApi]:
     async def start(
         *,
         env: Mapping[str, str] | None = None,
-        status_interval: float = 60.0,
-        ping_interval: float = 60.0,
+        status_interval: float = 10.0,
+        ping_interval: float = 30.0,
         history_interval: float = 60.0,
         queue_size: int = 256,
         use_token: bool = True,
@@ -75,16 +138,17 @@ async def start_api() -> AsyncIterator[StartApi]:
         cleanups.append(sim.stop)
 
         settings = ApiSettings.from_env(env or {})
+        timer = ManualTimer()
         options = ApiOptions(
             settings=settings, status_interval=status_interval, ping_interval=ping_interval, history_interval=history_interval,
-            queue_size=queue_size, enable_actions=enable_actions,
+            queue_size=queue_size, enable_actions=enable_actions, sleep=timer.sleep,
         )
         exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, backoff_base=BACKOFF)
         app: web.Application = build_app(exporter, WebOptions(enable_lifecycle=enable_lifecycle, api=options), handle_sighup=False, schedule=False)
         runner, port = await serve(app, "127.0.0.1", 0)
         cleanups.append(runner.cleanup)
         headers = {"Authorization": f"Bearer {settings.tokens[0]}"} if settings.tokens and use_token else {}
-        return ApiHarness(sim, exporter, app, http, f"http://127.0.0.1:{port}", headers)
+        return ApiHarness(sim, exporter, app, http, f"http://127.0.0.1:{port}", headers, timer, options)
 
     yield start
     for cleanup in reversed(cleanups):

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter.config import ConfigError
+from exporter.model import (
+    Outcome,
+    ProbeResult,
+    ProviderStatus,
+    QuotaObservation,
+    RetryReason,
+)
+from exporter.state import State
 from exporter.web.api.auth import cors_origin, ip_allowed, presented_token, token_valid
 from exporter.web.api.errors import ApiError
 from exporter.web.api.events import EVENT_TYPES, Client, Hub, parse_types
-from exporter.web.api.history import ProviderSample, Sample, align, compliance_series, health_series, promql_selector, step_for
+from exporter.web.api.history import (
+    ProviderSample,
+    Sample,
+    align,
+    compliance_series,
+    health_series,
+    promql_selector,
+    step_for,
+)
 from exporter.web.api.instrument import api_metrics
 from exporter.web.api.query import enum_param, int_param, paginate
 from exporter.web.api.settings import ApiSettings
-from exporter.web.api.views import failures_report, freshness_status, quota_percentage, quota_status, system_health
-from exporter.config import ConfigError
-from exporter.model import Outcome, ProbeResult, ProviderStatus, QuotaObservation, RetryReason
-from exporter.state import State
+from exporter.web.api.views import (
+    failures_report,
+    freshness_status,
+    iso,
+    log_entry,
+    quota_percentage,
+    quota_status,
+    system_health,
+)
 
 
 @pytest.mark.parametrize(
@@ -176,16 +199,14 @@ def test_parse_types() -> None:
 
 
 async def test_hub_drops_oldest_for_a_full_queue() -> None:
-    import asyncio
-
     metrics = api_metrics(CollectorRegistry())
     hub = Hub(State(), metrics, queue_size=3)
     client = Client(ws=None, request=None, queue=asyncio.Queue(3))  # type: ignore[arg-type]
     hub.clients.add(client)
     for i in range(5):
-        hub.publish("ping", {"i": i})
-    assert [client.queue.get_nowait().data["i"] for _ in range(3)] == [2, 3, 4]
-    assert metrics.ws_dropped.labels("ping")._value.get() == 2  # noqa: SLF001
+        hub.publish("new_log_entry", log_entry(_result("a", Outcome.SUCCESS, float(i))))
+    assert [client.queue.get_nowait().data["timestamp"] for _ in range(3)] == [iso(2), iso(3), iso(4)]
+    assert metrics.ws_dropped.labels("new_log_entry")._value.get() == 2
     client.types = frozenset({"status_update"})
     hub.publish("ping", {})
     assert client.queue.empty()

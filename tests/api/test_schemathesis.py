@@ -11,20 +11,18 @@ import json
 import threading
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from exporter.web.api import ApiOptions, ApiSettings
-from exporter.web.api.openapi import DOCUMENT
-from exporter.app import Exporter
+from exporter.app import Exporter, build_app
 from exporter.config import Config, load_config
-from exporter.app import build_app
-from exporter.web.server import WebOptions, serve
 from exporter.simulator import Simulator, simulator_config
+from exporter.web.api import DOCUMENT, ApiOptions, ApiSettings
+from exporter.web.server import WebOptions, serve
 
 from .conftest import TOKEN, fast, key_env
 
@@ -66,12 +64,12 @@ class LiveServer:
         await runner.cleanup()
         await sim.stop()
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         assert self.ready.wait(30), "the exporter did not start"
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         assert self._stop is not None
         self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(30)

@@ -6,8 +6,9 @@ store and acts through `ExporterControl`, never the composition root."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -20,11 +21,10 @@ from .errors import json_errors
 from .events import DEFAULT_QUEUE_SIZE, Hub
 from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
 from .instrument import api_metrics, instrument_middleware
-from .openapi import docs_page, openapi_json
-from .routes import API_KEY, ROUTES, Api
+from .routes import API_KEY, DOCUMENT, ROUTES, Api
 from .settings import ApiSettings
 
-__all__ = ["API_KEY", "Api", "ApiOptions", "ApiSettings", "setup_api"]
+__all__ = ["API_KEY", "DOCUMENT", "ROUTES", "Api", "ApiOptions", "ApiSettings", "setup_api"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class ApiOptions:
     # The routes that spend providers' quota (trigger, key tests) answer 403 unless
     # API_TOKENS is set (callers are then known) or this is on (--web.enable-actions).
     enable_actions: bool = False
+    # Waits out one period of the WebSocket status_update and ping and of the chart
+    # history's sampling; tests pass a timer they advance by hand.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 def setup_api(app: web.Application, control: ExporterControl, store: State, registry: CollectorRegistry, options: ApiOptions | None = None) -> Api:
@@ -46,19 +49,19 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     options = options or ApiOptions()
     settings = options.settings if options.settings is not None else ApiSettings.from_env(os.environ)
     metrics = api_metrics(registry)
-    hub = Hub(store, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size)
-    history = HistoryRecorder(store, interval=options.history_interval)
+    hub = Hub(store, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size, sleep=options.sleep)
+    history = HistoryRecorder(store, interval=options.history_interval, sleep=options.sleep)
     prometheus = PrometheusHistory(settings.prometheus_url) if settings.prometheus_url else None
     api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled)
     app[API_KEY] = api
     # Outermost first: time everything, then access control, then JSON errors.
     app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
-    for path in ("/ws/live", "/ws", "/ws/master"):
-        app.router.add_get(path, hub.handle)
-    app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/docs", docs_page)
+    for op in ROUTES:
+        if op.handler is None:  # web/server.py's
+            continue
+        if op.head:
+            app.router.add_route("HEAD", op.path, op.handler)
+        app.router.add_route(op.method, op.path, op.handler)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         unsubscribe = control.subscribe(hub.on_result)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 from aiohttp import web
 
+from .models import Error, ErrorCode
+
 log = structlog.get_logger()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_CODES = {
+_CODES: dict[int, ErrorCode] = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
@@ -37,7 +38,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def error_body(status: int, detail: str, field: str | None = None) -> dict[str, Any]:
+def error_body(status: int, detail: str, field: str | None = None) -> Error:
     return {"error": _CODES.get(status, "error"), "detail": detail, "field": field}
 
 
@@ -46,7 +47,7 @@ def error_response(status: int, detail: str, field: str | None = None, headers: 
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith("/api/") or path == "/api" or path == "/ws" or path.startswith("/ws/")
+    return path.startswith(("/api/", "/ws/")) or path in ("/api", "/ws")
 
 
 @web.middleware
@@ -63,7 +64,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         detail = {404: f"no route {request.path}", 405: f"method {request.method} not allowed on {request.path}"}.get(e.status, e.reason)
         headers = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
         return error_response(e.status, detail, None, headers)
-    except Exception:  # noqa: BLE001 - answer JSON, log the type only
+    except Exception:  # answer JSON, log the type only
         log.exception("api_handler_failed", route=_route(request), method=request.method)
         return error_response(500, "internal error; see the exporter's log")
 

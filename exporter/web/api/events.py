@@ -4,7 +4,11 @@ Fed by the exporter's listeners (one call per `ProbeResult`, on the event loop) 
 periodic tasks (status_update, ping). Every client has a bounded queue and its own writer
 task: publishing never awaits, so a client that does not read only loses its own oldest
 messages (counted in `crypto_api_exporter_websocket_dropped_messages_total`) and never
-delays the probe loop or the other clients."""
+delays the probe loop or the other clients.
+
+Every message's `data` is one of the typed models of models.py; `publish` takes the type
+and its model together (overloads), so mypy checks that each message carries its own shape,
+and the OpenAPI document describes the same models."""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, cast, overload
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -24,42 +28,79 @@ from ...model import ProbeResult, ProviderStatus
 from ...state import State
 from .errors import ApiError, error_body
 from .instrument import ApiMetrics
-from .views import RATE_LIMIT_CRITICAL, RATE_LIMIT_WARNING, iso, log_entry, ms, provider_latency, quota_percentage, status_counts, system_health
+from .models import (
+    CONTROL_TYPES,
+    EVENT_TYPES,
+    ConnectionEstablishedData,
+    ControlType,
+    Empty,
+    Error,
+    EventType,
+    LogEntry,
+    ProviderStatusChangeData,
+    RateLimitAlertData,
+    StatusUpdateData,
+    SubscribedData,
+)
+from .query import Schema
+from .views import (
+    RATE_LIMIT_CRITICAL,
+    RATE_LIMIT_WARNING,
+    iso,
+    log_entry,
+    ms,
+    provider_latency,
+    quota_percentage,
+    status_counts,
+    system_health,
+)
 
 log = structlog.get_logger()
 
-STATUS_UPDATE = "status_update"
-NEW_LOG_ENTRY = "new_log_entry"
-RATE_LIMIT_ALERT = "rate_limit_alert"
-PROVIDER_STATUS_CHANGE = "provider_status_change"
-PING = "ping"
-EVENT_TYPES = (STATUS_UPDATE, NEW_LOG_ENTRY, RATE_LIMIT_ALERT, PROVIDER_STATUS_CHANGE, PING)
-# Replies to one client, always delivered whatever it subscribed to.
-CONTROL_TYPES = ("connection_established", "subscribed", "pong", "error")
+__all__ = ["CONTROL_TYPES", "EVENT_TYPES", "TYPES", "Client", "Event", "Hub", "parse_types"]
 DEFAULT_QUEUE_SIZE = 256
 CLOSE_TIMEOUT = 1.0
+_KNOWN: frozenset[str] = frozenset(EVENT_TYPES)
 
 
 @dataclass(frozen=True)
 class Event:
-    type: str
-    data: dict[str, Any]
+    type: EventType | ControlType
+    data: Mapping[str, object]  # one of the models of models.py: publish() and _reply() pair them
     timestamp: float
 
     def text(self) -> str:
         return json.dumps({"type": self.type, "data": self.data, "timestamp": iso(self.timestamp)}, separators=(",", ":"))
 
 
-def parse_types(raw: Any, where: str = "types") -> frozenset[str]:
+def parse_types(raw: object, where: str = "types") -> frozenset[EventType]:
     """A list (or comma-separated string) of event types; ApiError naming a wrong one."""
     items = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
         raise ApiError(400, f"{where}: must be a list of message types ({', '.join(EVENT_TYPES)})", where)
     types = {t.strip() for t in items if t.strip()}
-    unknown = sorted(types - set(EVENT_TYPES))
+    unknown = sorted(types - _KNOWN)
     if unknown:
         raise ApiError(400, f"{where}: unknown message type {unknown[0]!r} (known: {', '.join(EVENT_TYPES)})", where)
-    return frozenset(types)
+    return cast(frozenset[EventType], frozenset(types))  # each checked against EVENT_TYPES above
+
+
+@dataclass(frozen=True)
+class TypesParam:
+    """`?types=status_update,ping` on the WebSocket routes (a `QueryParam`)."""
+
+    name: str = "types"
+    description: str = f"comma-separated message types to receive (default: all): {', '.join(EVENT_TYPES)}"
+
+    def parse(self, query: Mapping[str, str]) -> frozenset[EventType]:
+        raw = query.get(self.name)
+        return parse_types(raw, self.name) if raw else frozenset(EVENT_TYPES)
+
+    def schema(self) -> Schema:
+        return {"type": "string"}
+
+
+TYPES = TypesParam()
 
 
 @dataclass(eq=False)
@@ -67,7 +108,7 @@ class Client:
     ws: web.WebSocketResponse
     request: web.Request
     queue: asyncio.Queue[Event]
-    types: frozenset[str] = frozenset(EVENT_TYPES)
+    types: frozenset[EventType] = frozenset(EVENT_TYPES)
     id: int = 0
     writer: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -76,6 +117,9 @@ class Client:
 
 
 class Hub:
+    """`sleep` waits out one period of status_update and ping: `asyncio.sleep`, or in tests
+    a timer they advance by hand."""
+
     def __init__(
         self,
         state: State,
@@ -85,6 +129,7 @@ class Hub:
         ping_interval: float = 30.0,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.state = state
         self.metrics = metrics
@@ -92,6 +137,7 @@ class Hub:
         self.ping_interval = ping_interval
         self.queue_size = queue_size
         self.clock = clock
+        self.sleep = sleep
         self.clients: set[Client] = set()
         self._ids = itertools.count(1)
         self._status: dict[str, ProviderStatus] = {}
@@ -100,7 +146,17 @@ class Hub:
 
     # ------------------------------------------------------------ publishing
 
-    def publish(self, type_: str, data: dict[str, Any]) -> None:
+    @overload
+    def publish(self, type_: Literal["status_update"], data: StatusUpdateData) -> None: ...
+    @overload
+    def publish(self, type_: Literal["new_log_entry"], data: LogEntry) -> None: ...
+    @overload
+    def publish(self, type_: Literal["rate_limit_alert"], data: RateLimitAlertData) -> None: ...
+    @overload
+    def publish(self, type_: Literal["provider_status_change"], data: ProviderStatusChangeData) -> None: ...
+    @overload
+    def publish(self, type_: Literal["ping"], data: Empty) -> None: ...
+    def publish(self, type_: EventType, data: Mapping[str, object]) -> None:
         """Queue an event for every client that wants it; never awaits."""
         if not self.clients:
             return
@@ -122,7 +178,7 @@ class Hub:
     def on_result(self, result: ProbeResult) -> None:
         """The exporter listener: runs after `State.record(result)`, on every probe."""
         if self.clients:  # building the entry is the costly part; skip it with nobody to send it to
-            self.publish(NEW_LOG_ENTRY, log_entry(result))
+            self.publish("new_log_entry", log_entry(result))
         ps = self.state.providers.get(result.provider)
         if ps is not None:
             new = ps.status()
@@ -130,14 +186,14 @@ class Hub:
             self._status[ps.name] = new
             if new is not old:
                 self.publish(
-                    PROVIDER_STATUS_CHANGE,
+                    "provider_status_change",
                     {
                         "provider": ps.name,
                         "category": ps.category,
-                        "old_status": old.value,
-                        "new_status": new.value,
+                        "old_status": old,
+                        "new_status": new,
                         "health_score": ps.health_score(),
-                        "details": {"endpoint": result.endpoint, "outcome": result.outcome.value, "http_code": result.status_code},
+                        "details": {"endpoint": result.endpoint, "outcome": result.outcome, "http_code": result.status_code},
                     },
                 )
         for quota in result.quotas:
@@ -148,7 +204,7 @@ class Hub:
             elif key not in self._alerting:
                 self._alerting.add(key)  # once per crossing; re-armed when usage drops below
                 self.publish(
-                    RATE_LIMIT_ALERT,
+                    "rate_limit_alert",
                     {
                         "provider": result.provider,
                         "scope": quota.scope,
@@ -160,30 +216,32 @@ class Hub:
                     },
                 )
 
-    def status_data(self) -> dict[str, Any]:
-        data = status_counts(self.state)
+    def status_data(self) -> StatusUpdateData:
+        counts = status_counts(self.state)
         latencies = [d for ps in self.state.providers.values() if (d := provider_latency(ps)) is not None]
-        data["avg_response_time_ms"] = ms(sum(latencies) / len(latencies)) if latencies else 0.0
-        data["system_health"] = system_health(data["online"], data["total_apis"] - data["unknown"])
-        data["websocket_clients"] = len(self.clients)
-        return data
+        return {
+            **counts,
+            "avg_response_time_ms": ms(sum(latencies) / len(latencies)) if latencies else 0.0,
+            "system_health": system_health(counts["online"], counts["total_apis"] - counts["unknown"]),
+            "websocket_clients": len(self.clients),
+        }
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         self._status = {name: ps.status() for name, ps in self.state.providers.items()}
         self._tasks = [
-            asyncio.create_task(self._every(self.status_interval, lambda: self.publish(STATUS_UPDATE, self.status_data()))),
-            asyncio.create_task(self._every(self.ping_interval, lambda: self.publish(PING, {}))),
+            asyncio.create_task(self._every(self.status_interval, lambda: self.publish("status_update", self.status_data()))),
+            asyncio.create_task(self._every(self.ping_interval, lambda: self.publish("ping", {}))),
         ]
 
     async def _every(self, interval: float, emit: Callable[[], None]) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await self.sleep(interval)
             if self.clients:
                 try:
                     emit()
-                except Exception:  # noqa: BLE001 - a bug here must not end the loop
+                except Exception:  # a bug here must not end the loop
                     log.exception("websocket_periodic_failed")
 
     async def stop(self) -> None:
@@ -200,7 +258,7 @@ class Hub:
             client.writer.cancel()
         try:
             await asyncio.wait_for(client.ws.close(code=1001, message=b"server shutdown"), CLOSE_TIMEOUT)
-        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+        except (TimeoutError, ConnectionError, RuntimeError):
             transport = client.request.transport
             if transport is not None:
                 transport.abort()  # a client that stopped reading does not get a polite close
@@ -211,7 +269,7 @@ class Hub:
         ws = web.WebSocketResponse(max_msg_size=64 * 1024)
         if not ws.can_prepare(request).ok:
             raise ApiError(400, "this is a WebSocket endpoint: connect with an Upgrade: websocket request", None)
-        types = parse_types(request.query["types"]) if request.query.get("types") else frozenset(EVENT_TYPES)
+        types = TYPES.parse(request.query)
         await ws.prepare(request)
         client = Client(ws, request, asyncio.Queue(self.queue_size), types, next(self._ids))
         client.writer = asyncio.create_task(self._write(client))
@@ -233,7 +291,15 @@ class Hub:
             log.info("websocket_disconnected", client=client.id, clients=len(self.clients))
         return ws
 
-    def _reply(self, client: Client, type_: str, data: dict[str, Any]) -> None:
+    @overload
+    def _reply(self, client: Client, type_: Literal["connection_established"], data: ConnectionEstablishedData) -> None: ...
+    @overload
+    def _reply(self, client: Client, type_: Literal["subscribed"], data: SubscribedData) -> None: ...
+    @overload
+    def _reply(self, client: Client, type_: Literal["pong"], data: Empty) -> None: ...
+    @overload
+    def _reply(self, client: Client, type_: Literal["error"], data: Error) -> None: ...
+    def _reply(self, client: Client, type_: ControlType, data: Mapping[str, object]) -> None:
         self._offer(client, Event(type_, data, self.clock()))
 
     def _on_message(self, client: Client, text: str) -> None:

@@ -11,7 +11,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ import structlog
 from ...families import PROBES, RUNS, STATUS
 from ...model import Outcome, ProviderStatus, ScheduleResult
 from ...state import State
+from .models import ComplianceSeries, HealthSeries
 from .views import iso
 
 log = structlog.get_logger()
@@ -55,7 +56,7 @@ def take_sample(state: State, now: float) -> Sample:
             success += ep.outcomes[Outcome.SUCCESS]
             probes += sum(n for o, n in ep.outcomes.items() if not o.skipped)
         runs = ps.schedule_runs
-        out[name] = ProviderSample(ps.status(), success, probes, runs["on_time"], runs["late"], runs["missed"])
+        out[name] = ProviderSample(ps.status(), success, probes, runs[ScheduleResult.ON_TIME], runs[ScheduleResult.LATE], runs[ScheduleResult.MISSED])
     return Sample(now, out)
 
 
@@ -80,10 +81,11 @@ def _window(samples: Sequence[Sample], since: float) -> list[tuple[Sample | None
     return pairs
 
 
-def health_series(samples: Sequence[Sample], since: float, provider: str | None = None) -> dict[str, Any]:
+def health_series(samples: Sequence[Sample], since: float, provider: str | None = None) -> HealthSeries:
     """Per sample: the success rate of the probes since the previous sample (None when
     none ran) and how many providers were online, degraded, offline."""
-    out: dict[str, list[Any]] = {"timestamps": [], "success_rate": [], "online": [], "degraded": [], "offline": [], "unknown": []}
+    out: HealthSeries = {"timestamps": [], "success_rate": [], "online": [], "degraded": [], "offline": [], "unknown": []}
+    by_status = _by_status(out)
     for prev, s in _window(samples, since):
         now = _pick(s, provider)
         succ = sum(p.success for p in now)
@@ -94,14 +96,24 @@ def health_series(samples: Sequence[Sample], since: float, provider: str | None 
             total -= sum(p.probes for p in old)
         out["timestamps"].append(iso(s.at))
         out["success_rate"].append(_pct(succ, total) if prev is not None else None)
-        for status in ProviderStatus:
-            out[status.value].append(sum(1 for p in now if p.status is status))
+        for status, counts in by_status.items():
+            counts.append(sum(1 for p in now if p.status is status))
     return out
 
 
-def compliance_series(samples: Sequence[Sample], since: float, provider: str | None = None) -> dict[str, Any]:
+def _by_status(series: HealthSeries) -> dict[ProviderStatus, list[int | None]]:
+    """The series' count lists by status (the same list objects)."""
+    return {
+        ProviderStatus.ONLINE: series["online"],
+        ProviderStatus.DEGRADED: series["degraded"],
+        ProviderStatus.OFFLINE: series["offline"],
+        ProviderStatus.UNKNOWN: series["unknown"],
+    }
+
+
+def compliance_series(samples: Sequence[Sample], since: float, provider: str | None = None) -> ComplianceSeries:
     """Per sample: percent of scheduled runs since the previous sample that started on time."""
-    out: dict[str, list[Any]] = {"timestamps": [], "compliance_percentage": [], "on_time": [], "late": [], "missed": []}
+    out: ComplianceSeries = {"timestamps": [], "compliance_percentage": [], "on_time": [], "late": [], "missed": []}
     for prev, s in _window(samples, since):
         now = _pick(s, provider)
         counts = [sum(p.on_time for p in now), sum(p.late for p in now), sum(p.missed for p in now)]
@@ -117,12 +129,24 @@ def compliance_series(samples: Sequence[Sample], since: float, provider: str | N
 
 
 class HistoryRecorder:
-    """Samples `State` every `interval` seconds into a ring of `max_samples`."""
+    """Samples `State` every `interval` seconds into a ring of `max_samples`.
 
-    def __init__(self, state: State, *, interval: float = SAMPLE_INTERVAL, max_samples: int = MAX_SAMPLES, clock: Callable[[], float] = time.time) -> None:
+    `sleep` waits out one interval: `asyncio.sleep`, or in tests a timer they advance by
+    hand, so no test waits for (or depends on) the wall clock."""
+
+    def __init__(
+        self,
+        state: State,
+        *,
+        interval: float = SAMPLE_INTERVAL,
+        max_samples: int = MAX_SAMPLES,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.state = state
         self.interval = interval
         self.clock = clock
+        self.sleep = sleep
         self.samples: deque[Sample] = deque(maxlen=max_samples)
         self._task: asyncio.Task[None] | None = None
 
@@ -137,10 +161,10 @@ class HistoryRecorder:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            await self.sleep(self.interval)
             try:
                 self.sample()
-            except Exception:  # noqa: BLE001 - keep sampling
+            except Exception:  # keep sampling
                 log.exception("history_sample_failed")
 
     async def stop(self) -> None:
@@ -198,12 +222,12 @@ class PrometheusHistory:
     async def query_range(self, expr: str, start: float, end: float, step: int) -> list[dict[str, Any]]:
         params = {"query": expr, "start": str(start), "end": str(end), "step": str(step)}
         try:
-            async with self.session_factory() as session:
-                async with session.get(f"{self.url}/api/v1/query_range", params=params, timeout=aiohttp.ClientTimeout(total=PROMETHEUS_TIMEOUT)) as resp:
-                    if resp.status != 200:
-                        raise PrometheusError(f"Prometheus answered HTTP {resp.status}")
-                    body = await resp.json(content_type=None)
-        except asyncio.TimeoutError:
+            timeout = aiohttp.ClientTimeout(total=PROMETHEUS_TIMEOUT)
+            async with self.session_factory() as session, session.get(f"{self.url}/api/v1/query_range", params=params, timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise PrometheusError(f"Prometheus answered HTTP {resp.status}")
+                body = await resp.json(content_type=None)
+        except TimeoutError:
             raise PrometheusError(f"Prometheus did not answer within {PROMETHEUS_TIMEOUT:g}s") from None
         except (aiohttp.ClientError, OSError, ValueError) as e:
             raise PrometheusError(f"Prometheus query failed ({type(e).__name__})") from None
@@ -214,7 +238,7 @@ class PrometheusHistory:
             raise PrometheusError("Prometheus answered no matrix")
         return result
 
-    async def health(self, hours: int, provider: str | None) -> dict[str, Any]:
+    async def health(self, hours: int, provider: str | None) -> HealthSeries:
         start, end, step, grid = self._grid(hours)
         window = f"{max(step, 300)}s"
         sel_ok = promql_selector(provider, 'outcome="success"')
@@ -223,24 +247,31 @@ class PrometheusHistory:
         rate_expr = f"100 * sum(increase({PROBES.name}{sel_ok}[{window}])) / sum(increase({PROBES.name}{sel_all}[{window}]))"
         status_expr = f"sum by (status) ({STATUS.name}{promql_selector(provider)})"
         rate, statuses = await asyncio.gather(self.query_range(rate_expr, start, end, step), self.query_range(status_expr, start, end, step))
-        out: dict[str, Any] = {"timestamps": [iso(t) for t in grid]}
-        out["success_rate"] = align(rate[0].get("values", []), grid) if rate else [None] * len(grid)
-        by_status = {s.get("metric", {}).get("status"): s.get("values", []) for s in statuses}
-        for status in ProviderStatus:
-            out[status.value] = [None if v is None else int(v) for v in align(by_status.get(status.value, []), grid)]
+        out: HealthSeries = {
+            "timestamps": [iso(t) for t in grid],
+            "success_rate": align(rate[0].get("values", []), grid) if rate else [None] * len(grid),
+            "online": [],
+            "degraded": [],
+            "offline": [],
+            "unknown": [],
+        }
+        values = {s.get("metric", {}).get("status"): s.get("values", []) for s in statuses}
+        for status, counts in _by_status(out).items():
+            counts.extend(None if v is None else int(v) for v in align(values.get(status.value, []), grid))
         return out
 
-    async def compliance(self, hours: int, provider: str | None) -> dict[str, Any]:
+    async def compliance(self, hours: int, provider: str | None) -> ComplianceSeries:
         start, end, step, grid = self._grid(hours)
         window = f"{max(step, 300)}s"
-        out: dict[str, Any] = {"timestamps": [iso(t) for t in grid]}
         expr = f"sum by (result) (increase({RUNS.name}{promql_selector(provider)}[{window}]))"
         series = {s.get("metric", {}).get("result"): align(s.get("values", []), grid) for s in await self.query_range(expr, start, end, step)}
-        for result in ScheduleResult:
-            out[result.value] = [None if v is None else round(v) for v in series.get(result.value, [None] * len(grid))]
+
+        def runs(result: ScheduleResult) -> list[int | None]:
+            return [None if v is None else round(v) for v in series.get(result.value, [None] * len(grid))]
+
+        on_time, late, missed = runs(ScheduleResult.ON_TIME), runs(ScheduleResult.LATE), runs(ScheduleResult.MISSED)
         pct: list[float | None] = []
-        for on_time, late, missed in zip(out["on_time"], out["late"], out["missed"]):
-            total = (on_time or 0) + (late or 0) + (missed or 0)
-            pct.append(_pct(on_time or 0, total))
-        out["compliance_percentage"] = pct
-        return out
+        for n_on_time, n_late, n_missed in zip(on_time, late, missed, strict=True):
+            total = (n_on_time or 0) + (n_late or 0) + (n_missed or 0)
+            pct.append(_pct(n_on_time or 0, total))
+        return {"timestamps": [iso(t) for t in grid], "on_time": on_time, "late": late, "missed": missed, "compliance_percentage": pct}

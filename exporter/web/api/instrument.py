@@ -14,8 +14,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ...families import (
-    EXPORTER_REQUEST_DURATION, EXPORTER_REQUESTS, EXPORTER_WS_CLIENTS, EXPORTER_WS_DROPPED, EXPORTER_WS_MESSAGES,
-    REQUEST_BUCKETS, Family,
+    EXPORTER_REQUEST_DURATION,
+    EXPORTER_REQUESTS,
+    EXPORTER_WS_CLIENTS,
+    EXPORTER_WS_DROPPED,
+    EXPORTER_WS_MESSAGES,
+    REQUEST_BUCKETS,
+    Family,
 )
 from .errors import Handler
 

@@ -1,16 +1,21 @@
-"""Pure helpers for request parameters: parsing, validation, pagination. Every mistake
-is an `ApiError` (400) that names the parameter."""
+"""Request parameters: parsing, validation, pagination. Every mistake is an `ApiError`
+(400, or 404 for an unknown name) that names the parameter.
+
+A query parameter is declared once, as an object that both parses it (for the handler)
+and describes it (for the OpenAPI document): the bounds a handler enforces are the ones
+the document states."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .errors import ApiError
+from .models import NAME_MAX, NAME_PATTERN
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -52,7 +57,7 @@ def str_param(query: Mapping[str, str], name: str, max_len: int = 200) -> str | 
     return raw.strip()
 
 
-def name_param(query: Mapping[str, str], name: str, known: Sequence[str]) -> str | None:
+def name_param(query: Mapping[str, str], name: str, known: Collection[str]) -> str | None:
     """A provider (or endpoint) name that must exist: 404 naming it otherwise."""
     value = str_param(query, name)
     if value is not None and value not in known:
@@ -60,9 +65,100 @@ def name_param(query: Mapping[str, str], name: str, known: Sequence[str]) -> str
     return value
 
 
+# ---------------------------------------------------------------- declared parameters
+
+Schema = dict[str, Any]
+
+
+class QueryParam(Protocol):
+    """A query parameter as the route table declares it (all of ours are optional): it
+    parses itself for the handler and describes itself for the OpenAPI document."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def parse(self, query: Mapping[str, str]) -> object: ...
+
+    def schema(self) -> Schema: ...
+
+
+def _filter(schema: Schema) -> Schema:
+    """A filter's schema: an empty value means no filter, as the old backends took it."""
+    if "enum" in schema:
+        return {**schema, "enum": [*schema["enum"], ""]}
+    return {**schema, "pattern": f"^({schema['pattern'][1:-1]})?$"}
+
+
 @dataclass(frozen=True)
-class Page:
-    items: list[object]
+class IntParam:
+    name: str
+    default: int
+    lo: int
+    hi: int
+    description: str
+
+    def parse(self, query: Mapping[str, str]) -> int:
+        return int_param(query, self.name, self.default, self.lo, self.hi)
+
+    def schema(self) -> Schema:
+        return {"type": "integer", "minimum": self.lo, "maximum": self.hi, "default": self.default}
+
+
+@dataclass(frozen=True)
+class EnumParam(Generic[E]):
+    """A filter on a closed set, case-insensitive; empty: no filter."""
+
+    name: str
+    enum: type[E]
+    description: str
+
+    def parse(self, query: Mapping[str, str]) -> E | None:
+        return enum_param(query, self.name, self.enum)
+
+    def schema(self) -> Schema:
+        return _filter({"type": "string", "enum": [e.value for e in self.enum]})
+
+
+@dataclass(frozen=True)
+class StrParam:
+    """Free text; empty: no filter."""
+
+    name: str
+    description: str
+    max_len: int = 200
+
+    def parse(self, query: Mapping[str, str]) -> str | None:
+        return str_param(query, self.name, self.max_len)
+
+    def schema(self) -> Schema:
+        return {"type": "string", "maxLength": self.max_len}
+
+
+@dataclass(frozen=True)
+class NameParam:
+    """A configured name; empty: no filter. With `known`, any other name is a 404."""
+
+    name: str
+    description: str
+
+    def parse(self, query: Mapping[str, str], known: Collection[str] | None = None) -> str | None:
+        if known is None:
+            return str_param(query, self.name)
+        return name_param(query, self.name, known)
+
+    def schema(self) -> Schema:
+        return _filter({"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX})
+
+
+# ---------------------------------------------------------------- pagination
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
     total: int
     page: int
     per_page: int
@@ -72,7 +168,7 @@ class Page:
         return max(math.ceil(self.total / self.per_page), 1)
 
 
-def paginate(items: Sequence[T], page: int, per_page: int) -> Page:
+def paginate(items: Sequence[T], page: int, per_page: int) -> Page[T]:
     """Page `page` (1-based) of `items`; a page past the end is empty, not an error."""
     if page < 1 or per_page < 1:
         raise ValueError("page and per_page start at 1")

@@ -1,26 +1,69 @@
-"""The JSON handlers of the old backends' contract. Thin: parse and validate parameters,
-read state through `views`, answer JSON. The only actions are the two documented POSTs."""
+"""The route table and the JSON handlers of the old backends' contract.
+
+Handlers are thin: parse the declared parameters, read state through `views`, return the
+route's typed model (json_route answers it as JSON). The only actions are the two
+documented POSTs. `ROUTES` is the one table of every route the server answers: it is
+what setup_api registers and what `/openapi.json` is generated from (the routes of
+web/server.py are in it too, without a handler, so they are documented)."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-from ...config import Provider
+from ...config import Provider as ProviderSpec
 from ...model import Category, Outcome, ProviderStatus
 from ...state import State
 from ..control import ExporterControl, NotRunning
 from . import views
 from .errors import ApiError
-from .events import Hub
-from .history import HistoryRecorder, PrometheusError, PrometheusHistory, compliance_series, health_series
-from .query import MAX_PAGE, MAX_PER_PAGE, enum_param, int_param, name_param, paginate, str_param
+from .events import TYPES, Hub
+from .history import (
+    HistoryRecorder,
+    PrometheusError,
+    PrometheusHistory,
+    compliance_series,
+    health_series,
+)
+from .models import (
+    CategorySummary,
+    Compliance,
+    Error,
+    Failures,
+    Freshness,
+    HealthHistory,
+    JsonObject,
+    KeyConfig,
+    KeyTestRequest,
+    KeyTestResult,
+    LogPage,
+    Ok,
+    Provider,
+    RateLimit,
+    ReloadFailed,
+    Schedule,
+    Status,
+    TriggerRequest,
+    TriggerResult,
+    WsClientMessage,
+    WsMessage,
+)
+from .openapi import Access, Answer, Operation, build_document, json_route, render_docs
+from .query import (
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    EnumParam,
+    IntParam,
+    NameParam,
+    StrParam,
+    paginate,
+)
 from .settings import ApiSettings
 
 log = structlog.get_logger()
@@ -55,15 +98,10 @@ class Api:
 
 
 API_KEY = web.AppKey("api", Api)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _api(request: web.Request) -> Api:
     return request.app[API_KEY]
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
 
 
 async def read_json_body(request: web.Request, required: bool) -> dict[str, Any]:
@@ -97,141 +135,161 @@ def body_str(body: dict[str, Any], name: str) -> str | None:
     return value.strip()
 
 
-def reject_unknown(body: dict[str, Any], known: set[str]) -> None:
+def fields_of(model: Any) -> frozenset[str]:
+    """The keys a request body model (a TypedDict) declares."""
+    return frozenset(model.__required_keys__ | model.__optional_keys__)
+
+
+def reject_unknown(body: dict[str, Any], known: frozenset[str]) -> None:
     for key in body:
         if key not in known:
             name = str(key)[:60]
             raise ApiError(400, f"{name}: unknown field (known: {', '.join(sorted(known))})", name)
 
 
-def _provider(api: Api, name: str, field_name: str = "provider") -> Provider:
+def _provider(api: Api, name: str, field_name: str = "provider") -> ProviderSpec:
     try:
         return api.control.config.provider(name)
     except KeyError:
         raise ApiError(404, f"{field_name}: unknown provider {name[:60]!r}", field_name) from None
 
 
+# ---------------------------------------------------------------- query parameters, declared once
+
+PROVIDER = NameParam("provider", "only this provider (a configured name; 404 otherwise)")
+CATEGORY = EnumParam("category", Category, "only this category")
+STATUS = EnumParam("status", ProviderStatus, "only this status")
+SEARCH = StrParam("search", "substring of name or description")
+PAGE = IntParam("page", 1, 1, MAX_PAGE, "page number, from 1")
+PER_PAGE = IntParam("per_page", 50, 1, MAX_PER_PAGE, "entries per page")
+ENDPOINT = StrParam("endpoint", "only this endpoint")
+OUTCOME = EnumParam("outcome", Outcome, "only this outcome")
+OUTCOME_ALIAS = EnumParam("status", Outcome, "alias of outcome (old clients)")
+LIMIT = IntParam("limit", 20, 1, 200, "recent failures to list")
+HOURS = IntParam("hours", 24, 1, MAX_HOURS, "how far back")
+TRIGGER_PROVIDER = NameParam("provider", "the provider (old clients); the body's wins")
+TRIGGER_ENDPOINT = NameParam("endpoint", "one endpoint of that provider")
+
+
 # ---------------------------------------------------------------- read-only views
 
 
-async def status(request: web.Request) -> web.Response:
+async def status(request: web.Request) -> Status:
     api = _api(request)
-    return _json(views.status_summary(api.store, api.clock()))
+    return views.status_summary(api.store, api.clock())
 
 
-async def categories(request: web.Request) -> web.Response:
+async def categories(request: web.Request) -> list[CategorySummary]:
     api = _api(request)
-    return _json(views.category_rows(api.store, api.clock()))
+    return views.category_rows(api.store, api.clock())
 
 
-async def providers(request: web.Request) -> web.Response:
+async def providers(request: web.Request) -> list[Provider]:
     api = _api(request)
     q = request.query
-    category = enum_param(q, "category", Category)
-    wanted = enum_param(q, "status", ProviderStatus)
-    search = str_param(q, "search")
+    category, wanted, search = CATEGORY.parse(q), STATUS.parse(q), SEARCH.parse(q)
     now = api.clock()
     rows = views.filter_providers(api.store.providers.values(), category, wanted, search)
-    return _json([views.provider_row(ps, now) for ps in rows])
+    return [views.provider_row(ps, now) for ps in rows]
 
 
-async def logs(request: web.Request) -> web.Response:
+async def logs(request: web.Request) -> LogPage:
     api = _api(request)
     q = request.query
-    page = int_param(q, "page", 1, 1, MAX_PAGE)
-    per_page = int_param(q, "per_page", 50, 1, MAX_PER_PAGE)
-    provider = name_param(q, "provider", api.provider_names())
-    endpoint = str_param(q, "endpoint")
-    outcome = enum_param(q, "outcome", Outcome)
+    page, per_page = PAGE.parse(q), PER_PAGE.parse(q)
+    provider = PROVIDER.parse(q, api.provider_names())
+    endpoint = ENDPOINT.parse(q)
+    outcome = OUTCOME.parse(q)
     if outcome is None:
-        outcome = enum_param(q, "status", Outcome)  # the old backends' name for it
+        outcome = OUTCOME_ALIAS.parse(q)  # the old backends' name for it
     rows = views.filter_history(api.store.history, provider, endpoint, outcome)
     result = paginate(rows, page, per_page)
-    return _json(
-        {
-            "total": result.total,
-            "page": result.page,
-            "per_page": result.per_page,
-            "pages": result.pages,
-            "logs": [views.log_entry(r) for r in result.items],  # type: ignore[arg-type]
-        }
-    )
+    return {"total": result.total, "page": result.page, "per_page": result.per_page, "pages": result.pages, "logs": [views.log_entry(r) for r in result.items]}
 
 
-async def failures(request: web.Request) -> web.Response:
+async def failures(request: web.Request) -> Failures:
     api = _api(request)
     q = request.query
-    limit = int_param(q, "limit", 20, 1, 200)
-    provider = name_param(q, "provider", api.provider_names())
+    limit = LIMIT.parse(q)
+    provider = PROVIDER.parse(q, api.provider_names())
     rows = [r for r in api.store.failures if provider is None or r.provider == provider]
-    return _json(views.failures_report(rows, limit))
+    return views.failures_report(rows, limit)
 
 
-async def rate_limits(request: web.Request) -> web.Response:
+async def rate_limits(request: web.Request) -> list[RateLimit]:
     api = _api(request)
-    provider = name_param(request.query, "provider", api.provider_names())
-    return _json(views.rate_limit_rows(api.store, provider, api.clock()))
+    provider = PROVIDER.parse(request.query, api.provider_names())
+    return views.rate_limit_rows(api.store, provider, api.clock())
 
 
-async def config_keys(request: web.Request) -> web.Response:
+async def config_keys(request: web.Request) -> list[KeyConfig]:
     api = _api(request)
-    return _json(views.key_rows(api.control.config, api.store))
+    return views.key_rows(api.control.config, api.store)
 
 
-async def schedule(request: web.Request) -> web.Response:
+async def schedule(request: web.Request) -> list[Schedule]:
     api = _api(request)
-    return _json(views.schedule_rows(api.store, api.control.jobs()))
+    return views.schedule_rows(api.store, api.control.jobs())
 
 
-async def freshness(request: web.Request) -> web.Response:
+async def freshness(request: web.Request) -> list[Freshness]:
     api = _api(request)
-    provider = name_param(request.query, "provider", api.provider_names())
+    provider = PROVIDER.parse(request.query, api.provider_names())
     rows = views.freshness_rows(api.store, api.clock())
-    return _json([r for r in rows if provider is None or r["provider"] == provider])
+    return [r for r in rows if provider is None or r["provider"] == provider]
 
 
-async def _chart(request: web.Request, kind: str) -> web.Response:
+async def health_history(request: web.Request) -> HealthHistory:
     api = _api(request)
-    hours = int_param(request.query, "hours", 24, 1, MAX_HOURS)
-    provider = name_param(request.query, "provider", api.provider_names())
+    hours = HOURS.parse(request.query)
+    provider = PROVIDER.parse(request.query, api.provider_names())
     warning = None
     if api.prometheus is not None:
         try:
-            series = await (api.prometheus.health(hours, provider) if kind == "health" else api.prometheus.compliance(hours, provider))
-            return _json({"source": "prometheus", "hours": hours, "provider": provider, "warning": None, **series})
+            series = await api.prometheus.health(hours, provider)
+            return {"source": "prometheus", "hours": hours, "provider": provider, "warning": None, **series}
         except PrometheusError as e:
-            warning = f"{e}; showing the exporter's in-memory history"
-            log.warning("prometheus_query_failed", chart=kind, error=str(e))
-    since = api.clock() - hours * 3600
-    samples = list(api.history.samples)
-    series = health_series(samples, since, provider) if kind == "health" else compliance_series(samples, since, provider)
-    return _json({"source": "memory", "hours": hours, "provider": provider, "warning": warning, **series})
+            warning = _fallback(e, "health")
+    memory = health_series(list(api.history.samples), api.clock() - hours * 3600, provider)
+    return {"source": "memory", "hours": hours, "provider": provider, "warning": warning, **memory}
 
 
-async def health_history(request: web.Request) -> web.Response:
-    return await _chart(request, "health")
+async def compliance(request: web.Request) -> Compliance:
+    api = _api(request)
+    hours = HOURS.parse(request.query)
+    provider = PROVIDER.parse(request.query, api.provider_names())
+    warning = None
+    if api.prometheus is not None:
+        try:
+            series = await api.prometheus.compliance(hours, provider)
+            return {"source": "prometheus", "hours": hours, "provider": provider, "warning": None, **series}
+        except PrometheusError as e:
+            warning = _fallback(e, "compliance")
+    memory = compliance_series(list(api.history.samples), api.clock() - hours * 3600, provider)
+    return {"source": "memory", "hours": hours, "provider": provider, "warning": warning, **memory}
 
 
-async def compliance(request: web.Request) -> web.Response:
-    return await _chart(request, "compliance")
+def _fallback(e: PrometheusError, chart: str) -> str:
+    log.warning("prometheus_query_failed", chart=chart, error=str(e))
+    return f"{e}; showing the exporter's in-memory history"
 
 
 # ---------------------------------------------------------------- actions
 
 
-async def schedule_trigger(request: web.Request) -> web.Response:
+async def schedule_trigger(request: web.Request) -> TriggerResult:
     """Run one provider's jobs (or one endpoint's, or all) now; `provider` in the JSON body
     or, as the old backends took it, in the query string. `endpoint` alone: that endpoint
     of every provider that has one."""
     api = _api(request)
     api.require_actions("POST /api/schedule/trigger")
     body = await read_json_body(request, required=False)
-    reject_unknown(body, {"provider", "endpoint"})
-    provider = body_str(body, "provider") or str_param(request.query, "provider")
-    endpoint = body_str(body, "endpoint") or str_param(request.query, "endpoint")
-    if endpoint is not None and provider is None:  # that endpoint of every provider that has one
-        if not any(ep.name == endpoint for p in api.control.config.providers for ep in p.endpoints):
-            raise ApiError(404, f"endpoint: no provider has an endpoint {endpoint[:60]!r}", "endpoint")
+    reject_unknown(body, fields_of(TriggerRequest))
+    provider = body_str(body, "provider") or TRIGGER_PROVIDER.parse(request.query)
+    endpoint = body_str(body, "endpoint") or TRIGGER_ENDPOINT.parse(request.query)
+    # `endpoint` alone: that endpoint of every provider that has one.
+    if endpoint is not None and provider is None and not any(ep.name == endpoint for p in api.control.config.providers for ep in p.endpoints):
+        raise ApiError(404, f"endpoint: no provider has an endpoint {endpoint[:60]!r}", "endpoint")
     if provider is not None:
         p = _provider(api, provider)
         if endpoint is not None and endpoint not in {ep.name for ep in p.endpoints}:
@@ -240,17 +298,17 @@ async def schedule_trigger(request: web.Request) -> web.Response:
     if not jobs:
         raise ApiError(409, "the scheduler is not running (started with scheduling off); nothing was triggered", None)
     log.info("schedule_triggered", provider=provider, endpoint=endpoint, jobs=len(jobs))
-    return _json({"status": "triggered", "provider": provider, "endpoint": endpoint, "jobs": jobs})
+    return {"status": "triggered", "provider": provider, "endpoint": endpoint, "jobs": jobs}
 
 
-async def keys_test(request: web.Request) -> web.Response:
+async def keys_test(request: web.Request) -> KeyTestResult:
     """Probe one endpoint of a provider once per configured key; report each key by env
     var name. What it learns about each key is recorded (crypto_api_key_valid), as a
     scheduled probe's would be; the probe results themselves are not."""
     api = _api(request)
     api.require_actions("POST /api/config/keys/test")
     body = await read_json_body(request, required=True)
-    reject_unknown(body, {"provider", "endpoint"})
+    reject_unknown(body, fields_of(KeyTestRequest))
     name = body_str(body, "provider")
     if name is None:
         raise ApiError(400, "provider: required field is missing", "provider")
@@ -261,28 +319,124 @@ async def keys_test(request: web.Request) -> web.Response:
     try:
         ep = p.endpoint(ep_name) if ep_name is not None else p.endpoints[0]
     except KeyError:
-        raise ApiError(404, f"endpoint: provider {name!r} has no endpoint {ep_name[:60]!r}", "endpoint") from None
+        raise ApiError(404, f"endpoint: provider {name!r} has no endpoint {str(ep_name)[:60]!r}", "endpoint") from None
     try:
         tests = await api.control.test_keys(p.name, ep.name)
     except NotRunning:
         raise ApiError(409, "the exporter is not started", None) from None
     results = [views.key_test_row(t) for t in tests]
     log.info("keys_tested", provider=p.name, endpoint=ep.name, results={x["env"]: x["valid"] for x in results})
-    return _json({"provider": p.name, "endpoint": ep.name, "tested_at": views.iso(api.clock()), "results": results})
+    return {"provider": p.name, "endpoint": ep.name, "tested_at": views.iso(api.clock()), "results": results}
 
 
-ROUTES: tuple[tuple[str, str, Handler], ...] = (
-    ("GET", "/api/status", status),
-    ("GET", "/api/categories", categories),
-    ("GET", "/api/providers", providers),
-    ("GET", "/api/logs", logs),
-    ("GET", "/api/failures", failures),
-    ("GET", "/api/rate-limits", rate_limits),
-    ("GET", "/api/config/keys", config_keys),
-    ("POST", "/api/config/keys/test", keys_test),
-    ("GET", "/api/schedule", schedule),
-    ("POST", "/api/schedule/trigger", schedule_trigger),
-    ("GET", "/api/charts/health-history", health_history),
-    ("GET", "/api/charts/compliance", compliance),
-    ("GET", "/api/freshness", freshness),
+# ---------------------------------------------------------------- WebSockets and the document
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    return await _api(request).hub.handle(request)
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(text=_DOCUMENT_JSON, content_type="application/json")
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    return web.Response(text=_DOCS_HTML, content_type="text/html")
+
+
+# ---------------------------------------------------------------- the table
+
+_ACTIONS_OFF = Answer(
+    "ALLOWED_IPS is set and the client address is not in it; or this action is off: it needs API_TOKENS "
+    "(callers authenticate) or --web.enable-actions",
+    Error,
 )
+_ACTIONS_NOTE = "403 unless API_TOKENS is set or the exporter runs with --web.enable-actions."
+_WS_DESCRIPTION = (
+    "WebSocket (Upgrade: websocket). Every message is a WsMessage; `type` says which `data` it carries. Send "
+    '{"type": "subscribe", "types": ["status_update", "provider_status_change"]} to filter, '
+    '{"type": "unsubscribe", "types": [...]}, or {"type": "ping"} (see WsClientMessage). The token may be given '
+    "as ?token= (or ?api_key=). A plain HTTP GET gets 400."
+)
+
+
+def _websocket(path: str, summary: str) -> Operation:
+    return Operation(
+        "GET", path, summary, "websocket", websocket, Answer("Switching protocols; then WsMessage frames", WsMessage), status=101,
+        params=(TYPES,), errors=(400,), access=Access.WEBSOCKET, description=_WS_DESCRIPTION, head=True,
+    )
+
+
+def _html(description: str) -> Answer:
+    return Answer(description, str, "text/html")
+
+
+ROUTES: tuple[Operation, ...] = (
+    json_route("GET", "/api/status", status, Status, summary="Counts of providers by status", tag="status"),
+    json_route("GET", "/api/categories", categories, list[CategorySummary], summary="Per category: sources, online ratio, latency", tag="status"),
+    json_route(
+        "GET", "/api/providers", providers, list[Provider], summary="Providers with their endpoints' last results", tag="status",
+        params=(CATEGORY, STATUS, SEARCH), errors=(400,),
+    ),
+    json_route(
+        "GET", "/api/logs", logs, LogPage, summary="Recent probes, newest first (the last 1000)", tag="status",
+        params=(PAGE, PER_PAGE, PROVIDER, ENDPOINT, OUTCOME, OUTCOME_ALIAS), errors=(400, 404),
+    ),
+    json_route(
+        "GET", "/api/failures", failures, Failures, summary="Failure analysis of the last 200 failed probes", tag="status",
+        params=(LIMIT, PROVIDER), errors=(400, 404),
+    ),
+    json_route(
+        "GET", "/api/rate-limits", rate_limits, list[RateLimit], summary="Quotas seen in headers, and client-side budgets", tag="status",
+        params=(PROVIDER,), errors=(400, 404),
+    ),
+    json_route("GET", "/api/config/keys", config_keys, list[KeyConfig], summary="API keys by env var name, masked", tag="config"),
+    json_route(
+        "POST", "/api/config/keys/test", keys_test, KeyTestResult, summary="Probe a provider's endpoint once per configured key, now", tag="config",
+        body=KeyTestRequest, body_required=True, errors=(400, 404, 409, 413, 422), answers={403: _ACTIONS_OFF},
+        description="One attempt per key, no retry; spends the client-side budget; what it learns about each key updates "
+        f"crypto_api_key_valid. 409 before the exporter has started. {_ACTIONS_NOTE}",
+    ),
+    json_route("GET", "/api/schedule", schedule, list[Schedule], summary="Probe schedule and compliance per provider", tag="schedule"),
+    json_route(
+        "POST", "/api/schedule/trigger", schedule_trigger, TriggerResult, summary="Run one provider's (or endpoint's, or every) probes now", tag="schedule",
+        params=(TRIGGER_PROVIDER, TRIGGER_ENDPOINT), body=TriggerRequest, errors=(400, 404, 409, 413), answers={403: _ACTIONS_OFF},
+        description=f"409 when the exporter runs without its scheduler. {_ACTIONS_NOTE}",
+    ),
+    json_route(
+        "GET", "/api/charts/health-history", health_history, HealthHistory, summary="Success rate and status counts over time", tag="charts",
+        params=(HOURS, PROVIDER), errors=(400, 404),
+    ),
+    json_route(
+        "GET", "/api/charts/compliance", compliance, Compliance, summary="Schedule compliance over time", tag="charts",
+        params=(HOURS, PROVIDER), errors=(400, 404),
+    ),
+    json_route(
+        "GET", "/api/freshness", freshness, list[Freshness], summary="Data age per endpoint against its bound", tag="status",
+        params=(PROVIDER,), errors=(400, 404),
+    ),
+    _websocket("/ws/live", "Live events: status_update, new_log_entry, rate_limit_alert, provider_status_change, ping"),
+    _websocket("/ws", "All live events; accepts subscription messages"),
+    _websocket("/ws/master", "Alias of /ws"),
+    # Served by web/server.py; here so that they are documented.
+    Operation(
+        "GET", "/metrics", "Prometheus exposition", "exporter", None, Answer("text exposition format", str, "text/plain"), access=Access.METRICS,
+        description="Open unless PROTECT_METRICS=true, then it takes the same tokens and allowlist as /api.",
+    ),
+    Operation("GET", "/healthz", "Liveness (always open)", "exporter", None, Answer("OK", Ok), access=Access.OPEN),
+    Operation(
+        "POST", "/-/reload", "Reload providers.yaml (as SIGHUP does)", "exporter", None, Answer("reloaded", Ok), access=Access.OPEN,
+        answers={
+            403: Answer("the lifecycle API is off (start with --web.enable-lifecycle; SIGHUP always reloads)", Error),
+            422: Answer("the file has errors; the last good config keeps running", ReloadFailed),
+        },
+    ),
+    Operation("GET", "/", "Landing page", "docs", None, _html("HTML"), access=Access.OPEN),
+    Operation("GET", "/openapi.json", "This document", "docs", openapi_json, Answer("OpenAPI 3.1", JsonObject), access=Access.OPEN, head=True),
+    Operation("GET", "/docs", "This document as a browsable page", "docs", docs_page, _html("HTML"), access=Access.OPEN, head=True),
+)
+
+# Built once, at import: the table and the models do not change while the process runs.
+DOCUMENT = build_document(ROUTES, {"WsMessage": WsMessage, "WsClientMessage": WsClientMessage})
+_DOCUMENT_JSON = json.dumps(DOCUMENT)
+_DOCS_HTML = render_docs(DOCUMENT)

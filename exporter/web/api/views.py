@@ -1,18 +1,50 @@
 """Pure functions from the exporter's state to the JSON shapes of the old "Crypto API
-Monitor" backends. They read `State`, `ProbeResult`s and scheduler `JobInfo`s only:
-nothing here does HTTP or classifies anything again."""
+Monitor" backends (the typed models of models.py, which the OpenAPI document is made
+from). They read `State`, `ProbeResult`s and scheduler `JobInfo`s only: nothing here does
+HTTP or classifies anything again."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import overload
 
 from ...config import Config
-from ...model import Category, JobInfo, KeyTest, Outcome, ProbeResult, ProviderStatus, QuotaObservation
+from ...model import (
+    Category,
+    JobInfo,
+    KeyTest,
+    Outcome,
+    ProbeResult,
+    ProviderStatus,
+    QuotaObservation,
+    ScheduleResult,
+)
 from ...redact import mask
 from ...state import EndpointState, ProviderState, State
+from .models import (
+    CategorySummary,
+    EndpointSchedule,
+    EndpointStatus,
+    Failures,
+    Freshness,
+    FreshnessStatus,
+    GroupStatus,
+    KeyConfig,
+    KeyState,
+    KeyStatus,
+    KeyTestEntry,
+    LogEntry,
+    Provider,
+    QuotaStatus,
+    RateLimit,
+    Schedule,
+    ScheduleStatus,
+    Status,
+    StatusCounts,
+    SystemHealth,
+)
 from .remediation import hint
 
 RATE_LIMIT_WARNING = 80.0  # percent of a quota used: rate_limit_alert and status "warning"
@@ -20,16 +52,22 @@ RATE_LIMIT_CRITICAL = 95.0
 HEALTHY_RATIO = 0.8  # the old backends' "healthy": more than 80 % of providers online
 TOP_FAILING = 10
 
-Json = dict[str, Any]
 
-
+@overload
+def iso(ts: float) -> str: ...
+@overload
+def iso(ts: float | None) -> str | None: ...
 def iso(ts: float | None) -> str | None:
     """Unix seconds to ISO 8601 UTC (`2024-05-01T12:00:00.123000Z`)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+@overload
+def ms(seconds: float) -> float: ...
+@overload
+def ms(seconds: float | None) -> float | None: ...
 def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
@@ -53,13 +91,13 @@ def last_probe_at(ps: ProviderState) -> float | None:
     return max(times) if times else None
 
 
-def system_health(online: int, probed: int) -> str:
+def system_health(online: int, probed: int) -> SystemHealth:
     if probed == 0:
         return "unknown"
     return "healthy" if online / probed > HEALTHY_RATIO else "degraded"
 
 
-def status_counts(state: State) -> Json:
+def status_counts(state: State) -> StatusCounts:
     """`status_update.data` and the core of /api/status: {total_apis, online, degraded, offline, unknown}."""
     counts = Counter(ps.status() for ps in state.providers.values())
     return {
@@ -71,7 +109,7 @@ def status_counts(state: State) -> Json:
     }
 
 
-def status_summary(state: State, now: float) -> Json:
+def status_summary(state: State, now: float) -> Status:
     data = status_counts(state)
     latency = _mean(d for ps in state.providers.values() if (d := provider_latency(ps)) is not None)
     probed = data["total_apis"] - data["unknown"]
@@ -83,8 +121,8 @@ def status_summary(state: State, now: float) -> Json:
     }
 
 
-def category_rows(state: State, now: float) -> list[Json]:
-    rows = []
+def category_rows(state: State, now: float) -> list[CategorySummary]:
+    rows: list[CategorySummary] = []
     for cat in Category:
         members = [ps for ps in state.providers.values() if ps.category == cat.value]
         if not members:
@@ -97,17 +135,23 @@ def category_rows(state: State, now: float) -> list[Json]:
         rows.append(
             {
                 "name": cat.value.replace("_", " ").title(),
-                "category": cat.value,
+                "category": cat,
                 "total_sources": len(members),
                 "online_sources": online,
                 "online_ratio": round(online / len(members), 4),
                 "avg_response_time_ms": ms(latency) or 0.0,
                 "rate_limited_count": rate_limited,
                 "last_updated": iso(now),
-                "status": "unknown" if probed == 0 else "online" if online / probed > HEALTHY_RATIO else "degraded",
+                "status": group_status(online, probed),
             }
         )
     return rows
+
+
+def group_status(online: int, probed: int) -> GroupStatus:
+    if probed == 0:
+        return "unknown"
+    return "online" if online / probed > HEALTHY_RATIO else "degraded"
 
 
 def quota_percentage(q: QuotaObservation) -> float | None:
@@ -117,7 +161,7 @@ def quota_percentage(q: QuotaObservation) -> float | None:
     return round(min(max((q.limit - q.remaining) / q.limit * 100, 0.0), 100.0), 2)
 
 
-def quota_status(pct: float | None) -> str:
+def quota_status(pct: float | None) -> QuotaStatus:
     if pct is None:
         return "unknown"
     if pct >= 100:
@@ -134,11 +178,11 @@ def _busiest_quota(ps: ProviderState, now: float) -> QuotaObservation | None:
     return max(known, key=lambda x: x[0])[1] if known else None
 
 
-def endpoint_row(ep: EndpointState, now: float) -> Json:
+def endpoint_row(ep: EndpointState, now: float) -> EndpointStatus:
     last = ep.last
     return {
         "name": ep.name,
-        "status": last.outcome.value if last else None,
+        "status": last.outcome if last else None,
         "healthy": ep.healthy,
         "response_time_ms": ms(endpoint_latency(ep)),
         "http_code": last.status_code if last else None,
@@ -149,14 +193,14 @@ def endpoint_row(ep: EndpointState, now: float) -> Json:
     }
 
 
-def provider_row(ps: ProviderState, now: float) -> Json:
+def provider_row(ps: ProviderState, now: float) -> Provider:
     quota = _busiest_quota(ps, now)
     pct = quota_percentage(quota) if quota else None
     return {
         "id": ps.name,
         "name": ps.name,
-        "category": ps.category,
-        "status": ps.status().value,
+        "category": ps.spec.category,
+        "status": ps.status(),
         "health_score": ps.health_score(),
         "response_time_ms": ms(provider_latency(ps)),
         "rate_limit": {
@@ -167,7 +211,7 @@ def provider_row(ps: ProviderState, now: float) -> Json:
         },
         "last_fetch": iso(last_probe_at(ps)),
         "has_key": bool(ps.spec.auth.keys),  # a key is set, not merely asked for
-        "circuit_state": ps.circuit.value,
+        "circuit_state": ps.circuit,
         "description": ps.spec.description,
         "docs_url": ps.spec.docs_url,
         "endpoints": [endpoint_row(ep, now) for ep in ps.endpoints.values()],
@@ -188,18 +232,19 @@ def filter_providers(providers: Iterable[ProviderState], category: Category | No
     return out
 
 
-def log_entry(r: ProbeResult) -> Json:
-    """One probe as a log line of the old `/api/logs` (and `new_log_entry.data`)."""
+def log_entry(r: ProbeResult) -> LogEntry:
+    """One probe as a log line of the old `/api/logs` (and `new_log_entry.data`). On the
+    hot path (one per probe while a WebSocket client listens): a dict literal, no copies."""
     return {
         "timestamp": iso(r.finished_at),
         "provider": r.provider,
         "category": r.category,
         "endpoint": r.endpoint,
-        "status": r.outcome.value,
+        "status": r.outcome,
         "response_time_ms": ms(r.duration),
         "http_code": r.status_code,
         "attempts": r.attempts,
-        "retries": [x.value for x in r.retries],
+        "retries": list(r.retries),
         "error_message": r.detail or None,
         "key": r.key_env,
         "slow": r.slow,
@@ -215,7 +260,7 @@ def filter_history(history: Iterable[ProbeResult], provider: str | None, endpoin
     ]
 
 
-def failures_report(failures: Sequence[ProbeResult], limit: int) -> Json:
+def failures_report(failures: Sequence[ProbeResult], limit: int) -> Failures:
     """Error type distribution, top failing providers, recent failures, a hint per type."""
     by_type = Counter(r.outcome for r in failures)
     by_provider = Counter(r.provider for r in failures)
@@ -229,22 +274,22 @@ def failures_report(failures: Sequence[ProbeResult], limit: int) -> Json:
                 "timestamp": iso(r.finished_at),
                 "provider": r.provider,
                 "endpoint": r.endpoint,
-                "error_type": r.outcome.value,
+                "error_type": r.outcome,
                 "error_message": r.detail or None,
                 "http_code": r.status_code,
                 "retry_attempted": bool(r.retries),
-                "retries": [x.value for x in r.retries],
+                "retries": list(r.retries),
             }
             for r in recent
         ],
         "remediation_suggestions": [
-            {"error_type": o.value, "count": n, "suggestion": h} for o, n in by_type.most_common() if (h := hint(o)) is not None
+            {"error_type": o, "count": n, "suggestion": h} for o, n in by_type.most_common() if (h := hint(o)) is not None
         ],
     }
 
 
-def rate_limit_rows(state: State, provider: str | None, now: float) -> list[Json]:
-    rows = []
+def rate_limit_rows(state: State, provider: str | None, now: float) -> list[RateLimit]:
+    rows: list[RateLimit] = []
     for ps in state.providers.values():
         if provider is not None and ps.name != provider:
             continue
@@ -267,19 +312,20 @@ def rate_limit_rows(state: State, provider: str | None, now: float) -> list[Json
     return rows
 
 
-def key_rows(config: Config, state: State) -> list[Json]:
+def key_rows(config: Config, state: State) -> list[KeyConfig]:
     """Per provider with keys: env var names, set or not, valid flag, masked form. Never a value."""
-    rows = []
+    rows: list[KeyConfig] = []
     for p in config.providers:
         if not p.auth.env:
             continue
         values = {k.env: k.value for k in p.auth.keys}
         valid = state.providers[p.name].keys if p.name in state.providers else {}
-        keys = [
+        keys: list[KeyState] = [
             {"env": env, "set": env in values, "valid": bool(valid.get(env, False)), "masked": mask(values[env]) if env in values else None}
             for env in p.auth.env
         ]
         first = next((k for k in keys if k["set"] and k["valid"]), None)
+        status: KeyStatus = "active" if first else "missing" if not values else "invalid"
         rows.append(
             {
                 "provider": p.name,
@@ -287,14 +333,14 @@ def key_rows(config: Config, state: State) -> list[Json]:
                 "auth_type": p.auth.type.value,
                 "optional": p.auth.optional,
                 "key_masked": first["masked"] if first else None,
-                "status": "active" if first else "missing" if not values else "invalid",
+                "status": status,
                 "keys": keys,
             }
         )
     return rows
 
 
-def key_test_row(test: KeyTest) -> Json:
+def key_test_row(test: KeyTest) -> KeyTestEntry:
     """One key of `POST /api/config/keys/test`: by env var name and masked, never its value."""
     r = test.result
     if r is None:
@@ -304,7 +350,7 @@ def key_test_row(test: KeyTest) -> Json:
         "set": True,
         "masked": test.masked,
         "valid": r.key_checks[0].valid if r.key_checks else None,
-        "outcome": r.outcome.value,
+        "outcome": r.outcome,
         "http_code": r.status_code,
         "response_time_ms": ms(r.duration),
         "detail": r.detail or None,
@@ -316,30 +362,32 @@ def _duration(seconds: float) -> str:
     return f"{s}s"
 
 
-def schedule_rows(state: State, jobs: Sequence[JobInfo]) -> list[Json]:
+def schedule_rows(state: State, jobs: Sequence[JobInfo]) -> list[Schedule]:
     by_provider: dict[str, dict[str, JobInfo]] = {}
     for job in jobs:
         by_provider.setdefault(job.provider, {})[job.endpoint] = job
-    rows = []
+    rows: list[Schedule] = []
     for ps in state.providers.values():
         pjobs = by_provider.get(ps.name, {})
         runs = ps.schedule_runs
         total = sum(runs.values())
-        endpoints = []
+        on_time, late, missed = runs[ScheduleResult.ON_TIME], runs[ScheduleResult.LATE], runs[ScheduleResult.MISSED]
+        endpoints: list[EndpointSchedule] = []
         for ep in ps.endpoints.values():
-            job = pjobs.get(ep.name)
+            ep_job = pjobs.get(ep.name)
             endpoints.append(
                 {
                     "endpoint": ep.name,
                     "interval_seconds": ep.spec.interval,
                     "jitter_seconds": ep.spec.jitter,
                     "last_run": iso(ep.last.finished_at) if ep.last else None,
-                    "next_run": iso(job.next_run_at) if job else None,
-                    "scheduled": job is not None,
+                    "next_run": iso(ep_job.next_run_at) if ep_job else None,
+                    "scheduled": ep_job is not None,
                 }
             )
         nexts = [j.next_run_at for j in pjobs.values() if j.next_run_at is not None]
         intervals = sorted({ep.spec.interval for ep in ps.endpoints.values()})
+        status: ScheduleStatus = "paused" if pjobs and not nexts else "active" if pjobs else "unscheduled"
         rows.append(
             {
                 "provider": ps.name,
@@ -347,16 +395,16 @@ def schedule_rows(state: State, jobs: Sequence[JobInfo]) -> list[Json]:
                 "schedule": ", ".join(_duration(i) for i in intervals),
                 "last_run": iso(last_probe_at(ps)),
                 "next_run": iso(min(nexts)) if nexts else None,
-                "on_time_percentage": round(100 * runs["on_time"] / total, 2) if total else 100.0,
-                "runs": {"on_time": runs["on_time"], "late": runs["late"], "missed": runs["missed"]},
-                "status": "paused" if pjobs and not nexts else "active" if pjobs else "unscheduled",
+                "on_time_percentage": round(100 * on_time / total, 2) if total else 100.0,
+                "runs": {"on_time": on_time, "late": late, "missed": missed},
+                "status": status,
                 "endpoints": endpoints,
             }
         )
     return rows
 
 
-def freshness_status(age: float | None, max_age: float) -> str:
+def freshness_status(age: float | None, max_age: float) -> FreshnessStatus:
     if age is None:
         return "unknown"
     if age > max_age:
@@ -364,10 +412,10 @@ def freshness_status(age: float | None, max_age: float) -> str:
     return "aging" if age > 0.75 * max_age else "fresh"
 
 
-def freshness_rows(state: State, now: float) -> list[Json]:
+def freshness_rows(state: State, now: float) -> list[Freshness]:
     """Per endpoint: age of the newest data against its bound (the configured max age, or
     two probe intervals for endpoints without a freshness rule)."""
-    rows = []
+    rows: list[Freshness] = []
     for ep in state.endpoints():
         age = ep.data_age(now)
         bound = ep.max_age if ep.max_age is not None else 2 * ep.spec.interval

@@ -1,0 +1,517 @@
+"""The JSON shapes of the API, declared once.
+
+The views, the WebSocket hub and the handlers build these types (so mypy checks every
+field they write), and `/openapi.json` is generated from them (openapi.py), so the
+document cannot drift from what is served. They are `TypedDict`s: at run time a plain
+dict, built as cheaply as before (the hub builds a log entry per probe); pydantic only
+reads them once, to write their JSON Schema.
+
+Wire compatibility rules (the old backends' contract, pinned by tests/api): field names,
+nesting and `null`s are as the old backends answered. Enum fields hold `StrEnum` members,
+which JSON encodes as their value."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired, get_args
+
+from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, with_config
+
+# typing.TypedDict before 3.12 lacks what pydantic needs to read it (it says so and stops).
+from typing_extensions import TypedDict
+
+from ...model import Category, CircuitState, Outcome, ProviderStatus, RetryReason
+
+# ISO 8601, UTC (`2026-05-01T12:00:00.123456Z`): views.iso() writes them.
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+NAME_MAX = 100
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=NAME_MAX), Field(description="a configured provider or endpoint name")]
+
+SystemHealth = Literal["healthy", "degraded", "unknown"]
+GroupStatus = Literal["online", "degraded", "unknown"]
+QuotaStatus = Literal["normal", "warning", "critical", "exhausted", "unknown"]
+KeyStatus = Literal["active", "invalid", "missing"]
+ScheduleStatus = Literal["active", "paused", "unscheduled"]
+FreshnessStatus = Literal["fresh", "aging", "stale", "unknown"]
+HistorySource = Literal["memory", "prometheus"]
+Severity = Literal["warning", "critical"]
+ErrorCode = Literal[
+    "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict", "payload_too_large",
+    "unsupported_media_type", "unprocessable", "internal_error", "bad_gateway", "error",
+]
+
+
+# ---------------------------------------------------------------- errors and the exporter's own routes
+
+
+class Error(TypedDict):
+    """Every 4xx (and the rare 500) of the API: a code, what is wrong, and the parameter or
+    body field at fault (null when none is)."""
+
+    error: ErrorCode
+    detail: str
+    field: str | None
+
+
+class Ok(TypedDict):
+    status: Literal["ok"]
+
+
+class ReloadFailed(TypedDict):
+    """The file has errors; the last good config keeps running."""
+
+    status: Literal["error"]
+    errors: list[str]
+
+
+# ---------------------------------------------------------------- /api/status, /api/categories, /api/providers
+
+
+class StatusCounts(TypedDict):
+    """Providers by status; `total_apis` counts providers."""
+
+    total_apis: int
+    online: int
+    degraded: int
+    offline: int
+    unknown: int
+
+
+class Status(StatusCounts):
+    avg_response_time_ms: float
+    last_update: Timestamp
+    system_health: Annotated[SystemHealth, Field(description="healthy when more than 80 % of the probed providers are online")]
+
+
+class CategorySummary(TypedDict):
+    name: Annotated[str, Field(description='for humans: "Market Data"')]
+    category: Category
+    total_sources: int
+    online_sources: int
+    online_ratio: float
+    avg_response_time_ms: float
+    rate_limited_count: Annotated[int, Field(description="providers whose last probe was rate limited")]
+    last_updated: Timestamp
+    status: Annotated[GroupStatus, Field(description="online when more than 80 % of its probed providers are online")]
+
+
+class EndpointStatus(TypedDict):
+    name: str
+    status: Annotated[Outcome | None, Field(description="the last probe's outcome; null before the first")]
+    healthy: bool
+    response_time_ms: float | None
+    http_code: int | None
+    last_probe: Timestamp | None
+    last_success: Timestamp | None
+    data_age_seconds: float | None
+    health_score: int | None
+
+
+class ProviderRateLimit(TypedDict):
+    """The provider's busiest quota."""
+
+    used: float | None
+    total: float | None
+    period: Annotated[str | None, Field(description="the quota's scope (`weight_1m`, `budget`, ...)")]
+    percentage: float | None
+
+
+class Provider(TypedDict):
+    id: str
+    name: str
+    category: Category
+    status: ProviderStatus
+    health_score: Annotated[int, Field(ge=0, le=100)] | None
+    response_time_ms: float | None
+    rate_limit: ProviderRateLimit
+    last_fetch: Timestamp | None
+    has_key: Annotated[bool, Field(description="an API key is set (not merely asked for)")]
+    circuit_state: CircuitState
+    description: str
+    docs_url: str
+    endpoints: list[EndpointStatus]
+
+
+# ---------------------------------------------------------------- /api/logs, /api/failures
+
+
+class LogEntry(TypedDict):
+    """One probe (also the data of the `new_log_entry` WebSocket message)."""
+
+    timestamp: Timestamp
+    provider: str
+    category: str
+    endpoint: str
+    status: Outcome
+    response_time_ms: float | None
+    http_code: int | None
+    attempts: int
+    retries: list[RetryReason]
+    error_message: str | None
+    key: Annotated[str | None, Field(description="the env var name of the API key used, never its value")]
+    slow: bool
+
+
+class LogPage(TypedDict):
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    logs: list[LogEntry]
+
+
+class FailingProvider(TypedDict):
+    provider: str
+    failure_count: int
+
+
+class Failure(TypedDict):
+    timestamp: Timestamp
+    provider: str
+    endpoint: str
+    error_type: Outcome
+    error_message: str | None
+    http_code: int | None
+    retry_attempted: bool
+    retries: list[RetryReason]
+
+
+class Remediation(TypedDict):
+    error_type: Outcome
+    count: int
+    suggestion: str
+
+
+class Failures(TypedDict):
+    """From the last 200 failed probes."""
+
+    total: int
+    error_type_distribution: Annotated[dict[str, int], Field(description="outcome to count")]
+    top_failing_providers: list[FailingProvider]
+    recent_failures: list[Failure]
+    remediation_suggestions: list[Remediation]
+
+
+# ---------------------------------------------------------------- /api/rate-limits, /api/config/keys
+
+
+class RateLimit(TypedDict):
+    """One quota seen in a provider's headers, or its client-side budget (`scope: budget`)."""
+
+    provider: str
+    category: str
+    scope: str
+    limit_type: str
+    limit_value: float | None
+    remaining: float | None
+    current_usage: float | None
+    percentage: float | None
+    reset_at: Timestamp | None
+    status: QuotaStatus
+
+
+class KeyState(TypedDict):
+    env: str
+    set: bool
+    valid: bool
+    masked: Annotated[str | None, Field(description="at most the last 4 characters (`***9f3b`)")]
+
+
+class KeyConfig(TypedDict):
+    """Keys by env var name, masked; values are never shown."""
+
+    provider: str
+    category: str
+    auth_type: str
+    optional: bool
+    key_masked: Annotated[str | None, Field(description="the key in use")]
+    status: KeyStatus
+    keys: list[KeyState]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class KeyTestRequest(TypedDict):
+    """`endpoint` defaults to the provider's first endpoint."""
+
+    provider: Name
+    endpoint: NotRequired[Name]
+
+
+class KeyTestEntry(TypedDict):
+    env: str
+    set: bool
+    masked: str | None
+    valid: Annotated[bool | None, Field(description="null when the answer could not tell (timeout, 5xx, budget exhausted)")]
+    outcome: Outcome | None
+    http_code: int | None
+    response_time_ms: float | None
+    detail: str | None
+
+
+class KeyTestResult(TypedDict):
+    provider: str
+    endpoint: str
+    tested_at: Timestamp
+    results: list[KeyTestEntry]
+
+
+# ---------------------------------------------------------------- /api/schedule
+
+
+class ScheduleRuns(TypedDict):
+    on_time: int
+    late: int
+    missed: int
+
+
+class EndpointSchedule(TypedDict):
+    endpoint: str
+    interval_seconds: float
+    jitter_seconds: float
+    last_run: Timestamp | None
+    next_run: Timestamp | None
+    scheduled: bool
+
+
+class Schedule(TypedDict):
+    provider: str
+    category: str
+    schedule: Annotated[str, Field(description="its endpoints' intervals (`60s, 5m`)")]
+    last_run: Timestamp | None
+    next_run: Timestamp | None
+    on_time_percentage: float
+    runs: ScheduleRuns
+    status: ScheduleStatus
+    endpoints: list[EndpointSchedule]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class TriggerRequest(TypedDict, total=False):
+    """No provider: every job; `endpoint` alone: that endpoint of every provider."""
+
+    provider: Name
+    endpoint: Name
+
+
+class TriggerResult(TypedDict):
+    status: Literal["triggered"]
+    provider: str | None
+    endpoint: str | None
+    jobs: list[str]
+
+
+# ---------------------------------------------------------------- /api/charts/*, /api/freshness
+
+
+class ChartMeta(TypedDict):
+    source: HistorySource
+    hours: int
+    provider: str | None
+    warning: Annotated[str | None, Field(description="why the memory series is shown though PROMETHEUS_URL is set")]
+
+
+class HealthSeries(TypedDict):
+    """Parallel arrays, one entry per sample."""
+
+    timestamps: list[Timestamp]
+    success_rate: Annotated[list[float | None], Field(description="percent of the probes since the previous sample that succeeded")]
+    online: list[int | None]
+    degraded: list[int | None]
+    offline: list[int | None]
+    unknown: list[int | None]
+
+
+class HealthHistory(ChartMeta, HealthSeries):
+    """Parallel arrays, one entry per sample."""
+
+
+class ComplianceSeries(TypedDict):
+    """Parallel arrays, one entry per sample."""
+
+    timestamps: list[Timestamp]
+    compliance_percentage: Annotated[list[float | None], Field(description="percent of the scheduled runs since the previous sample that started on time")]
+    on_time: list[int | None]
+    late: list[int | None]
+    missed: list[int | None]
+
+
+class Compliance(ChartMeta, ComplianceSeries):
+    """Parallel arrays, one entry per sample."""
+
+
+class Freshness(TypedDict):
+    """Age of an endpoint's newest data against its bound: the configured max age, or two
+    probe intervals where there is none (`freshness_rule: false`)."""
+
+    provider: str
+    category: str
+    endpoint: str
+    fetch_time: Annotated[Timestamp | None, Field(description="the last success")]
+    data_timestamp: Annotated[Timestamp | None, Field(description="read from the payload")]
+    age_seconds: float | None
+    staleness_minutes: float | None
+    max_age_seconds: float
+    ttl_minutes: float
+    freshness_rule: bool
+    status: FreshnessStatus
+
+
+# ---------------------------------------------------------------- WebSocket messages
+
+EventType = Literal["status_update", "new_log_entry", "rate_limit_alert", "provider_status_change", "ping"]
+# Replies to one client, always delivered whatever it subscribed to.
+ControlType = Literal["connection_established", "subscribed", "pong", "error"]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+CONTROL_TYPES: tuple[ControlType, ...] = get_args(ControlType)
+
+
+class Empty(TypedDict):
+    pass
+
+
+class StatusUpdateData(StatusCounts):
+    avg_response_time_ms: float
+    system_health: SystemHealth
+    websocket_clients: int
+
+
+class StatusChangeDetails(TypedDict):
+    """The probe that changed the status."""
+
+    endpoint: str
+    outcome: Outcome
+    http_code: int | None
+
+
+class ProviderStatusChangeData(TypedDict):
+    provider: str
+    category: str
+    old_status: ProviderStatus
+    new_status: ProviderStatus
+    health_score: int | None
+    details: StatusChangeDetails
+
+
+class RateLimitAlertData(TypedDict):
+    """A quota crossed 80 % used (once per crossing); `critical` from 95 %."""
+
+    provider: str
+    scope: str
+    percentage: float
+    limit: float | None
+    remaining: float | None
+    reset_at: Timestamp | None
+    severity: Severity
+
+
+class ConnectionEstablishedData(TypedDict):
+    client_id: int
+    message: str
+    types: list[EventType]
+
+
+class SubscribedData(TypedDict):
+    types: list[EventType]
+
+
+class StatusUpdateMessage(TypedDict):
+    """Every 10 s."""
+
+    type: Literal["status_update"]
+    data: StatusUpdateData
+    timestamp: Timestamp
+
+
+class NewLogEntryMessage(TypedDict):
+    """Every probe."""
+
+    type: Literal["new_log_entry"]
+    data: LogEntry
+    timestamp: Timestamp
+
+
+class RateLimitAlertMessage(TypedDict):
+    type: Literal["rate_limit_alert"]
+    data: RateLimitAlertData
+    timestamp: Timestamp
+
+
+class ProviderStatusChangeMessage(TypedDict):
+    """A provider's status changed."""
+
+    type: Literal["provider_status_change"]
+    data: ProviderStatusChangeData
+    timestamp: Timestamp
+
+
+class PingMessage(TypedDict):
+    """Every 30 s."""
+
+    type: Literal["ping"]
+    data: Empty
+    timestamp: Timestamp
+
+
+class ConnectionEstablishedMessage(TypedDict):
+    """On connect."""
+
+    type: Literal["connection_established"]
+    data: ConnectionEstablishedData
+    timestamp: Timestamp
+
+
+class SubscribedMessage(TypedDict):
+    """The answer to subscribe and unsubscribe: the types now received."""
+
+    type: Literal["subscribed"]
+    data: SubscribedData
+    timestamp: Timestamp
+
+
+class PongMessage(TypedDict):
+    type: Literal["pong"]
+    data: Empty
+    timestamp: Timestamp
+
+
+class ErrorMessage(TypedDict):
+    """A bad client message; the connection stays open."""
+
+    type: Literal["error"]
+    data: Error
+    timestamp: Timestamp
+
+
+# What the server sends: the `type` says which `data` comes with it.
+WsMessage = Annotated[
+    StatusUpdateMessage
+    | NewLogEntryMessage
+    | RateLimitAlertMessage
+    | ProviderStatusChangeMessage
+    | PingMessage
+    | ConnectionEstablishedMessage
+    | SubscribedMessage
+    | PongMessage
+    | ErrorMessage,
+    Field(discriminator="type"),
+]
+
+
+class SubscribeMessage(TypedDict):
+    """Receive only these types (no `types`: all), or stop receiving them."""
+
+    type: Literal["subscribe", "unsubscribe"]
+    types: NotRequired[list[EventType]]
+
+
+class ClientPingMessage(TypedDict):
+    """`ping` is answered `pong`; a `pong` is ignored."""
+
+    type: Literal["ping", "pong"]
+
+
+# What a client may send.
+WsClientMessage = SubscribeMessage | ClientPingMessage
+
+# Any JSON object (the document itself).
+JsonObject = dict[str, Any]
