@@ -43,7 +43,7 @@ def classify_delay(delay: float, late_after: float = LATE_AFTER) -> ScheduleResu
 class _Job:
     """One endpoint's timer. Times are the loop's monotonic clock."""
 
-    __slots__ = ("provider", "endpoint", "spec", "base", "planned", "handle", "task")
+    __slots__ = ("base", "endpoint", "handle", "planned", "provider", "spec", "task")
 
     def __init__(self, provider: str, spec: Endpoint, base: float) -> None:
         self.provider = provider
@@ -184,7 +184,7 @@ class Scheduler:
             result = await self._run_probe(job.provider, job.endpoint)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the prober never raises; if it did, keep the schedule alive
+        except Exception:  # the prober never raises; if it did, keep the schedule alive
             log.exception("probe_crashed", provider=job.provider, endpoint=job.endpoint)
             return
         if result is not None and result.pause_until is not None and self._jobs.get(job_id(job.provider, job.endpoint)) is job:
