@@ -63,12 +63,16 @@ async def test_large_bursts_are_written_when_the_buffer_fills() -> None:
 
 
 def test_json_lines_with_secrets_redacted(capfd) -> None:  # type: ignore[no-untyped-def]
+    # Restored after, not reset: structlog's defaults render tracebacks with `rich`, slow
+    # enough (over a second each here) to stretch every later test that logs one
+    # (tests/conftest.py).
+    saved = structlog.get_config()
     configure_logging("INFO", "json", Redactor(["sekrit-key-123"]))
     try:
         structlog.get_logger().info("probe", provider="etherscan", detail="failed for ?apikey=sekrit-key-123")
         structlog.get_logger().debug("hidden")
     finally:
-        structlog.reset_defaults()
+        structlog.configure(**saved)
     out = capfd.readouterr().err.strip().splitlines()
     assert len(out) == 1
     line = json.loads(out[0])
