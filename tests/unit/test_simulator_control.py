@@ -12,7 +12,8 @@ import pytest
 
 from exporter.config import Config, parse_config
 from exporter.simulator import FaultSpec, Simulator, run_chaos
-from exporter.simulator.chaos import SCENARIOS, plan_round
+from exporter.simulator.chaos import LIFETIME_PERIODS, SCENARIOS, plan_round
+from tests.clock import virtual_time
 
 from .conftest import StartSim
 
@@ -122,12 +123,12 @@ async def test_cmc_key_checks(sim: Simulator, client: aiohttp.ClientSession) -> 
 async def test_path_key_and_prefixed_header(sim: Simulator, client: aiohttp.ClientSession) -> None:
     async with client.post(f"{sim.url}/sim/alchemy/v2/", json=RPC) as r:
         assert r.status == 401 and (await r.json())["error"]["code"] == -32600
-    sim.set_fault(FaultSpec("alchemy", invalid_keys=[SECRET]))
+    sim.set_fault(FaultSpec("alchemy", invalid_keys=(SECRET,)))
     async with client.post(f"{sim.url}/sim/alchemy/v2/{SECRET}", json=RPC) as r:
         assert r.status == 401 and SECRET not in await r.text()
     async with client.post(f"{sim.url}/sim/alchemy/v2/another", json=RPC) as r:
         assert r.status == 200
-    sim.set_fault(FaultSpec("cryptocompare", invalid_keys=[SECRET]))
+    sim.set_fault(FaultSpec("cryptocompare", invalid_keys=(SECRET,)))
     url = f"{sim.url}/sim/cryptocompare/data/pricemultifull?fsyms=BTC&tsyms=USD"
     async with client.get(url, headers={"authorization": f"Apikey {SECRET}"}) as r:
         data = await r.json()
@@ -210,36 +211,73 @@ def test_chaos_rounds_cover_every_scenario(config: Config) -> None:
     assert len(providers) >= 6
 
 
-async def test_run_chaos_injects_rotates_and_cleans_up(sim: Simulator, config: Config) -> None:
-    task = asyncio.create_task(run_chaos(sim, config, period=0.05, rng=random.Random(2)))
-    await asyncio.sleep(0.3)
+class RecordingSim(Simulator):
+    """A simulator (not listening: chaos needs none) that notes the loop time of each
+    fault set and cleared, by target."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.events: list[tuple[float, str, tuple[str | None, str | None]]] = []
+
+    def set_fault(self, spec: FaultSpec) -> None:
+        self.events.append((asyncio.get_running_loop().time(), "set", spec.target))
+        super().set_fault(spec)
+
+    def clear_faults(self, provider: str | None = None, endpoint: str | None = None) -> int:
+        self.events.append((asyncio.get_running_loop().time(), "clear", (provider, endpoint)))
+        return super().clear_faults(provider, endpoint)
+
+
+@virtual_time
+async def test_run_chaos_injects_rotates_and_cleans_up(config: Config) -> None:
+    sim = RecordingSim(config)
+    period = 20.0
+    task = asyncio.create_task(run_chaos(sim, config, period=period, rng=random.Random(2)))
+    await asyncio.sleep(6.5 * period)  # t=130: rounds 0 to 6 ran, at t=0, 20, ..., 120
+    # The opening round injects every scenario at once, each on its own provider.
+    opening = [target for t, action, target in sim.events if action == "set" and t == 0.0]
+    assert len(opening) == len(SCENARIOS) and len({p for p, _ in opening}) == len(SCENARIOS)
+    # Rounds keep the period to the float; each fault lives exactly LIFETIME_PERIODS.
+    assert {t for t, _, _ in sim.events} <= {r * period for r in range(7)}
+    born: dict[tuple[str | None, str | None], float] = {}
+    for t, action, target in sim.events:
+        if action == "set":
+            assert target not in born
+            born[target] = t
+        else:
+            assert t - born.pop(target) == LIFETIME_PERIODS * period
     active = sim.faults.active()
+    assert {f.target for f in active} == set(born)
+    assert all(t > 130.0 - LIFETIME_PERIODS * period for t in born.values())
+    assert len(active) == 5  # random.Random(2)'s figure: rounds 4 to 6 (busy providers skipped)
     assert 0 < len(active) <= 6
     assert len({f.provider for f in active}) < len(config.providers) // 2  # most stay healthy
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert sim.faults.active() == []
+    assert sorted(target for t, action, target in sim.events if action == "clear" and t == 130.0) == sorted(born)
 
 
+@virtual_time
 async def test_run_chaos_survives_errors(config: Config) -> None:
     class Broken:
-        calls = 0
+        def __init__(self) -> None:
+            self.calls: list[float] = []
 
         def set_fault(self, spec: FaultSpec) -> None:
-            Broken.calls += 1
+            self.calls.append(asyncio.get_running_loop().time())
             raise RuntimeError("boom")
 
-        def clear_faults(self, provider=None, endpoint=None) -> int:  # type: ignore[no-untyped-def]
+        def clear_faults(self, provider: str | None = None, endpoint: str | None = None) -> int:
             return 0
 
-    task = asyncio.create_task(run_chaos(Broken(), config, period=0.01))  # type: ignore[arg-type]
-    # Poll rather than sleep a fixed time: rendering each logged traceback can be slow.
-    for _ in range(500):
-        if Broken.calls >= 3:
-            break
-        await asyncio.sleep(0.01)
-    assert not task.done() and Broken.calls >= 3
+    broken = Broken()
+    task = asyncio.create_task(run_chaos(broken, config, period=20.0))  # type: ignore[arg-type]
+    await asyncio.sleep(50.0)
+    # A failing round ends at its first error; the next comes a period later all the same.
+    assert broken.calls == [0.0, 20.0, 40.0]
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
