@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from exporter.config import Config
 from exporter.simulator import FaultSpec, Simulator
@@ -32,7 +35,7 @@ async def client():  # type: ignore[no-untyped-def]
         yield c
 
 
-async def fetch(client: aiohttp.ClientSession, url: str, **kw) -> tuple[int, bytes, dict]:  # type: ignore[no-untyped-def]
+async def fetch(client: aiohttp.ClientSession, url: str, **kw) -> tuple[int, bytes, dict[str, str]]:  # type: ignore[no-untyped-def]
     async with client.get(url, **kw) as r:
         return r.status, await r.read(), dict(r.headers)
 
@@ -180,14 +183,20 @@ async def test_specificity_endpoint_beats_provider_beats_star(sim: Simulator, cl
 
 
 async def test_stop_ends_hanging_requests_quickly(config: Config) -> None:
-    import asyncio
-
     s = Simulator(config)
+    arrived = asyncio.Event()
+
+    @web.middleware
+    async def note_arrival(request: web.Request, handler: Handler) -> web.StreamResponse:
+        arrived.set()
+        return await handler(request)  # runs on into the hang before anything else can
+
+    s.app.middlewares.append(note_arrival)
     await s.start()
     s.set_fault(FaultSpec("binance", hang=True))
     async with aiohttp.ClientSession() as client:
         task = asyncio.create_task(fetch(client, s.url + PING))
-        await asyncio.sleep(0.2)
+        await arrived.wait()  # rather than a guess at how long the request takes to hang
         start = time.monotonic()
         await s.stop()
         assert time.monotonic() - start < 3
