@@ -83,3 +83,14 @@ def virtual_time(test: Callable[_P, Coroutine[Any, Any, None]]) -> Callable[_P, 
             runner.run(test(*args, **kwargs))
 
     return run
+
+
+class SetClock:
+    """A wall clock that stands still until a test sets it: pass it where code takes a
+    `clock=time.time`."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 
 import aiohttp
 import pytest
@@ -13,13 +12,14 @@ import pytest
 from exporter.config import Config, parse_config
 from exporter.simulator import FaultSpec, Simulator, run_chaos
 from exporter.simulator.chaos import LIFETIME_PERIODS, SCENARIOS, plan_round
-from tests.clock import virtual_time
+from tests.clock import SetClock, virtual_time
 
 from .conftest import StartSim
 
 SECRET = "s3cr3t-key-value"
 RPC = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
 GAS = "/sim/etherscan/v2/api?chainid=1&module=gastracker&action=gasoracle"
+MID_MINUTE = 1_750_000_050.0  # 30 s into the minute from ..._020 to ..._080 (June 2025)
 
 
 @pytest.fixture
@@ -146,12 +146,24 @@ async def test_optional_auth_accepts_no_key(sim: Simulator, client: aiohttp.Clie
 # ---------------------------------------------------------------- quota headers
 
 
-async def test_binance_weight_climbs(sim: Simulator, client: aiohttp.ClientSession) -> None:
-    used = []
-    for _ in range(4):
-        async with client.get(f"{sim.url}/sim/binance/api/v3/ping") as r:
-            used.append(int(r.headers["X-MBX-USED-WEIGHT-1M"]))
-    assert used == sorted(used) and used[-1] > used[0]  # unless a minute boundary passed
+async def test_binance_weight_climbs(config: Config, start_sim: StartSim, client: aiohttp.ClientSession) -> None:
+    clock = SetClock(MID_MINUTE)
+    sim = await start_sim(config, seed=9, clock=clock)
+
+    async def weights(n: int) -> list[int]:
+        used = []
+        for _ in range(n):
+            async with client.get(f"{sim.url}/sim/binance/api/v3/ping") as r:
+                used.append(int(r.headers["X-MBX-USED-WEIGHT-1M"]))
+        return used
+
+    used = await weights(4)
+    assert used == sorted(used) and used[-1] > used[0]
+    assert used == [1, 2, 3, 4]
+    clock.now += 29.0  # the last second of the minute
+    assert await weights(1) == [5]
+    clock.now += 1.0  # a new minute starts the count over
+    assert await weights(2) == [1, 2]
     sim.set_fault(FaultSpec("binance", quota_remaining=5))
     async with client.get(f"{sim.url}/sim/binance/api/v3/ping") as r:
         assert r.headers["X-MBX-USED-WEIGHT-1M"] == "5995"
@@ -177,7 +189,8 @@ async def test_limit_remaining_reset_headers(client: aiohttp.ClientSession) -> N
         },
         env={},
     )
-    sim = Simulator(cfg)
+    clock = SetClock(MID_MINUTE)
+    sim = Simulator(cfg, clock=clock)
     await sim.start()
     try:
         seen = []
@@ -188,7 +201,9 @@ async def test_limit_remaining_reset_headers(client: aiohttp.ClientSession) -> N
         remaining = [s[0] for s in seen]
         assert remaining == sorted(remaining, reverse=True) and remaining[0] > remaining[-1]
         assert all(0 <= s[1] <= 60 for s in seen)
-        assert all(0 <= s[2] / 1000 - time.time() <= 10.5 for s in seen)
+        assert all(0 <= s[2] / 1000 - clock.now <= 10.5 for s in seen)
+        # (Left this minute, seconds to its reset, the 10 s window's reset in epoch ms.)
+        assert seen == [(119, 30, 1_750_000_060_000), (118, 30, 1_750_000_060_000), (117, 30, 1_750_000_060_000)]
         sim.set_fault(FaultSpec("acme", quota_remaining=2))
         async with client.get(f"{sim.url}/sim/acme/health") as r:
             assert r.headers["X-RateLimit-Remaining"] == "2" and r.headers["X-Left"] == "2"

@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 
 from exporter.config import Config
 from exporter.simulator import FaultSpec, Simulator
+from tests.clock import SetClock
 
 from .conftest import StartSim
 
@@ -149,14 +150,19 @@ async def test_garbage_truncated_oversized(sim: Simulator, client: aiohttp.Clien
     assert len(body) == 2_000_000 and "lastPrice" in json.loads(body)
 
 
-async def test_stale_seconds_shifts_timestamps(sim: Simulator, client: aiohttp.ClientSession) -> None:
+async def test_stale_seconds_shifts_timestamps(config: Config, start_sim: StartSim, client: aiohttp.ClientSession) -> None:
+    now = 1_750_000_050.0
+    sim = await start_sim(config, seed=5, clock=SetClock(now))
     sim.set_fault(FaultSpec("binance", stale_seconds=3600))
     _, body, _ = await fetch(client, sim.url + TIME)
-    assert 3590 < time.time() - json.loads(body)["serverTime"] / 1000 < 3610
+    server_time = json.loads(body)["serverTime"]
+    assert 3590 < now - server_time / 1000 < 3610
+    assert server_time == (now - 3600) * 1000
     sim.set_fault(FaultSpec("publicnode", stale_seconds=600))
     async with client.post(f"{sim.url}/sim/publicnode", json={**RPC, "method": "eth_getBlockByNumber", "params": ["latest", False]}) as r:
         ts = int((await r.json())["result"]["timestamp"], 16)
-    assert time.time() - ts >= 600
+    assert now - ts >= 600
+    assert now - 600 - ts < 12  # the last block (one every 12 s) before the stale time
 
 
 async def test_count_expires(sim: Simulator, client: aiohttp.ClientSession) -> None:
