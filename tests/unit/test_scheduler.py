@@ -89,6 +89,7 @@ def test_classify_delay(delay: float, result: str) -> None:
         # More endpoints than 5 s takes at 200 a second: 15 s at that rate.
         (3000, "0s", 15.0, [230, 191, 213, 236, 189, 209, 193, 198, 186, 187, 178, 190, 200, 200, 200], {1: 2448, 2: 249, 3: 18}),
     ],
+    ids=["jitter", "spread", "startup-rate"],
 )
 @virtual_time
 async def test_first_runs_spread_over_the_startup_window_not_one_millisecond(
