@@ -147,6 +147,7 @@ async def test_trigger_runs_one_provider_now_and_accounts_on_time() -> None:
         (120.0, [0.0, 120.0, 122.0, 124.0]),  # outlasts the 2 s interval: runs resume at its end
         (1.0, [0.0, 2.0, 4.0, 6.0]),  # ends before the next run: the interval stands
     ],
+    ids=["outlasts-interval", "ends-before-next-run"],
 )
 @virtual_time
 async def test_rate_limited_result_pauses_the_endpoint_until_its_reset(pause_for: float, call_times: list[float]) -> None:
