@@ -6,9 +6,10 @@ real time and ends exactly 30 s later, and a timer planned for t=10.0 runs with
 `loop.time() == 10.0`, however busy the machine. `block()` moves the clock without
 running anything, as a callback that holds the loop would.
 
-Hand-rolled rather than `looptime` (PyPI): a few lines, no dependency, and jumps land on
-the timer's own float rather than on `now + timeout`, which can be an ulp off. It is for
-tests without real sockets: I/O already there is served, but time never waits for more.
+Hand-rolled rather than `looptime` (PyPI): a few lines and no dependency. Jumps land on
+the timer's own float, not on `now + timeout` (which can be an ulp off), so tests compare
+times with ==. It is for tests without real sockets: I/O already there is served, but
+time never waits for more.
 """
 
 from __future__ import annotations
