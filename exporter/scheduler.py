@@ -43,7 +43,7 @@ def classify_delay(delay: float, late_after: float = LATE_AFTER) -> ScheduleResu
 class _Job:
     """One endpoint's timer. Times are the loop's monotonic clock."""
 
-    __slots__ = ("provider", "endpoint", "spec", "base", "planned", "handle", "task")
+    __slots__ = ("base", "endpoint", "handle", "planned", "provider", "spec", "task")
 
     def __init__(self, provider: str, spec: Endpoint, base: float) -> None:
         self.provider = provider
@@ -67,27 +67,34 @@ class Scheduler:
         *,
         late_after: float = LATE_AFTER,
         rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """`monotonic` plans jobs applied before start() (after it, the loop's clock
+        does); `wall` turns loop times into timestamps and reads providers' reset times.
+        Neither is read per run. Tests pass a virtual-time loop's clocks for both."""
         self._run_probe = run_probe
         self._on_run = on_run
         self._late_after = late_after
         self._rng = rng or random.Random()
+        self._monotonic = monotonic
+        self._wall_clock = wall
         self._jobs: dict[str, _Job] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------ clocks
 
     def _now(self) -> float:
-        return self._loop.time() if self._loop is not None else time.monotonic()
+        return self._loop.time() if self._loop is not None else self._monotonic()
 
     def _wall(self, mono: float) -> float:
-        return mono - self._now() + time.time()
+        return mono - self._now() + self._wall_clock()
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        offset = self._loop.time() - time.monotonic()  # jobs applied before start used time.monotonic
+        offset = self._loop.time() - self._monotonic()  # jobs applied before start used that clock
         for job in self._jobs.values():
             job.base += offset
             job.planned += offset
@@ -177,7 +184,7 @@ class Scheduler:
             result = await self._run_probe(job.provider, job.endpoint)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the prober never raises; if it did, keep the schedule alive
+        except Exception:  # the prober never raises; if it did, keep the schedule alive
             log.exception("probe_crashed", provider=job.provider, endpoint=job.endpoint)
             return
         if result is not None and result.pause_until is not None and self._jobs.get(job_id(job.provider, job.endpoint)) is job:
@@ -187,7 +194,7 @@ class Scheduler:
         """Honour the provider's reset time: the next run waits until then."""
         if self._loop is None:
             return
-        until_mono = until - time.time() + self._loop.time()
+        until_mono = until - self._wall_clock() + self._loop.time()
         if job.planned < until_mono:
             job.base = job.planned = until_mono
             self._arm(job)

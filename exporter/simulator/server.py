@@ -10,6 +10,7 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlparse
@@ -144,8 +145,13 @@ def _reset_value(reset_at: float, now: float, fmt: ResetFormat) -> str:
 class Simulator:
     """Answers `/sim/{provider}/...` like the configured providers; see the module doc."""
 
-    def __init__(self, config: Config, *, seed: int | None = None, max_hang: float = MAX_HANG_SECONDS) -> None:
+    def __init__(
+        self, config: Config, *, seed: int | None = None, max_hang: float = MAX_HANG_SECONDS, clock: Callable[[], float] = time.time
+    ) -> None:
+        """`clock` is the wall clock of payload timestamps and quota windows: tests fix
+        it, so that a minute boundary cannot pass between two requests."""
         self._config = config
+        self._clock = clock
         self._routes = _routes(config)
         self._providers = {p.name: p for p in config.providers}
         self.faults = FaultStore()
@@ -303,7 +309,7 @@ class Simulator:
         if fault and fault.hang:
             await self._hang(request)
             return self._drop(request)
-        now = time.time()
+        now = self._clock()
         stale = fault.stale_seconds if fault else 0.0
         ctx = payloads.Ctx(provider.name, route.endpoint.name, now - stale, self.market, request.query, body, stale)
         quota = self._quota.headers(

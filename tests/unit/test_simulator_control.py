@@ -5,20 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 
 import aiohttp
 import pytest
 
 from exporter.config import Config, parse_config
 from exporter.simulator import FaultSpec, Simulator, run_chaos
-from exporter.simulator.chaos import SCENARIOS, plan_round
+from exporter.simulator.chaos import LIFETIME_PERIODS, SCENARIOS, plan_round
+from tests.clock import SetClock, virtual_time
 
 from .conftest import StartSim
 
 SECRET = "s3cr3t-key-value"
 RPC = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
 GAS = "/sim/etherscan/v2/api?chainid=1&module=gastracker&action=gasoracle"
+MID_MINUTE = 1_750_000_050.0  # 30 s into the minute from ..._020 to ..._080 (June 2025)
 
 
 @pytest.fixture
@@ -122,12 +123,12 @@ async def test_cmc_key_checks(sim: Simulator, client: aiohttp.ClientSession) -> 
 async def test_path_key_and_prefixed_header(sim: Simulator, client: aiohttp.ClientSession) -> None:
     async with client.post(f"{sim.url}/sim/alchemy/v2/", json=RPC) as r:
         assert r.status == 401 and (await r.json())["error"]["code"] == -32600
-    sim.set_fault(FaultSpec("alchemy", invalid_keys=[SECRET]))
+    sim.set_fault(FaultSpec("alchemy", invalid_keys=(SECRET,)))
     async with client.post(f"{sim.url}/sim/alchemy/v2/{SECRET}", json=RPC) as r:
         assert r.status == 401 and SECRET not in await r.text()
     async with client.post(f"{sim.url}/sim/alchemy/v2/another", json=RPC) as r:
         assert r.status == 200
-    sim.set_fault(FaultSpec("cryptocompare", invalid_keys=[SECRET]))
+    sim.set_fault(FaultSpec("cryptocompare", invalid_keys=(SECRET,)))
     url = f"{sim.url}/sim/cryptocompare/data/pricemultifull?fsyms=BTC&tsyms=USD"
     async with client.get(url, headers={"authorization": f"Apikey {SECRET}"}) as r:
         data = await r.json()
@@ -145,12 +146,24 @@ async def test_optional_auth_accepts_no_key(sim: Simulator, client: aiohttp.Clie
 # ---------------------------------------------------------------- quota headers
 
 
-async def test_binance_weight_climbs(sim: Simulator, client: aiohttp.ClientSession) -> None:
-    used = []
-    for _ in range(4):
-        async with client.get(f"{sim.url}/sim/binance/api/v3/ping") as r:
-            used.append(int(r.headers["X-MBX-USED-WEIGHT-1M"]))
-    assert used == sorted(used) and used[-1] > used[0]  # unless a minute boundary passed
+async def test_binance_weight_climbs(config: Config, start_sim: StartSim, client: aiohttp.ClientSession) -> None:
+    clock = SetClock(MID_MINUTE)
+    sim = await start_sim(config, seed=9, clock=clock)
+
+    async def weights(n: int) -> list[int]:
+        used = []
+        for _ in range(n):
+            async with client.get(f"{sim.url}/sim/binance/api/v3/ping") as r:
+                used.append(int(r.headers["X-MBX-USED-WEIGHT-1M"]))
+        return used
+
+    used = await weights(4)
+    assert used == sorted(used) and used[-1] > used[0]
+    assert used == [1, 2, 3, 4]
+    clock.now += 29.0  # the last second of the minute
+    assert await weights(1) == [5]
+    clock.now += 1.0  # a new minute starts the count over
+    assert await weights(2) == [1, 2]
     sim.set_fault(FaultSpec("binance", quota_remaining=5))
     async with client.get(f"{sim.url}/sim/binance/api/v3/ping") as r:
         assert r.headers["X-MBX-USED-WEIGHT-1M"] == "5995"
@@ -176,7 +189,8 @@ async def test_limit_remaining_reset_headers(client: aiohttp.ClientSession) -> N
         },
         env={},
     )
-    sim = Simulator(cfg)
+    clock = SetClock(MID_MINUTE)
+    sim = Simulator(cfg, clock=clock)
     await sim.start()
     try:
         seen = []
@@ -187,7 +201,9 @@ async def test_limit_remaining_reset_headers(client: aiohttp.ClientSession) -> N
         remaining = [s[0] for s in seen]
         assert remaining == sorted(remaining, reverse=True) and remaining[0] > remaining[-1]
         assert all(0 <= s[1] <= 60 for s in seen)
-        assert all(0 <= s[2] / 1000 - time.time() <= 10.5 for s in seen)
+        assert all(0 <= s[2] / 1000 - clock.now <= 10.5 for s in seen)
+        # (Left this minute, seconds to its reset, the 10 s window's reset in epoch ms.)
+        assert seen == [(119, 30, 1_750_000_060_000), (118, 30, 1_750_000_060_000), (117, 30, 1_750_000_060_000)]
         sim.set_fault(FaultSpec("acme", quota_remaining=2))
         async with client.get(f"{sim.url}/sim/acme/health") as r:
             assert r.headers["X-RateLimit-Remaining"] == "2" and r.headers["X-Left"] == "2"
@@ -210,36 +226,73 @@ def test_chaos_rounds_cover_every_scenario(config: Config) -> None:
     assert len(providers) >= 6
 
 
-async def test_run_chaos_injects_rotates_and_cleans_up(sim: Simulator, config: Config) -> None:
-    task = asyncio.create_task(run_chaos(sim, config, period=0.05, rng=random.Random(2)))
-    await asyncio.sleep(0.3)
+class RecordingSim(Simulator):
+    """A simulator (not listening: chaos needs none) that notes the loop time of each
+    fault set and cleared, by target."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.events: list[tuple[float, str, tuple[str | None, str | None]]] = []
+
+    def set_fault(self, spec: FaultSpec) -> None:
+        self.events.append((asyncio.get_running_loop().time(), "set", spec.target))
+        super().set_fault(spec)
+
+    def clear_faults(self, provider: str | None = None, endpoint: str | None = None) -> int:
+        self.events.append((asyncio.get_running_loop().time(), "clear", (provider, endpoint)))
+        return super().clear_faults(provider, endpoint)
+
+
+@virtual_time
+async def test_run_chaos_injects_rotates_and_cleans_up(config: Config) -> None:
+    sim = RecordingSim(config)
+    period = 20.0
+    task = asyncio.create_task(run_chaos(sim, config, period=period, rng=random.Random(2)))
+    await asyncio.sleep(6.5 * period)  # t=130: rounds 0 to 6 ran, at t=0, 20, ..., 120
+    # The opening round injects every scenario at once, each on its own provider.
+    opening = [target for t, action, target in sim.events if action == "set" and t == 0.0]
+    assert len(opening) == len(SCENARIOS) and len({p for p, _ in opening}) == len(SCENARIOS)
+    # Rounds keep the period to the float; each fault lives exactly LIFETIME_PERIODS.
+    assert {t for t, _, _ in sim.events} <= {r * period for r in range(7)}
+    born: dict[tuple[str | None, str | None], float] = {}
+    for t, action, target in sim.events:
+        if action == "set":
+            assert target not in born
+            born[target] = t
+        else:
+            assert t - born.pop(target) == LIFETIME_PERIODS * period
     active = sim.faults.active()
+    assert {f.target for f in active} == set(born)
+    assert all(t > 130.0 - LIFETIME_PERIODS * period for t in born.values())
+    assert len(active) == 5  # random.Random(2)'s figure: rounds 4 to 6 (busy providers skipped)
     assert 0 < len(active) <= 6
     assert len({f.provider for f in active}) < len(config.providers) // 2  # most stay healthy
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert sim.faults.active() == []
+    assert sorted(target for t, action, target in sim.events if action == "clear" and t == 130.0) == sorted(born)
 
 
+@virtual_time
 async def test_run_chaos_survives_errors(config: Config) -> None:
     class Broken:
-        calls = 0
+        def __init__(self) -> None:
+            self.calls: list[float] = []
 
         def set_fault(self, spec: FaultSpec) -> None:
-            Broken.calls += 1
+            self.calls.append(asyncio.get_running_loop().time())
             raise RuntimeError("boom")
 
-        def clear_faults(self, provider=None, endpoint=None) -> int:  # type: ignore[no-untyped-def]
+        def clear_faults(self, provider: str | None = None, endpoint: str | None = None) -> int:
             return 0
 
-    task = asyncio.create_task(run_chaos(Broken(), config, period=0.01))  # type: ignore[arg-type]
-    # Poll rather than sleep a fixed time: rendering each logged traceback can be slow.
-    for _ in range(500):
-        if Broken.calls >= 3:
-            break
-        await asyncio.sleep(0.01)
-    assert not task.done() and Broken.calls >= 3
+    broken = Broken()
+    task = asyncio.create_task(run_chaos(broken, config, period=20.0))  # type: ignore[arg-type]
+    await asyncio.sleep(50.0)
+    # A failing round ends at its first error; the next comes a period later all the same.
+    assert broken.calls == [0.0, 20.0, 40.0]
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

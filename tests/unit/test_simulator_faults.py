@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from exporter.config import Config
 from exporter.simulator import FaultSpec, Simulator
+from tests.clock import SetClock
 
 from .conftest import StartSim
 
@@ -32,7 +36,7 @@ async def client():  # type: ignore[no-untyped-def]
         yield c
 
 
-async def fetch(client: aiohttp.ClientSession, url: str, **kw) -> tuple[int, bytes, dict]:  # type: ignore[no-untyped-def]
+async def fetch(client: aiohttp.ClientSession, url: str, **kw) -> tuple[int, bytes, dict[str, str]]:  # type: ignore[no-untyped-def]
     async with client.get(url, **kw) as r:
         return r.status, await r.read(), dict(r.headers)
 
@@ -146,14 +150,19 @@ async def test_garbage_truncated_oversized(sim: Simulator, client: aiohttp.Clien
     assert len(body) == 2_000_000 and "lastPrice" in json.loads(body)
 
 
-async def test_stale_seconds_shifts_timestamps(sim: Simulator, client: aiohttp.ClientSession) -> None:
+async def test_stale_seconds_shifts_timestamps(config: Config, start_sim: StartSim, client: aiohttp.ClientSession) -> None:
+    now = 1_750_000_050.0
+    sim = await start_sim(config, seed=5, clock=SetClock(now))
     sim.set_fault(FaultSpec("binance", stale_seconds=3600))
     _, body, _ = await fetch(client, sim.url + TIME)
-    assert 3590 < time.time() - json.loads(body)["serverTime"] / 1000 < 3610
+    server_time = json.loads(body)["serverTime"]
+    assert 3590 < now - server_time / 1000 < 3610
+    assert server_time == (now - 3600) * 1000
     sim.set_fault(FaultSpec("publicnode", stale_seconds=600))
     async with client.post(f"{sim.url}/sim/publicnode", json={**RPC, "method": "eth_getBlockByNumber", "params": ["latest", False]}) as r:
         ts = int((await r.json())["result"]["timestamp"], 16)
-    assert time.time() - ts >= 600
+    assert now - ts >= 600
+    assert now - 600 - ts < 12  # the last block (one every 12 s) before the stale time
 
 
 async def test_count_expires(sim: Simulator, client: aiohttp.ClientSession) -> None:
@@ -180,14 +189,20 @@ async def test_specificity_endpoint_beats_provider_beats_star(sim: Simulator, cl
 
 
 async def test_stop_ends_hanging_requests_quickly(config: Config) -> None:
-    import asyncio
-
     s = Simulator(config)
+    arrived = asyncio.Event()
+
+    @web.middleware
+    async def note_arrival(request: web.Request, handler: Handler) -> web.StreamResponse:
+        arrived.set()
+        return await handler(request)  # runs on into the hang before anything else can
+
+    s.app.middlewares.append(note_arrival)
     await s.start()
     s.set_fault(FaultSpec("binance", hang=True))
     async with aiohttp.ClientSession() as client:
         task = asyncio.create_task(fetch(client, s.url + PING))
-        await asyncio.sleep(0.2)
+        await arrived.wait()  # rather than a guess at how long the request takes to hang
         start = time.monotonic()
         await s.stop()
         assert time.monotonic() - start < 3
