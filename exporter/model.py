@@ -133,6 +133,7 @@ class ScheduleRun:
     endpoint: str
     delay: float | None  # seconds late; None for a missed run
     result: ScheduleResult
+    count: int = 1  # runs this record stands for: a loop stalled for N intervals missed N
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,7 +162,7 @@ class Scheduler:
         if job.base < now:
             behind = math.ceil((now - job.base) / spec.interval)
             job.base += behind * spec.interval
-            self._on_run(ScheduleRun(job.provider, job.endpoint, None, ScheduleResult.MISSED))
+            self._on_run(ScheduleRun(job.provider, job.endpoint, None, ScheduleResult.MISSED, count=behind))
         job.planned = job.base + (self._rng.uniform(0, spec.jitter) if spec.jitter else 0.0)
         self._arm(job)
 

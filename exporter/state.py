@@ -297,7 +297,7 @@ class State:
         provider = self.providers.get(run.provider)
         if provider is None:
             return
-        provider.schedule_runs[run.result] += 1
+        provider.schedule_runs[run.result] += run.count
         if run.delay is not None:
             provider.schedule_delay.observe(run.delay)
 

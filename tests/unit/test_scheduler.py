@@ -252,3 +252,23 @@ async def test_runs_follow_the_interval_and_fall_behind_without_bursts() -> None
         assert rec.runs[6:] == [(720.0, run(0.0, ON_TIME))]
     finally:
         sched.shutdown()
+
+
+@virtual_time
+async def test_a_stall_of_five_intervals_counts_five_missed_runs() -> None:
+    """Every run that could not happen is counted, however long the stall: the loop held
+    from t=10 to t=610 misses the runs planned at 120, 240, 360, 480 and 600."""
+    rec = Recorder()
+    sched = scheduler(rec)
+    sched.apply(one_endpoint("2m"))
+    sched.start()
+    try:
+        sched.trigger("p", "e")
+        await asyncio.sleep(10.0)
+        rec.loop.block(600.0)
+        await asyncio.sleep(1.0)
+        missed = [r for _, r in rec.runs if r.result is MISSED]
+        assert sum(r.count for r in missed) == 5
+        assert sched.jobs()[0].next_run_at == WALL_AT_ZERO + 720.0
+    finally:
+        sched.shutdown()
