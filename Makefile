@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test check-config schema run bench bench-render clean
+.PHONY: demo test lint check-config schema run bench bench-render clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: no tests ran" >&2; exit 1; fi; exit $$rc
+
+## lint: the gate .ci/run passes before the tests: ruff (lint and format) and mypy --strict
+lint: $(STAMP)
+	$(BIN)/ruff check exporter tests bench grafana
+	$(BIN)/ruff format --check exporter tests bench grafana
+	$(BIN)/mypy
 
 check-config: $(STAMP)
 	$(BIN)/crypto-api-exporter check-config

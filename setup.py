@@ -14,10 +14,12 @@ SHIPPED = ("providers.yaml", "providers.schema.json")
 class BuildPyWithRegistry(build_py):
     def run(self) -> None:
         super().run()
+        if getattr(self, "editable_mode", False):
+            return  # an editable install reads the files from the top of the checkout
         target = Path(self.build_lib) / "exporter"
+        self.mkpath(str(target))
         for name in SHIPPED:
-            if Path(name).exists():
-                self.copy_file(name, str(target / name))
+            self.copy_file(name, str(target / name))
 
 
 setup(cmdclass={"build_py": BuildPyWithRegistry})

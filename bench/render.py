@@ -30,15 +30,15 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest  # noqa: E402
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
-from exporter.config import Config, parse_config  # noqa: E402
-from exporter.families import DURATION_BUCKETS  # noqa: E402
-from exporter.metrics import Exposition, build_registry  # noqa: E402
-from exporter.model import Outcome, ProbeResult, QuotaObservation  # noqa: E402
-from exporter.runtime import Runtimes  # noqa: E402
-from exporter.state import State  # noqa: E402
-from exporter.web.server import stream_gzip  # noqa: E402
+from exporter.config import Config, parse_config
+from exporter.families import DURATION_BUCKETS
+from exporter.metrics import Exposition, build_registry
+from exporter.model import Outcome, ProbeResult, QuotaObservation
+from exporter.runtime import Runtimes
+from exporter.state import State
+from exporter.web.server import stream_gzip
 
 PER_PROVIDER = 100
 NOW = 1_790_000_000.0

@@ -78,9 +78,7 @@ def core_busy() -> dict[str, tuple[int, int]]:
 
 
 def busy_percent(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> dict[str, float]:
-    return {
-        cpu: round(100 * (after[cpu][0] - before[cpu][0]) / max(after[cpu][1] - before[cpu][1], 1), 1) for cpu in after
-    }
+    return {cpu: round(100 * (after[cpu][0] - before[cpu][0]) / max(after[cpu][1] - before[cpu][1], 1), 1) for cpu in after}
 
 
 # ---------------------------------------------------------------------- targets
@@ -185,13 +183,32 @@ class Scraper:
         self._thread.join()
 
 
-def run_exporter(url: str, endpoints: int, rate: float, duration: float, warmup: float, *, fresh: bool = False,
-                 scrape_every: float | None = None, final_scrapes: int = 0) -> Run:
+def run_exporter(
+    url: str, endpoints: int, rate: float, duration: float, warmup: float, *, fresh: bool = False, scrape_every: float | None = None, final_scrapes: int = 0
+) -> Run:
     port = free_port()
     result_file = Path(tempfile.mkdtemp()) / "result.json"
-    cmd = ["taskset", "-c", PROBER_CORE, sys.executable, str(HERE / "worker.py"), "--endpoints", str(endpoints),
-           "--rate", str(rate), "--target", url, "--duration", str(duration), "--warmup", str(warmup), "--port", str(port),
-           "--out", str(result_file)]
+    cmd = [
+        "taskset",
+        "-c",
+        PROBER_CORE,
+        sys.executable,
+        str(HERE / "worker.py"),
+        "--endpoints",
+        str(endpoints),
+        "--rate",
+        str(rate),
+        "--target",
+        url,
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+        "--port",
+        str(port),
+        "--out",
+        str(result_file),
+    ]
     if fresh:
         cmd.append("--fresh")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -257,8 +274,12 @@ modules:
       ip_protocol_fallback: false
 """)
         env = {**os.environ, "GOMAXPROCS": "1"}
-        proc = subprocess.Popen(["taskset", "-c", PROBER_CORE, BLACKBOX, f"--config.file={conf}", f"--web.listen-address=127.0.0.1:{port}"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["taskset", "-c", PROBER_CORE, BLACKBOX, f"--config.file={conf}", f"--web.listen-address=127.0.0.1:{port}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_http(f"http://127.0.0.1:{port}/metrics")
             return asyncio.run(_drive_blackbox(proc.pid, f"http://127.0.0.1:{port}/probe", url, rate, duration, warmup))
@@ -326,8 +347,12 @@ def wrk_floor(url: str, connections: int, duration: float) -> tuple[float, float
     error in ms. The floor under any prober's figures on this machine."""
     if not shutil.which("wrk"):
         return None
-    out = subprocess.run(["taskset", "-c", PROBER_CORE, "wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", f"{url}/delay/0"],
-                         capture_output=True, text=True, timeout=duration + 30).stdout
+    out = subprocess.run(
+        ["taskset", "-c", PROBER_CORE, "wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", f"{url}/delay/0"],
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+    ).stdout
 
     def at(q: str) -> float:
         m = re.search(rf"^\s*{q}%\s+([0-9.]+)(us|ms|s)$", out, re.M)
@@ -355,8 +380,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run (default 10)")
-    parser.add_argument("--only", default="floor,cpu,fresh,latency,schedule,render,max",
-                        help="comma-separated scenarios: floor,cpu,fresh,latency,schedule,render,max")
+    parser.add_argument(
+        "--only", default="floor,cpu,fresh,latency,schedule,render,max", help="comma-separated scenarios: floor,cpu,fresh,latency,schedule,render,max"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every raw figure to FILE")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -377,8 +403,14 @@ def main() -> None:
                 floors = [f for f in (wrk_floor(url, conns, d) for _ in range(rep)) if f]
                 if floors:
                     raw[f"wrk_floor_{conns}"] = floors
-                    rows.append((f"target floor: wrk error p50/p99 ms, {label}",
-                                 f"{fmt(statistics.median(f[0] for f in floors))} / {fmt(statistics.median(f[1] for f in floors))}", "", ""))
+                    rows.append(
+                        (
+                            f"target floor: wrk error p50/p99 ms, {label}",
+                            f"{fmt(statistics.median(f[0] for f in floors))} / {fmt(statistics.median(f[1] for f in floors))}",
+                            "",
+                            "",
+                        )
+                    )
         if "cpu" in only:
             for rate in [int(x) for x in os.environ.get("BENCH_CPU_RATES", "100,500,1000").split(",")]:
                 ex = median_run(lambda: run_exporter(url, int(rate * 2), rate, d, 4), rep)
@@ -389,9 +421,14 @@ def main() -> None:
                     bb = median_run(lambda: run_blackbox(url, rate, d, 2), rep)
                     raw[f"cpu_blackbox_{rate}"] = [_summary(r) for r in bb]
                     bb_cpu = med(bb, lambda r: r.cpu_per_1000)
-                    rows.append((f"error p50/p99 ms @ {rate}/s (keep-alive vs blackbox)",
-                                 f"{fmt(med(ex, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(ex, lambda r: pct(r.errors_ms, 99)))}",
-                                 f"{fmt(med(bb, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(bb, lambda r: pct(r.errors_ms, 99)))}", ""))
+                    rows.append(
+                        (
+                            f"error p50/p99 ms @ {rate}/s (keep-alive vs blackbox)",
+                            f"{fmt(med(ex, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(ex, lambda r: pct(r.errors_ms, 99)))}",
+                            f"{fmt(med(bb, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(bb, lambda r: pct(r.errors_ms, 99)))}",
+                            "",
+                        )
+                    )
                 rows.append((f"CPU s per 1000 probes @ {rate}/s", fmt(ex_cpu, 3), fmt(bb_cpu, 3), fmt(ex_cpu / bb_cpu) + "x"))
         if "fresh" in only:
             ex = median_run(lambda: run_exporter(url, 1000, 500, d, 4, fresh=True), rep)
@@ -402,22 +439,36 @@ def main() -> None:
         if "latency" in only:
             for rate in (10, 500):
                 for scrape in (None, 5.0):
-                    runs = median_run(lambda: run_exporter(url, 1000, rate, max(d, 20.0) if rate == 10 else d, 4 if rate == 500 else 1, scrape_every=scrape), rep)
+                    runs = median_run(
+                        lambda: run_exporter(url, 1000, rate, max(d, 20.0) if rate == 10 else d, 4 if rate == 500 else 1, scrape_every=scrape), rep
+                    )
                     raw[f"latency_{rate}_{'scrape' if scrape else 'noscrape'}"] = [_summary(r) for r in runs]
                     label = f"error p50/p99 ms @ {rate}/s, 1000 endpoints" + (", /metrics every 5 s" if scrape else "")
                     rows.append((label, f"{fmt(med(runs, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(runs, lambda r: pct(r.errors_ms, 99)))}", "", ""))
         if "schedule" in only:
             runs = median_run(lambda: run_exporter(url, 2000, 500, d, 5), rep)
             raw["schedule_2000"] = [_summary(r) for r in runs]
-            rows.append(("schedule delay p50/p99 ms, 2000 endpoints @ 500/s",
-                         f"{fmt(med(runs, lambda r: pct(r.delays_ms, 50)))} / {fmt(med(runs, lambda r: pct(r.delays_ms, 99)))}", "", ""))
+            rows.append(
+                (
+                    "schedule delay p50/p99 ms, 2000 endpoints @ 500/s",
+                    f"{fmt(med(runs, lambda r: pct(r.delays_ms, 50)))} / {fmt(med(runs, lambda r: pct(r.delays_ms, 99)))}",
+                    "",
+                    "",
+                )
+            )
         if "render" in only:
             for n in [int(x) for x in os.environ.get("BENCH_RENDER_SIZES", "1000,10000").split(",")]:
                 # Warm up until every endpoint has been probed at least once (interval = n/500 s).
                 runs = median_run(lambda: run_exporter(url, n, 500, 15.0, n / 500 + 2, final_scrapes=5), rep)
                 raw[f"render_{n}"] = [_summary(r) for r in runs]
-                rows.append((f"/metrics time ms and size, {n} endpoints",
-                             f"{fmt(med(runs, lambda r: statistics.median(r.scrape_ms)), 1)} ms, {med(runs, lambda r: r.scrape_bytes) / 2**20:.1f} MiB", "", ""))
+                rows.append(
+                    (
+                        f"/metrics time ms and size, {n} endpoints",
+                        f"{fmt(med(runs, lambda r: statistics.median(r.scrape_ms)), 1)} ms, {med(runs, lambda r: r.scrape_bytes) / 2**20:.1f} MiB",
+                        "",
+                        "",
+                    )
+                )
                 rows.append((f"RSS MiB, {n} endpoints", fmt(med(runs, lambda r: r.rss_mb), 1), "", ""))
         if "max" in only:
             best = 0.0
@@ -439,11 +490,19 @@ def main() -> None:
 
 def _summary(r: Run) -> dict[str, Any]:
     return {
-        "rate": r.rate, "achieved": round(r.achieved, 1), "probes": r.probes, "failures": r.failures,
-        "cpu_per_1000": round(r.cpu_per_1000, 4), "error_p50_ms": round(pct(r.errors_ms, 50), 3),
-        "error_p99_ms": round(pct(r.errors_ms, 99), 3), "delay_p50_ms": round(pct(r.delays_ms, 50), 3),
-        "delay_p99_ms": round(pct(r.delays_ms, 99), 3), "rss_mb": round(r.rss_mb, 1),
-        "scrape_ms": [round(x, 1) for x in r.scrape_ms], "scrape_bytes": r.scrape_bytes, "busy_percent": r.busy,
+        "rate": r.rate,
+        "achieved": round(r.achieved, 1),
+        "probes": r.probes,
+        "failures": r.failures,
+        "cpu_per_1000": round(r.cpu_per_1000, 4),
+        "error_p50_ms": round(pct(r.errors_ms, 50), 3),
+        "error_p99_ms": round(pct(r.errors_ms, 99), 3),
+        "delay_p50_ms": round(pct(r.delays_ms, 50), 3),
+        "delay_p99_ms": round(pct(r.delays_ms, 99), 3),
+        "rss_mb": round(r.rss_mb, 1),
+        "scrape_ms": [round(x, 1) for x in r.scrape_ms],
+        "scrape_bytes": r.scrape_bytes,
+        "busy_percent": r.busy,
     }
 
 

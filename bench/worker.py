@@ -20,13 +20,15 @@ import time
 # Run from a checkout without installing: bench/ sits beside exporter/.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from exporter.app import Exporter  # noqa: E402
-from exporter.cli import run_async  # noqa: E402
-from exporter.config import Config, parse_config  # noqa: E402
-from exporter.logs import configure_logging  # noqa: E402
-from exporter.model import ProbeResult, ScheduleRun  # noqa: E402
-from exporter.app import build_app  # noqa: E402
-from exporter.web.server import serve  # noqa: E402
+from exporter.app import (
+    Exporter,
+    build_app,
+)
+from exporter.cli import run_async
+from exporter.config import Config, parse_config
+from exporter.logs import configure_logging
+from exporter.model import ProbeResult, ScheduleRun
+from exporter.web.server import serve
 
 PER_PROVIDER = 100
 

@@ -43,9 +43,7 @@ def file_loader(path: str | None, env: Mapping[str, str] | None = None) -> Confi
 class Exporter:
     """Builds and owns every piece; implements `ExporterControl` for the web layer."""
 
-    def __init__(
-        self, loader: ConfigLoader, *, redactor: Redactor | None = None, process_metrics: bool = True, backoff_base: float = 0.5
-    ) -> None:
+    def __init__(self, loader: ConfigLoader, *, redactor: Redactor | None = None, process_metrics: bool = True, backoff_base: float = 0.5) -> None:
         self.loader = loader
         self.backoff_base = backoff_base
         self.redactor = redactor or Redactor()
@@ -111,7 +109,12 @@ class Exporter:
         # default of 700 it ran ten times a second for ~2 ms each and set the latency p99
         # (bench/). Probes leave no cyclic garbage, so collecting rarely costs no memory.
         gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 10)
-        log.info("exporter_started", providers=len(self._config.providers), endpoints=sum(len(p.endpoints) for p in self._config.providers), source=self._config.source)
+        log.info(
+            "exporter_started",
+            providers=len(self._config.providers),
+            endpoints=sum(len(p.endpoints) for p in self._config.providers),
+            source=self._config.source,
+        )
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
@@ -148,7 +151,7 @@ class Exporter:
         for listener in self._listeners:
             try:
                 listener(result)
-            except Exception:  # noqa: BLE001 - a consumer's bug must not stop probing
+            except Exception:
                 log.exception("listener_failed", listener=getattr(listener, "__name__", repr(listener)))
 
     def record_schedule(self, run: ScheduleRun) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jmespath.exceptions
@@ -94,7 +94,7 @@ def parse_timestamp(value: Any, unit: TimeUnit) -> float | None:
         except ValueError:
             return None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp()
     if unit is TimeUnit.HEX_S and not (isinstance(value, str) and value[:2].lower() == "0x"):
         return None

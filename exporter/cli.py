@@ -78,47 +78,100 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config.file", "-c", "--providers", dest="config_file", default=os.environ.get("PROVIDERS_FILE"), metavar="FILE",
-                       help="providers.yaml to load (env PROVIDERS_FILE; default: the shipped registry)")
-        p.add_argument("--log.level", "--log-level", dest="log_level", default=os.environ.get("LOG_LEVEL", "info"),
-                       help="debug, info, warning, error (env LOG_LEVEL; default info)")
-        p.add_argument("--log.format", "--log-format", dest="log_format", default=os.environ.get("LOG_FORMAT", "json"), choices=["json", "console"],
-                       help="JSON lines, or human-readable console lines (env LOG_FORMAT; default json)")
+        p.add_argument(
+            "--config.file",
+            "-c",
+            "--providers",
+            dest="config_file",
+            default=os.environ.get("PROVIDERS_FILE"),
+            metavar="FILE",
+            help="providers.yaml to load (env PROVIDERS_FILE; default: the shipped registry)",
+        )
+        p.add_argument(
+            "--log.level",
+            "--log-level",
+            dest="log_level",
+            default=os.environ.get("LOG_LEVEL", "info"),
+            help="debug, info, warning, error (env LOG_LEVEL; default info)",
+        )
+        p.add_argument(
+            "--log.format",
+            "--log-format",
+            dest="log_format",
+            default=os.environ.get("LOG_FORMAT", "json"),
+            choices=["json", "console"],
+            help="JSON lines, or human-readable console lines (env LOG_FORMAT; default json)",
+        )
 
-    run = sub.add_parser("run", help="probe the configured providers and serve /metrics",
-                         description="Probe every endpoint of providers.yaml on its schedule and serve /metrics and the JSON API. "
-                                     "SIGHUP reloads the file (POST /-/reload too, with --web.enable-lifecycle).")
+    run = sub.add_parser(
+        "run",
+        help="probe the configured providers and serve /metrics",
+        description="Probe every endpoint of providers.yaml on its schedule and serve /metrics and the JSON API. "
+        "SIGHUP reloads the file (POST /-/reload too, with --web.enable-lifecycle).",
+    )
     common(run)
-    run.add_argument("--web.listen-address", dest="listen", default=_default_address(DEFAULT_PORT), metavar="HOST:PORT",
-                     help=f"address to listen on; ':{DEFAULT_PORT}' for every interface (env WEB_LISTEN_ADDRESS, "
-                          f"else 127.0.0.1 on env PORT; default 127.0.0.1:{DEFAULT_PORT})")
-    run.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
-                     help="allow reloads over HTTP (POST /-/reload); SIGHUP always works")
-    run.add_argument("--web.enable-actions", dest="enable_actions", action="store_true",
-                     help="allow POST /api/schedule/trigger and /api/config/keys/test (they spend providers' quota) "
-                          "without API_TOKENS; with API_TOKENS set they are allowed to authenticated callers")
+    run.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=_default_address(DEFAULT_PORT),
+        metavar="HOST:PORT",
+        help=f"address to listen on; ':{DEFAULT_PORT}' for every interface (env WEB_LISTEN_ADDRESS, "
+        f"else 127.0.0.1 on env PORT; default 127.0.0.1:{DEFAULT_PORT})",
+    )
+    run.add_argument(
+        "--web.enable-lifecycle", dest="enable_lifecycle", action="store_true", help="allow reloads over HTTP (POST /-/reload); SIGHUP always works"
+    )
+    run.add_argument(
+        "--web.enable-actions",
+        dest="enable_actions",
+        action="store_true",
+        help="allow POST /api/schedule/trigger and /api/config/keys/test (they spend providers' quota) "
+        "without API_TOKENS; with API_TOKENS set they are allowed to authenticated callers",
+    )
 
-    demo = sub.add_parser("demo", help="simulator and exporter in one process, offline, no keys needed",
-                          description="Start the provider simulator and an exporter pointed at it, with short intervals "
-                                      "and injected faults, so every outcome and metric moves within a minute.")
+    demo = sub.add_parser(
+        "demo",
+        help="simulator and exporter in one process, offline, no keys needed",
+        description="Start the provider simulator and an exporter pointed at it, with short intervals "
+        "and injected faults, so every outcome and metric moves within a minute.",
+    )
     common(demo)
-    demo.add_argument("--web.listen-address", dest="listen", default=_default_address(DEFAULT_PORT), metavar="HOST:PORT",
-                      help=f"the exporter's address (default 127.0.0.1:{DEFAULT_PORT})")
-    demo.add_argument("--simulator.listen-address", dest="sim_listen", default=None, metavar="HOST:PORT",
-                      help=f"the simulator's address (default: the exporter's host, port {DEFAULT_SIM_PORT})")
+    demo.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=_default_address(DEFAULT_PORT),
+        metavar="HOST:PORT",
+        help=f"the exporter's address (default 127.0.0.1:{DEFAULT_PORT})",
+    )
+    demo.add_argument(
+        "--simulator.listen-address",
+        dest="sim_listen",
+        default=None,
+        metavar="HOST:PORT",
+        help=f"the simulator's address (default: the exporter's host, port {DEFAULT_SIM_PORT})",
+    )
     demo.add_argument("--interval", default="5s", help="probe interval for every endpoint (default 5s)")
-    demo.add_argument("--chaos", action=argparse.BooleanOptionalAction, default=True,
-                      help="inject rotating faults so every outcome shows up (default on)")
+    demo.add_argument("--chaos", action=argparse.BooleanOptionalAction, default=True, help="inject rotating faults so every outcome shows up (default on)")
 
-    sim = sub.add_parser("simulate", help="serve plausible provider payloads with injectable faults",
-                         description="Serve every endpoint of providers.yaml under /sim/<provider>/... with "
-                                     "plausible payloads; POST /control/faults injects faults.")
+    sim = sub.add_parser(
+        "simulate",
+        help="serve plausible provider payloads with injectable faults",
+        description="Serve every endpoint of providers.yaml under /sim/<provider>/... with plausible payloads; POST /control/faults injects faults.",
+    )
     common(sim)
-    sim.add_argument("--web.listen-address", dest="listen", default=f"127.0.0.1:{DEFAULT_SIM_PORT}", metavar="HOST:PORT",
-                     help=f"address to listen on (default 127.0.0.1:{DEFAULT_SIM_PORT})")
+    sim.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=f"127.0.0.1:{DEFAULT_SIM_PORT}",
+        metavar="HOST:PORT",
+        help=f"address to listen on (default 127.0.0.1:{DEFAULT_SIM_PORT})",
+    )
 
-    check = sub.add_parser("check-config", help="validate a providers.yaml and exit non-zero on errors",
-                           description="Validate providers.yaml: one line per mistake, naming provider, endpoint and field.")
+    check = sub.add_parser(
+        "check-config",
+        help="validate a providers.yaml and exit non-zero on errors",
+        description="Validate providers.yaml: one line per mistake, naming provider, endpoint and field.",
+    )
     check.add_argument("file", nargs="?", default=os.environ.get("PROVIDERS_FILE"), help="file to check (default: the shipped registry)")
     return parser
 

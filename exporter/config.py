@@ -481,9 +481,7 @@ class _Compiler:
         return tuple(out)
 
     def rules(self, rules: Iterable[ErrorRuleFile]) -> tuple[ErrorRule, ...]:
-        return tuple(
-            ErrorRule(compile_jmespath(r.when), r.outcome, compile_jmespath(r.message) if r.message else None) for r in rules
-        )
+        return tuple(ErrorRule(compile_jmespath(r.when), r.outcome, compile_jmespath(r.message) if r.message else None) for r in rules)
 
     def endpoint(self, e: EndpointFile, loc: Loc, parent: _Timing, shared: _Shared) -> Endpoint:
         t = self.timing(e, loc, parent)
@@ -734,7 +732,7 @@ class _Locator:
 
     def place(self, loc: Loc) -> tuple[int, ...]:
         out = []
-        for node, step, key in self._walk(loc):
+        for node, _step, key in self._walk(loc):
             if isinstance(node, list):
                 out.append(key if key is not _MISSING else len(node))
             elif isinstance(node, dict):
@@ -800,10 +798,7 @@ Problem = tuple[Loc, "ErrorDetails | str"]
 def _report(problems: list[Problem], data: Any, source: str, note: str = "") -> ConfigError:
     where = _Locator(data)
     problems.sort(key=lambda p: where.place(p[0]))
-    lines = [
-        f"{source}: {where.text(loc)}: {what if isinstance(what, str) else _describe(what)}"
-        for loc, what in problems[:MAX_ERRORS]
-    ]
+    lines = [f"{source}: {where.text(loc)}: {what if isinstance(what, str) else _describe(what)}" for loc, what in problems[:MAX_ERRORS]]
     if len(problems) > MAX_ERRORS:
         lines.append(f"{source}: ... and {len(problems) - MAX_ERRORS} more errors{note}")
     return ConfigError(lines, total=len(problems))
@@ -857,9 +852,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
     def construct_bounded_int(self, node: yaml.ScalarNode) -> Any:
         if len(node.value) > MAX_INT_DIGITS:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"integer of {len(node.value)} digits (at most {MAX_INT_DIGITS})", node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"integer of {len(node.value)} digits (at most {MAX_INT_DIGITS})", node.start_mark)
         return self.construct_yaml_int(node)
 
     def construct_checked_timestamp(self, node: yaml.ScalarNode) -> Any:

@@ -88,9 +88,7 @@ class ResetFormat(StrEnum):
 
 
 # Outcomes a body rule or a status map may assign: the others are decided by transport.
-ASSIGNABLE_OUTCOMES = frozenset(
-    {Outcome.RATE_LIMITED, Outcome.AUTH_ERROR, Outcome.CLIENT_ERROR, Outcome.SERVER_ERROR, Outcome.BAD_PAYLOAD, Outcome.SUCCESS}
-)
+ASSIGNABLE_OUTCOMES = frozenset({Outcome.RATE_LIMITED, Outcome.AUTH_ERROR, Outcome.CLIENT_ERROR, Outcome.SERVER_ERROR, Outcome.BAD_PAYLOAD, Outcome.SUCCESS})
 
 # ---------------------------------------------------------------- value grammar
 
@@ -311,7 +309,7 @@ def _base_url(value: Any) -> str:
 
 def _path(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {kind(value)}")  # noqa: TRY004 (pydantic reports ValueError, a TypeError would escape)
+        raise ValueError(f"must be a string, got {kind(value)}")
     if value and not value.startswith("/"):
         raise ValueError(f"must be empty or start with / (it is appended to base_url), got {show(value)}")
     if _SPACE_OR_CONTROL.search(value):
@@ -329,7 +327,7 @@ def _header_value(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {show(value)}")  # noqa: TRY004 (pydantic reports ValueError, a TypeError would escape)
+        raise ValueError(f"must be a string, got {show(value)}")
     if CONTROL_CHARS.search(value):
         raise ValueError(f"must not contain line breaks or control characters, got {show(value)}")
     return value
@@ -350,7 +348,7 @@ def _json_body(value: Any) -> Any:
         if isinstance(item, Mapping):
             for k, v in item.items():
                 if not isinstance(k, str):
-                    raise ValueError(f"must be JSON: object keys must be strings, got {show(k)}")  # noqa: TRY004 (pydantic reports ValueError, a TypeError would escape)
+                    raise ValueError(f"must be JSON: object keys must be strings, got {show(k)}")
                 stack.append((v, depth + 1))
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
@@ -379,9 +377,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 EnvName = Annotated[str, Field(pattern=ENV_PATTERN)]
 Interval = Annotated[float, PlainValidator(_bounded_duration(MAX_INTERVAL)), _schema(**_DURATION_SCHEMA)]
 Duration = Annotated[float, PlainValidator(_bounded_duration(MAX_DURATION)), _schema(**_DURATION_SCHEMA)]
-JitterValue = Annotated[
-    Jitter, PlainValidator(_jitter), _schema(anyOf=[_DURATION_SCHEMA, {"type": "string", "pattern": PERCENT_PATTERN}])
-]
+JitterValue = Annotated[Jitter, PlainValidator(_jitter), _schema(anyOf=[_DURATION_SCHEMA, {"type": "string", "pattern": PERCENT_PATTERN}])]
 PositiveInt = Annotated[int, Strict(), Field(gt=0)]
 PositiveNumber = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 Scale = Annotated[
@@ -397,9 +393,7 @@ StatusSet = Annotated[
     Field(min_length=1),
     _schema(anyOf=[_STATUS_SCHEMA, {"type": "array", "items": _STATUS_SCHEMA, "minItems": 1}]),
 ]
-AssignableOutcome = Annotated[
-    Outcome, PlainValidator(_assignable_outcome), _schema(enum=sorted(o.value for o in ASSIGNABLE_OUTCOMES))
-]
+AssignableOutcome = Annotated[Outcome, PlainValidator(_assignable_outcome), _schema(enum=sorted(o.value for o in ASSIGNABLE_OUTCOMES))]
 StatusOutcomes = Annotated[
     dict[StatusKey, AssignableOutcome],
     _schema(
@@ -468,26 +462,19 @@ class TimingFile(FileModel):
     interval: Interval | None = Field(
         None, description=_inherited(f"Time between probes of the endpoint, at most {format_duration(MAX_INTERVAL)}. Default 60s.")
     )
-    timeout: Interval | None = Field(
-        None, description=_inherited("Per-attempt HTTP timeout; not longer than the interval. Default 10s.")
-    )
+    timeout: Interval | None = Field(None, description=_inherited("Per-attempt HTTP timeout; not longer than the interval. Default 10s."))
     jitter: JitterValue | None = Field(
         None,
-        description=_inherited("Random delay before each probe, a duration or a percentage of the interval; "
-                               "shorter than the interval. Default 10%."),
+        description=_inherited("Random delay before each probe, a duration or a percentage of the interval; shorter than the interval. Default 10%."),
     )
-    slow_threshold: Interval | None = Field(
-        None, description=_inherited("Answers slower than this count as slow. Default: half the timeout.")
-    )
+    slow_threshold: Interval | None = Field(None, description=_inherited("Answers slower than this count as slow. Default: half the timeout."))
     max_body_bytes: Annotated[PositiveInt, Field(le=MAX_BODY_BYTES)] | None = Field(
         None, description=_inherited(f"A larger body is bad_payload. Default 1048576, at most {MAX_BODY_BYTES}.")
     )
     fresh_connection: Annotated[bool, Strict()] | None = Field(
         None, description=_inherited("A new TCP/TLS connection for each probe, so setup is part of the latency. Default false.")
     )
-    expect_status: StatusSet | None = Field(
-        None, description=_inherited("Status codes that mean the API answered: one code or a list. Default [200].")
-    )
+    expect_status: StatusSet | None = Field(None, description=_inherited("Status codes that mean the API answered: one code or a list. Default [200]."))
 
 
 class CircuitBreakerFile(FileModel):
@@ -518,8 +505,7 @@ class AuthFile(FileModel):
     prefix: HeaderValue = Field("", description='Put before the key, e.g. "Bearer " or "Apikey ".')
     env: EnvNames = Field(
         (),
-        description="Env var(s) holding the key, tried in order (key rotation); NAME_FILE names a file instead. "
-                    "Never put a key in this file.",
+        description="Env var(s) holding the key, tried in order (key rotation); NAME_FILE names a file instead. Never put a key in this file.",
     )
     optional: Annotated[bool, Strict()] = Field(False, description="Probe without a key when none is set.")
 
@@ -567,9 +553,7 @@ class FreshnessFile(FileModel):
     """How old the payload's data may be before the probe is stale."""
 
     path: JMESPath = Field(examples=["timestamp"], description="JMESPath to the payload's timestamp.")
-    max_age: Duration = Field(
-        examples=["10m"], description=f"Older data is stale; at most {format_duration(MAX_DURATION)}."
-    )
+    max_age: Duration = Field(examples=["10m"], description=f"Older data is stale; at most {format_duration(MAX_DURATION)}.")
     unit: TimeUnit = Field(TimeUnit.AUTO, description="How to read the timestamp.")
 
 
@@ -592,11 +576,15 @@ class EndpointFile(TimingFile):
     kind: ProbeKind = Field(ProbeKind.HTTP, description="How the endpoint is probed.")
     path: UrlPath = Field("", description="Appended to base_url: empty, or starting with /.")
     method: Method = Field(Method.GET, description="GET, or POST with a `json` body.")
-    params: dict[str, str] = Field(default_factory=dict, json_schema_extra={"default": {}}, description="Query parameters; quote \"true\" and \"1\" to keep them strings.")
+    params: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"default": {}}, description='Query parameters; quote "true" and "1" to keep them strings.'
+    )
     headers: Headers = Field(default_factory=dict, json_schema_extra={"default": {}}, description="Extra request headers (never a key: use auth).")
     json_body: JsonBody = Field(None, alias="json", description="A JSON request body; needs method: POST.")
     format: BodyFormat = Field(BodyFormat.JSON, description="json, or text for plain-text bodies.")
-    status_outcomes: StatusOutcomes = Field(default_factory=dict, json_schema_extra={"default": {}}, description="Status code to outcome, before the provider's map.")
+    status_outcomes: StatusOutcomes = Field(
+        default_factory=dict, json_schema_extra={"default": {}}, description="Status code to outcome, before the provider's map."
+    )
     assertions: tuple[JMESPath, ...] = Field((), description="JMESPath expressions that must all be truthy, else bad_payload.")
     error_rules: tuple[ErrorRuleFile, ...] = Field((), description="Errors in the body of a 200 answer, before the provider's rules.")
     freshness: FreshnessFile | None = Field(None, description="How old the payload's data may be.")
@@ -625,9 +613,7 @@ class ProviderFile(TimingFile):
         examples=["https://api.coingecko.com/api/v3"],
         description="http(s) URL without user:password@, query or fragment; may hold {key} for auth type path.",
     )
-    endpoints: list[EndpointFile] = Field(
-        min_length=1, examples=[[{"name": "ping", "path": "/ping"}]], description="At least one endpoint."
-    )
+    endpoints: list[EndpointFile] = Field(min_length=1, examples=[[{"name": "ping", "path": "/ping"}]], description="At least one endpoint.")
     auth: AuthFile | None = Field(None, description="How keys are sent. Default: none.")
     rate_limit: RateLimitFile | None = Field(None, description="Quota headers and client-side budget.")
     circuit_breaker: CircuitBreakerFile | None = Field(None, description="Overrides defaults.circuit_breaker.")

@@ -13,7 +13,6 @@ import structlog
 
 from .redact import Redactor
 
-
 FLUSH_AFTER = 0.1  # seconds a log line may wait in the buffer
 FLUSH_AT = 64 * 1024  # bytes that force a write
 

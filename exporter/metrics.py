@@ -22,9 +22,35 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from .families import (
-    CIRCUIT, CIRCUIT_STATES, CODES, DATA_AGE, DELAY, DELAY_BUCKETS, DURATION, DURATION_BUCKETS, INFO, KEYS, LAST_PROBE,
-    LAST_SUCCESS, MAX_AGE, OUTCOMES, PROBES, PROVIDER_STATUSES, RELOAD_AT, RELOAD_OK, RETRIES, RL_LIMIT, RL_REMAINING,
-    RL_RESET, RUNS, SCHEDULE_RESULTS, STATUS, UP, VALUE, ZSCORE, Family,
+    CIRCUIT,
+    CIRCUIT_STATES,
+    CODES,
+    DATA_AGE,
+    DELAY,
+    DELAY_BUCKETS,
+    DURATION,
+    DURATION_BUCKETS,
+    INFO,
+    KEYS,
+    LAST_PROBE,
+    LAST_SUCCESS,
+    MAX_AGE,
+    OUTCOMES,
+    PROBES,
+    PROVIDER_STATUSES,
+    RELOAD_AT,
+    RELOAD_OK,
+    RETRIES,
+    RL_LIMIT,
+    RL_REMAINING,
+    RL_RESET,
+    RUNS,
+    SCHEDULE_RESULTS,
+    STATUS,
+    UP,
+    VALUE,
+    ZSCORE,
+    Family,
 )
 from .state import EndpointState, Histogram, ProviderState, State
 
@@ -190,12 +216,28 @@ def _info(p: ProviderState, pl: str, now: float) -> Iterator[str]:
 EndpointLines = Callable[[EndpointState, str, str, float], Iterator[str]]
 ProviderLines = Callable[[ProviderState, str, float], Iterator[str]]
 ENDPOINT_WRITERS: dict[Family, EndpointLines] = {
-    UP: _up, DURATION: _duration, PROBES: _probes, CODES: _codes, RETRIES: _retries, LAST_PROBE: _last_probe,
-    LAST_SUCCESS: _last_success, DATA_AGE: _data_age, MAX_AGE: _max_age, ZSCORE: _zscore, VALUE: _values,
+    UP: _up,
+    DURATION: _duration,
+    PROBES: _probes,
+    CODES: _codes,
+    RETRIES: _retries,
+    LAST_PROBE: _last_probe,
+    LAST_SUCCESS: _last_success,
+    DATA_AGE: _data_age,
+    MAX_AGE: _max_age,
+    ZSCORE: _zscore,
+    VALUE: _values,
 }
 PROVIDER_WRITERS: dict[Family, ProviderLines] = {
-    RL_LIMIT: _quota("limit", RL_LIMIT), RL_REMAINING: _quota("remaining", RL_REMAINING), RL_RESET: _quota("reset_at", RL_RESET),
-    CIRCUIT: _circuit, STATUS: _status, DELAY: _delay, RUNS: _runs, KEYS: _keys, INFO: _info,
+    RL_LIMIT: _quota("limit", RL_LIMIT),
+    RL_REMAINING: _quota("remaining", RL_REMAINING),
+    RL_RESET: _quota("reset_at", RL_RESET),
+    CIRCUIT: _circuit,
+    STATUS: _status,
+    DELAY: _delay,
+    RUNS: _runs,
+    KEYS: _keys,
+    INFO: _info,
 }
 
 

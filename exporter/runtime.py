@@ -55,9 +55,7 @@ class Runtimes:
     def apply(self, config: Config) -> None:
         """Match the config: carry over, start fresh, or drop removed providers."""
         old = self._by_name
-        self._by_name = {
-            p.name: old[p.name].carried_to(p) if p.name in old else ProviderRuntime.fresh(p) for p in config.providers
-        }
+        self._by_name = {p.name: old[p.name].carried_to(p) if p.name in old else ProviderRuntime.fresh(p) for p in config.providers}
 
     def __getitem__(self, provider: str) -> ProviderRuntime:
         return self._by_name[provider]

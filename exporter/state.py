@@ -20,6 +20,7 @@ from .families import DELAY_BUCKETS, DURATION_BUCKETS
 from .model import CircuitState, Outcome, ProbeResult, ProviderStatus, QuotaObservation, ScheduleResult, ScheduleRun
 from .ratelimit import BUDGET_SCOPE
 from .runtime import ProviderRuntime, Runtimes
+
 ZSCORE_WINDOW = 100
 ZSCORE_MIN_SAMPLES = 10
 HEALTH_WINDOW = 20
@@ -43,7 +44,7 @@ FAILING = frozenset(
 class Histogram:
     """Bucket counts (not cumulative), sum and count; metrics.py writes them cumulative."""
 
-    __slots__ = ("bounds", "counts", "sum", "count")
+    __slots__ = ("bounds", "count", "counts", "sum")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
@@ -63,7 +64,7 @@ class LatencyWindow:
     A ring of unboxed doubles with running sums: O(1) per probe and 800 bytes per
     endpoint (a deque of floats costs four times that, and a full scan per probe)."""
 
-    __slots__ = ("_ring", "_next", "_n", "_sum", "_sumsq")
+    __slots__ = ("_n", "_next", "_ring", "_sum", "_sumsq")
 
     def __init__(self) -> None:
         self._ring = array("d", bytes(8 * ZSCORE_WINDOW))
@@ -102,7 +103,7 @@ class HealthRing:
     """Health points of the last HEALTH_WINDOW probes that sent a request: 2 a fast
     success, 1 a slow one, 0 a failure. 20 bytes, where a deque costs 600."""
 
-    __slots__ = ("_points", "_next", "_n")
+    __slots__ = ("_n", "_next", "_points")
 
     def __init__(self) -> None:
         self._points = bytearray(HEALTH_WINDOW)

@@ -99,12 +99,26 @@ RATIO_GOOD_HIGH = thresholds((None, "red"), (0.8, "orange"), (0.95, "green"))
 RATIO_BAD_HIGH = thresholds((None, "green"), (0.8, "orange"), (0.95, "red"))
 
 
-def ts(title: str, *queries: Dataquery, unit: str = "short", w: int = 12, h: int = 8, stacked: bool = False,
-       description: str = "", minimum: float | None = None, maximum: float | None = None) -> timeseries.Panel:
+def ts(
+    title: str,
+    *queries: Dataquery,
+    unit: str = "short",
+    w: int = 12,
+    h: int = 8,
+    stacked: bool = False,
+    description: str = "",
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> timeseries.Panel:
     panel = (
-        timeseries.Panel().title(title).datasource(DS).unit(unit).span(w).height(h).fill_opacity(10)
-        .legend(VizLegendOptions().display_mode(LegendDisplayMode.TABLE).placement(LegendPlacement.RIGHT)
-                .show_legend(True).calcs(["lastNotNull", "max"]))
+        timeseries.Panel()
+        .title(title)
+        .datasource(DS)
+        .unit(unit)
+        .span(w)
+        .height(h)
+        .fill_opacity(10)
+        .legend(VizLegendOptions().display_mode(LegendDisplayMode.TABLE).placement(LegendPlacement.RIGHT).show_legend(True).calcs(["lastNotNull", "max"]))
     )
     if stacked:
         panel = panel.stacking(StackingConfig().mode(StackingMode.NORMAL)).fill_opacity(60)
@@ -119,13 +133,29 @@ def ts(title: str, *queries: Dataquery, unit: str = "short", w: int = 12, h: int
     return panel
 
 
-def stat_panel(title: str, *queries: Dataquery, unit: str = "short", w: int = 6, h: int = 4,
-               th: ThresholdsConfig | None = None, mappings: list | None = None, description: str = "",
-               color_mode: BigValueColorMode = BigValueColorMode.VALUE, text_mode: BigValueTextMode = BigValueTextMode.AUTO,
-               fixed_color: str | None = None) -> stat.Panel:
+def stat_panel(
+    title: str,
+    *queries: Dataquery,
+    unit: str = "short",
+    w: int = 6,
+    h: int = 4,
+    th: ThresholdsConfig | None = None,
+    mappings: list | None = None,
+    description: str = "",
+    color_mode: BigValueColorMode = BigValueColorMode.VALUE,
+    text_mode: BigValueTextMode = BigValueTextMode.AUTO,
+    fixed_color: str | None = None,
+) -> stat.Panel:
     panel = (
-        stat.Panel().title(title).datasource(DS).unit(unit).span(w).height(h)
-        .graph_mode(BigValueGraphMode.NONE).color_mode(color_mode).text_mode(text_mode)
+        stat.Panel()
+        .title(title)
+        .datasource(DS)
+        .unit(unit)
+        .span(w)
+        .height(h)
+        .graph_mode(BigValueGraphMode.NONE)
+        .color_mode(color_mode)
+        .text_mode(text_mode)
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
     if th is not None:
@@ -141,10 +171,25 @@ def stat_panel(title: str, *queries: Dataquery, unit: str = "short", w: int = 6,
     return panel
 
 
-def bar(title: str, *queries: Dataquery, unit: str = "percentunit", w: int = 12, h: int = 8,
-        th: ThresholdsConfig | None = None, minimum: float = 0, maximum: float | None = 1, description: str = "") -> bargauge.Panel:
+def bar(
+    title: str,
+    *queries: Dataquery,
+    unit: str = "percentunit",
+    w: int = 12,
+    h: int = 8,
+    th: ThresholdsConfig | None = None,
+    minimum: float = 0,
+    maximum: float | None = 1,
+    description: str = "",
+) -> bargauge.Panel:
     panel = (
-        bargauge.Panel().title(title).datasource(DS).unit(unit).span(w).height(h).min(minimum)
+        bargauge.Panel()
+        .title(title)
+        .datasource(DS)
+        .unit(unit)
+        .span(w)
+        .height(h)
+        .min(minimum)
         .orientation(VizOrientation.HORIZONTAL)
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
@@ -168,8 +213,7 @@ def table_panel(title: str, *queries: Dataquery, w: int = 12, h: int = 8, unit: 
     return panel
 
 
-def timeline(title: str, *queries: Dataquery, w: int = 24, h: int = 8, mappings: list | None = None,
-             th: ThresholdsConfig | None = None) -> statetimeline.Panel:
+def timeline(title: str, *queries: Dataquery, w: int = 24, h: int = 8, mappings: list | None = None, th: ThresholdsConfig | None = None) -> statetimeline.Panel:
     panel = statetimeline.Panel().title(title).datasource(DS).span(w).height(h)
     if mappings:
         panel = panel.mappings(mappings)
@@ -181,20 +225,14 @@ def timeline(title: str, *queries: Dataquery, w: int = 24, h: int = 8, mappings:
 
 
 def heat(title: str, expr: str, w: int = 12, h: int = 8, description: str = "") -> heatmap.Panel:
-    panel = (
-        heatmap.Panel().title(title).datasource(DS).span(w).height(h).calculate(False)
-        .with_target(q(expr, "{{le}}", fmt=PromQueryFormat.HEATMAP))
-    )
+    panel = heatmap.Panel().title(title).datasource(DS).span(w).height(h).calculate(False).with_target(q(expr, "{{le}}", fmt=PromQueryFormat.HEATMAP))
     if description:
         panel = panel.description(description)
     return panel
 
 
 def pie(title: str, *queries: Dataquery, w: int = 8, h: int = 8) -> piechart.Panel:
-    panel = (
-        piechart.Panel().title(title).datasource(DS).span(w).height(h)
-        .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
-    )
+    panel = piechart.Panel().title(title).datasource(DS).span(w).height(h).reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     for query in queries:
         panel = panel.with_target(query)
     return panel
@@ -202,18 +240,28 @@ def pie(title: str, *queries: Dataquery, w: int = 8, h: int = 8) -> piechart.Pan
 
 def base(uid: str, title: str, description: str) -> Dashboard:
     return (
-        Dashboard(title).uid(uid).description(description).tags(TAGS)
-        .refresh("30s").time("now-6h", "now").timezone("browser").tooltip(DashboardCursorSync.CROSSHAIR)
-        .link(DashboardLink("Crypto API dashboards").type(DashboardLinkType.DASHBOARDS).tags(["crypto-api"])
-              .as_dropdown(True).include_vars(False).keep_time(True))
+        Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .refresh("30s")
+        .time("now-6h", "now")
+        .timezone("browser")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .link(
+            DashboardLink("Crypto API dashboards").type(DashboardLinkType.DASHBOARDS).tags(["crypto-api"]).as_dropdown(True).include_vars(False).keep_time(True)
+        )
     )
 
 
 def provider_variable(query_metric: str = "crypto_api_up") -> QueryVariable:
     return (
-        QueryVariable("provider").label("Provider").datasource(DS)
+        QueryVariable("provider")
+        .label("Provider")
+        .datasource(DS)
         .query({"query": f"label_values({query_metric}, provider)", "refId": "PrometheusVariableQueryEditor-VariableQuery"})
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).sort(VariableSort.ALPHABETICAL_ASC)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
     )
 
 
@@ -227,58 +275,95 @@ def overview() -> Dashboard:
         ("Offline", "offline", "red"),
         ("Unknown", "unknown", "text"),
     ]
-    d = base("crypto-api-overview", "Crypto API / Overview",
-             "Every monitored crypto API at a glance: status, availability, latency and outcomes.")
+    d = base("crypto-api-overview", "Crypto API / Overview", "Every monitored crypto API at a glance: status, availability, latency and outcomes.")
     d = d.with_row(Row("Status"))
     for title, status, color in counts:
-        d = d.with_panel(stat_panel(
-            f"Providers {title.lower()}",
-            q(f'sum(status:crypto_api_provider_status:count{{status="{status}"}})', title, instant=True),
-            fixed_color=color, color_mode=BigValueColorMode.BACKGROUND, w=6, h=4,
-        ))
+        d = d.with_panel(
+            stat_panel(
+                f"Providers {title.lower()}",
+                q(f'sum(status:crypto_api_provider_status:count{{status="{status}"}})', title, instant=True),
+                fixed_color=color,
+                color_mode=BigValueColorMode.BACKGROUND,
+                w=6,
+                h=4,
+            )
+        )
     d = (
-        d.with_panel(stat_panel(
-            "Provider status", q(status_code(), "{{provider}}", instant=True),
-            w=24, h=6, mappings=STATUS_MAPPINGS, color_mode=BigValueColorMode.BACKGROUND,
-            text_mode=BigValueTextMode.VALUE_AND_NAME,
-            description="One card per provider, like the KPI cards of the old UI: the exporter's own status "
-                        "(online: every endpoint healthy; degraded: some failing, slow, stale or rate-limited; "
-                        "offline: all failing; unknown: not probed yet).",
-        ))
+        d.with_panel(
+            stat_panel(
+                "Provider status",
+                q(status_code(), "{{provider}}", instant=True),
+                w=24,
+                h=6,
+                mappings=STATUS_MAPPINGS,
+                color_mode=BigValueColorMode.BACKGROUND,
+                text_mode=BigValueTextMode.VALUE_AND_NAME,
+                description="One card per provider, like the KPI cards of the old UI: the exporter's own status "
+                "(online: every endpoint healthy; degraded: some failing, slow, stale or rate-limited; "
+                "offline: all failing; unknown: not probed yet).",
+            )
+        )
         .with_panel(stat_panel("Endpoints up", q("sum(crypto_api_up)", "up", instant=True), w=6, h=4, fixed_color="green"))
-        .with_panel(stat_panel("Endpoints down", q("count(crypto_api_up == 0) or vector(0)", "down", instant=True),
-                               w=6, h=4, th=thresholds((None, "green"), (1, "red"))))
-        .with_panel(stat_panel("Success ratio (5m)", q(
-            'sum(rate(crypto_api_probes_total{outcome="success"}[5m])) / sum(rate(crypto_api_probes_total[5m]))',
-            "success", instant=True), unit="percentunit", w=6, h=4, th=RATIO_GOOD_HIGH))
-        .with_panel(stat_panel("Probes per second", q("sum(rate(crypto_api_probes_total[5m]))", "probes/s", instant=True),
-                               unit="reqps", w=6, h=4, fixed_color="blue"))
+        .with_panel(
+            stat_panel(
+                "Endpoints down", q("count(crypto_api_up == 0) or vector(0)", "down", instant=True), w=6, h=4, th=thresholds((None, "green"), (1, "red"))
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Success ratio (5m)",
+                q('sum(rate(crypto_api_probes_total{outcome="success"}[5m])) / sum(rate(crypto_api_probes_total[5m]))', "success", instant=True),
+                unit="percentunit",
+                w=6,
+                h=4,
+                th=RATIO_GOOD_HIGH,
+            )
+        )
+        .with_panel(
+            stat_panel("Probes per second", q("sum(rate(crypto_api_probes_total[5m]))", "probes/s", instant=True), unit="reqps", w=6, h=4, fixed_color="blue")
+        )
         .with_row(Row("Availability and latency"))
-        .with_panel(bar("Success ratio by provider (5m)",
-                        q("provider:crypto_api_probe_success:ratio_rate5m", "{{provider}}", instant=True),
-                        th=RATIO_GOOD_HIGH))
-        .with_panel(ts("p95 latency by provider",
-                       q("provider:crypto_api_probe_duration_seconds:p95_rate5m", "{{provider}}"), unit="s"))
-        .with_panel(heat("Probe latency heatmap",
-                         "sum by (le) (rate(crypto_api_probe_duration_seconds_bucket[$__rate_interval]))",
-                         description="Latency of every probe that got a response, all providers."))
-        .with_panel(ts("Probe outcomes", q("sum by (outcome) (rate(crypto_api_probes_total[$__rate_interval]))",
-                                           "{{outcome}}"), unit="reqps", stacked=True))
-        .with_panel(bar("Success ratio by category (5m)",
-                        q("category:crypto_api_probe_success:ratio_rate5m", "{{category}}", instant=True),
-                        th=RATIO_GOOD_HIGH, w=24, h=6))
+        .with_panel(
+            bar("Success ratio by provider (5m)", q("provider:crypto_api_probe_success:ratio_rate5m", "{{provider}}", instant=True), th=RATIO_GOOD_HIGH)
+        )
+        .with_panel(ts("p95 latency by provider", q("provider:crypto_api_probe_duration_seconds:p95_rate5m", "{{provider}}"), unit="s"))
+        .with_panel(
+            heat(
+                "Probe latency heatmap",
+                "sum by (le) (rate(crypto_api_probe_duration_seconds_bucket[$__rate_interval]))",
+                description="Latency of every probe that got a response, all providers.",
+            )
+        )
+        .with_panel(ts("Probe outcomes", q("sum by (outcome) (rate(crypto_api_probes_total[$__rate_interval]))", "{{outcome}}"), unit="reqps", stacked=True))
+        .with_panel(
+            bar(
+                "Success ratio by category (5m)",
+                q("category:crypto_api_probe_success:ratio_rate5m", "{{category}}", instant=True),
+                th=RATIO_GOOD_HIGH,
+                w=24,
+                h=6,
+            )
+        )
         .with_row(Row("Data"))
-        .with_panel(stat_panel("BTC price spread across providers",
-                               q("name:crypto_api_value:spread_ratio", "{{name}}", instant=True),
-                               unit="percentunit", w=24, h=4,
-                               th=thresholds((None, "green"), (0.005, "orange"), (0.01, "red"))))
-        .with_panel(ts("BTC price by provider", q('crypto_api_value{name="btc_usd"}', "{{provider}}/{{endpoint}}"),
-                       unit="currencyUSD"))
-        .with_panel(ts("BTC price deviation from the median",
-                       q("provider_endpoint:crypto_api_value:deviation_ratio", "{{provider}}/{{endpoint}}"),
-                       unit="percentunit",
-                       description="Each healthy provider's BTC price against the median of all of them; "
-                                   "PriceDivergence fires when the spread exceeds 1 %."))
+        .with_panel(
+            stat_panel(
+                "BTC price spread across providers",
+                q("name:crypto_api_value:spread_ratio", "{{name}}", instant=True),
+                unit="percentunit",
+                w=24,
+                h=4,
+                th=thresholds((None, "green"), (0.005, "orange"), (0.01, "red")),
+            )
+        )
+        .with_panel(ts("BTC price by provider", q('crypto_api_value{name="btc_usd"}', "{{provider}}/{{endpoint}}"), unit="currencyUSD"))
+        .with_panel(
+            ts(
+                "BTC price deviation from the median",
+                q("provider_endpoint:crypto_api_value:deviation_ratio", "{{provider}}/{{endpoint}}"),
+                unit="percentunit",
+                description="Each healthy provider's BTC price against the median of all of them; PriceDivergence fires when the spread exceeds 1 %.",
+            )
+        )
     )
     return d
 
@@ -286,59 +371,140 @@ def overview() -> Dashboard:
 def provider_detail() -> Dashboard:
     sel = 'provider="$provider", endpoint=~"$endpoint"'
     d = (
-        base("crypto-api-provider", "Crypto API / Provider detail",
-             "One provider, endpoint by endpoint: status, probes, latency, HTTP codes, retries, breaker, keys and values.")
+        base(
+            "crypto-api-provider",
+            "Crypto API / Provider detail",
+            "One provider, endpoint by endpoint: status, probes, latency, HTTP codes, retries, breaker, keys and values.",
+        )
         .with_variable(provider_variable())
         .with_variable(
-            QueryVariable("endpoint").label("Endpoint").datasource(DS)
-            .query({"query": 'label_values(crypto_api_up{provider="$provider"}, endpoint)',
-                    "refId": "PrometheusVariableQueryEditor-VariableQuery"})
-            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).sort(VariableSort.ALPHABETICAL_ASC)
-            .multi(True).include_all(True).all_value(".*")
+            QueryVariable("endpoint")
+            .label("Endpoint")
+            .datasource(DS)
+            .query({"query": 'label_values(crypto_api_up{provider="$provider"}, endpoint)', "refId": "PrometheusVariableQueryEditor-VariableQuery"})
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
             .current(VariableOption(selected=True, text="All", value="$__all"))
         )
         .with_row(Row("Status"))
-        .with_panel(stat_panel("Status", q(status_code(', provider="$provider"'), "{{provider}}", instant=True),
-                               w=6, h=4, mappings=STATUS_MAPPINGS, color_mode=BigValueColorMode.BACKGROUND))
-        .with_panel(stat_panel("Success ratio (5m)", q('provider:crypto_api_probe_success:ratio_rate5m{provider="$provider"}',
-                                                      "{{provider}}", instant=True),
-                               unit="percentunit", w=6, h=4, th=RATIO_GOOD_HIGH))
-        .with_panel(stat_panel("p95 latency (5m)", q('provider:crypto_api_probe_duration_seconds:p95_rate5m{provider="$provider"}',
-                                                    "{{provider}}", instant=True),
-                               unit="s", w=6, h=4, th=thresholds((None, "green"), (1, "orange"), (2, "red"))))
-        .with_panel(stat_panel("Circuit breaker", q('crypto_api_circuit_breaker_state{provider="$provider"} == 1',
-                                                   "{{state}}", instant=True),
-                               w=6, h=4, text_mode=BigValueTextMode.NAME, fixed_color="blue"))
-        .with_panel(timeline("Endpoint up", q(f"crypto_api_up{{{sel}}}", "{{endpoint}}"),
-                             mappings=[ValueMap(options={"0": ValueMappingResult(text="down", color="red", index=0),
-                                                         "1": ValueMappingResult(text="up", color="green", index=1)})]))
+        .with_panel(
+            stat_panel(
+                "Status",
+                q(status_code(', provider="$provider"'), "{{provider}}", instant=True),
+                w=6,
+                h=4,
+                mappings=STATUS_MAPPINGS,
+                color_mode=BigValueColorMode.BACKGROUND,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Success ratio (5m)",
+                q('provider:crypto_api_probe_success:ratio_rate5m{provider="$provider"}', "{{provider}}", instant=True),
+                unit="percentunit",
+                w=6,
+                h=4,
+                th=RATIO_GOOD_HIGH,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "p95 latency (5m)",
+                q('provider:crypto_api_probe_duration_seconds:p95_rate5m{provider="$provider"}', "{{provider}}", instant=True),
+                unit="s",
+                w=6,
+                h=4,
+                th=thresholds((None, "green"), (1, "orange"), (2, "red")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Circuit breaker",
+                q('crypto_api_circuit_breaker_state{provider="$provider"} == 1', "{{state}}", instant=True),
+                w=6,
+                h=4,
+                text_mode=BigValueTextMode.NAME,
+                fixed_color="blue",
+            )
+        )
+        .with_panel(
+            timeline(
+                "Endpoint up",
+                q(f"crypto_api_up{{{sel}}}", "{{endpoint}}"),
+                mappings=[
+                    ValueMap(options={"0": ValueMappingResult(text="down", color="red", index=0), "1": ValueMappingResult(text="up", color="green", index=1)})
+                ],
+            )
+        )
         .with_row(Row("Probes"))
-        .with_panel(ts("Success ratio by endpoint (5m)",
-                       q(f"provider_endpoint:crypto_api_probe_success:ratio_rate5m{{{sel}}}", "{{endpoint}}"),
-                       unit="percentunit", minimum=0, maximum=1))
-        .with_panel(ts("Outcomes", q(f"sum by (endpoint, outcome) (rate(crypto_api_probes_total{{{sel}}}[$__rate_interval]))",
-                                     "{{endpoint}} {{outcome}}"), unit="reqps", stacked=True))
-        .with_panel(ts("Latency p50 / p95",
-                       q(f"provider_endpoint:crypto_api_probe_duration_seconds:p50_rate5m{{{sel}}}", "p50 {{endpoint}}"),
-                       q(f"provider_endpoint:crypto_api_probe_duration_seconds:p95_rate5m{{{sel}}}", "p95 {{endpoint}}", ref="B"),
-                       unit="s"))
-        .with_panel(ts("Latency anomaly (z-score)", q(f"crypto_api_latency_anomaly_zscore{{{sel}}}", "{{endpoint}}"),
-                       description="LatencyAnomaly fires above 3 for 10 minutes."))
-        .with_panel(ts("HTTP responses by code", q(
-            f"sum by (endpoint, code) (rate(crypto_api_http_responses_total{{{sel}}}[$__rate_interval]))",
-            "{{endpoint}} {{code}}"), unit="reqps", stacked=True))
-        .with_panel(ts("Retries by reason", q(
-            f"sum by (endpoint, reason) (rate(crypto_api_retries_total{{{sel}}}[$__rate_interval]))",
-            "{{endpoint}} {{reason}}"), unit="reqps", stacked=True))
+        .with_panel(
+            ts(
+                "Success ratio by endpoint (5m)",
+                q(f"provider_endpoint:crypto_api_probe_success:ratio_rate5m{{{sel}}}", "{{endpoint}}"),
+                unit="percentunit",
+                minimum=0,
+                maximum=1,
+            )
+        )
+        .with_panel(
+            ts(
+                "Outcomes",
+                q(f"sum by (endpoint, outcome) (rate(crypto_api_probes_total{{{sel}}}[$__rate_interval]))", "{{endpoint}} {{outcome}}"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            ts(
+                "Latency p50 / p95",
+                q(f"provider_endpoint:crypto_api_probe_duration_seconds:p50_rate5m{{{sel}}}", "p50 {{endpoint}}"),
+                q(f"provider_endpoint:crypto_api_probe_duration_seconds:p95_rate5m{{{sel}}}", "p95 {{endpoint}}", ref="B"),
+                unit="s",
+            )
+        )
+        .with_panel(
+            ts(
+                "Latency anomaly (z-score)",
+                q(f"crypto_api_latency_anomaly_zscore{{{sel}}}", "{{endpoint}}"),
+                description="LatencyAnomaly fires above 3 for 10 minutes.",
+            )
+        )
+        .with_panel(
+            ts(
+                "HTTP responses by code",
+                q(f"sum by (endpoint, code) (rate(crypto_api_http_responses_total{{{sel}}}[$__rate_interval]))", "{{endpoint}} {{code}}"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            ts(
+                "Retries by reason",
+                q(f"sum by (endpoint, reason) (rate(crypto_api_retries_total{{{sel}}}[$__rate_interval]))", "{{endpoint}} {{reason}}"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
         .with_row(Row("Freshness, keys and values"))
-        .with_panel(ts("Time since last success", q(f"time() - crypto_api_last_success_timestamp_seconds{{{sel}}}",
-                                                    "{{endpoint}}"), unit="s"))
-        .with_panel(ts("Data age vs max age",
-                       q(f"crypto_api_data_age_seconds{{{sel}}}", "age {{endpoint}}"),
-                       q(f"crypto_api_data_max_age_seconds{{{sel}}}", "max {{endpoint}}", ref="B"), unit="s"))
-        .with_panel(table_panel("API keys", q('crypto_api_key_valid{provider="$provider"}', "{{key}}", instant=True,
-                                              fmt=PromQueryFormat.TABLE),
-                                description="1 = accepted, 0 = rejected (401/403). Keys are named by env var, never by value."))
+        .with_panel(ts("Time since last success", q(f"time() - crypto_api_last_success_timestamp_seconds{{{sel}}}", "{{endpoint}}"), unit="s"))
+        .with_panel(
+            ts(
+                "Data age vs max age",
+                q(f"crypto_api_data_age_seconds{{{sel}}}", "age {{endpoint}}"),
+                q(f"crypto_api_data_max_age_seconds{{{sel}}}", "max {{endpoint}}", ref="B"),
+                unit="s",
+            )
+        )
+        .with_panel(
+            table_panel(
+                "API keys",
+                q('crypto_api_key_valid{provider="$provider"}', "{{key}}", instant=True, fmt=PromQueryFormat.TABLE),
+                description="1 = accepted, 0 = rejected (401/403). Keys are named by env var, never by value.",
+            )
+        )
         .with_panel(ts("Extracted values", q(f"crypto_api_value{{{sel}}}", "{{endpoint}} {{name}}")))
     )
     return d
@@ -346,122 +512,234 @@ def provider_detail() -> Dashboard:
 
 def rate_limits() -> Dashboard:
     return (
-        base("crypto-api-rate-limits", "Crypto API / Rate limits",
-             "Provider quotas read from response headers, and the exporter's own client-side budget (scope=budget).")
-        .with_variable(provider_variable("crypto_api_rate_limit_limit").multi(True).include_all(True).all_value(".*")
-                       .current(VariableOption(selected=True, text="All", value="$__all")))
-        .with_panel(bar("Quota used", q('provider_scope:crypto_api_rate_limit_usage:ratio{provider=~"$provider"}',
-                                        "{{provider}} {{scope}}", instant=True),
-                        th=RATIO_BAD_HIGH, w=12, h=10,
-                        description="RateLimitNearExhaustion: warning at 80 %, critical at 95 % (not for the budget)."))
-        .with_panel(ts("Quota used over time", q('provider_scope:crypto_api_rate_limit_usage:ratio{provider=~"$provider"}',
-                                                 "{{provider}} {{scope}}"), unit="percentunit", minimum=0, maximum=1, h=10))
+        base(
+            "crypto-api-rate-limits",
+            "Crypto API / Rate limits",
+            "Provider quotas read from response headers, and the exporter's own client-side budget (scope=budget).",
+        )
+        .with_variable(
+            provider_variable("crypto_api_rate_limit_limit")
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
+            .current(VariableOption(selected=True, text="All", value="$__all"))
+        )
+        .with_panel(
+            bar(
+                "Quota used",
+                q('provider_scope:crypto_api_rate_limit_usage:ratio{provider=~"$provider"}', "{{provider}} {{scope}}", instant=True),
+                th=RATIO_BAD_HIGH,
+                w=12,
+                h=10,
+                description="RateLimitNearExhaustion: warning at 80 %, critical at 95 % (not for the budget).",
+            )
+        )
+        .with_panel(
+            ts(
+                "Quota used over time",
+                q('provider_scope:crypto_api_rate_limit_usage:ratio{provider=~"$provider"}', "{{provider}} {{scope}}"),
+                unit="percentunit",
+                minimum=0,
+                maximum=1,
+                h=10,
+            )
+        )
         .with_panel(ts("Remaining", q('crypto_api_rate_limit_remaining{provider=~"$provider"}', "{{provider}} {{scope}}")))
         .with_panel(ts("Limit", q('crypto_api_rate_limit_limit{provider=~"$provider"}', "{{provider}} {{scope}}")))
-        .with_panel(ts("Time to quota reset", q('crypto_api_rate_limit_reset_timestamp_seconds{provider=~"$provider"} - time()',
-                                                "{{provider}} {{scope}}"), unit="s"))
-        .with_panel(ts("Rate-limited and budget-skipped probes", q(
-            'sum by (provider, outcome) (rate(crypto_api_probes_total{provider=~"$provider", outcome=~"rate_limited|budget_exhausted"}[$__rate_interval]))',
-            "{{provider}} {{outcome}}"), unit="reqps", stacked=True))
-        .with_panel(ts("HTTP 429 responses", q(
-            'sum by (provider, endpoint) (rate(crypto_api_http_responses_total{provider=~"$provider", code="429"}[$__rate_interval]))',
-            "{{provider}}/{{endpoint}}"), unit="reqps", w=24))
+        .with_panel(
+            ts("Time to quota reset", q('crypto_api_rate_limit_reset_timestamp_seconds{provider=~"$provider"} - time()', "{{provider}} {{scope}}"), unit="s")
+        )
+        .with_panel(
+            ts(
+                "Rate-limited and budget-skipped probes",
+                q(
+                    'sum by (provider, outcome) (rate(crypto_api_probes_total{provider=~"$provider", outcome=~"rate_limited|budget_exhausted"}[$__rate_interval]))',
+                    "{{provider}} {{outcome}}",
+                ),
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            ts(
+                "HTTP 429 responses",
+                q(
+                    'sum by (provider, endpoint) (rate(crypto_api_http_responses_total{provider=~"$provider", code="429"}[$__rate_interval]))',
+                    "{{provider}}/{{endpoint}}",
+                ),
+                unit="reqps",
+                w=24,
+            )
+        )
     )
 
 
 def freshness() -> Dashboard:
     return (
-        base("crypto-api-freshness", "Crypto API / Freshness and schedule compliance",
-             "Is the data fresh, and do the probes run when they should?")
+        base("crypto-api-freshness", "Crypto API / Freshness and schedule compliance", "Is the data fresh, and do the probes run when they should?")
         .with_row(Row("Freshness"))
-        .with_panel(bar("Data age / max age", q("crypto_api_data_age_seconds / (crypto_api_data_max_age_seconds > 0)",
-                                                "{{provider}}/{{endpoint}}", instant=True),
-                        th=thresholds((None, "green"), (0.8, "orange"), (1, "red")), maximum=None,
-                        description="Above 1 the data is older than its configured bound (DataStale after 5 minutes)."))
+        .with_panel(
+            bar(
+                "Data age / max age",
+                q("crypto_api_data_age_seconds / (crypto_api_data_max_age_seconds > 0)", "{{provider}}/{{endpoint}}", instant=True),
+                th=thresholds((None, "green"), (0.8, "orange"), (1, "red")),
+                maximum=None,
+                description="Above 1 the data is older than its configured bound (DataStale after 5 minutes).",
+            )
+        )
         .with_panel(ts("Data age", q("crypto_api_data_age_seconds", "{{provider}}/{{endpoint}}"), unit="s"))
-        .with_panel(ts("Time since last success", q("time() - crypto_api_last_success_timestamp_seconds",
-                                                    "{{provider}}/{{endpoint}}"), unit="s"))
-        .with_panel(ts("Time since last probe", q("time() - crypto_api_last_probe_timestamp_seconds",
-                                                  "{{provider}}/{{endpoint}}"), unit="s"))
+        .with_panel(ts("Time since last success", q("time() - crypto_api_last_success_timestamp_seconds", "{{provider}}/{{endpoint}}"), unit="s"))
+        .with_panel(ts("Time since last probe", q("time() - crypto_api_last_probe_timestamp_seconds", "{{provider}}/{{endpoint}}"), unit="s"))
         .with_row(Row("Schedule compliance"))
-        .with_panel(bar("Compliance by provider (1h)", q("provider:crypto_api_schedule_compliance:ratio_rate1h",
-                                                         "{{provider}}", instant=True), th=RATIO_GOOD_HIGH,
-                        description="Share of scheduled runs that started on time; ScheduleComplianceLow below 90 %."))
-        .with_panel(bar("Compliance by category (1h)", q("category:crypto_api_schedule_compliance:ratio_rate1h",
-                                                         "{{category}}", instant=True), th=RATIO_GOOD_HIGH))
-        .with_panel(ts("Scheduled runs by result", q("sum by (result) (rate(crypto_api_schedule_runs_total[$__rate_interval]))",
-                                                     "{{result}}"), unit="ops", stacked=True))
-        .with_panel(ts("Schedule delay p95 by provider", q(
-            "histogram_quantile(0.95, sum by (provider, le) (rate(crypto_api_schedule_delay_seconds_bucket[$__rate_interval])))",
-            "{{provider}}"), unit="s"))
-        .with_panel(ts("Stale probes", q('sum by (provider, endpoint) (rate(crypto_api_probes_total{outcome="stale"}[$__rate_interval]))',
-                                         "{{provider}}/{{endpoint}}"), unit="reqps", w=24))
+        .with_panel(
+            bar(
+                "Compliance by provider (1h)",
+                q("provider:crypto_api_schedule_compliance:ratio_rate1h", "{{provider}}", instant=True),
+                th=RATIO_GOOD_HIGH,
+                description="Share of scheduled runs that started on time; ScheduleComplianceLow below 90 %.",
+            )
+        )
+        .with_panel(
+            bar("Compliance by category (1h)", q("category:crypto_api_schedule_compliance:ratio_rate1h", "{{category}}", instant=True), th=RATIO_GOOD_HIGH)
+        )
+        .with_panel(
+            ts(
+                "Scheduled runs by result",
+                q("sum by (result) (rate(crypto_api_schedule_runs_total[$__rate_interval]))", "{{result}}"),
+                unit="ops",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            ts(
+                "Schedule delay p95 by provider",
+                q("histogram_quantile(0.95, sum by (provider, le) (rate(crypto_api_schedule_delay_seconds_bucket[$__rate_interval])))", "{{provider}}"),
+                unit="s",
+            )
+        )
+        .with_panel(
+            ts(
+                "Stale probes",
+                q('sum by (provider, endpoint) (rate(crypto_api_probes_total{outcome="stale"}[$__rate_interval]))', "{{provider}}/{{endpoint}}"),
+                unit="reqps",
+                w=24,
+            )
+        )
     )
 
 
 def failures() -> Dashboard:
     failed = 'outcome!="success"'
     return (
-        base("crypto-api-failures", "Crypto API / Failures",
-             "What fails, where, and how: error types, top failing providers, HTTP errors, open breakers, invalid keys.")
-        .with_panel(pie("Failures by type", q(f"sum by (outcome) (increase(crypto_api_probes_total{{{failed}}}[$__range]))",
-                                              "{{outcome}}", instant=True)))
-        .with_panel(bar("Top failing providers", q(
-            f"topk(10, sum by (provider) (increase(crypto_api_probes_total{{{failed}}}[$__range])))",
-            "{{provider}}", instant=True), unit="short", maximum=None, w=8,
-            th=thresholds((None, "green"), (1, "orange"), (10, "red"))))
-        .with_panel(bar("Error ratio by provider (5m)", q("provider:crypto_api_probe_errors:ratio_rate5m", "{{provider}}",
-                                                         instant=True),
-                        th=thresholds((None, "green"), (0.05, "orange"), (0.2, "red")), w=8,
-                        description="Failed probes among those that sent a request; HighErrorRate above 20 %."))
-        .with_panel(ts("Failures over time by type", q(
-            f"sum by (outcome) (rate(crypto_api_probes_total{{{failed}}}[$__rate_interval]))", "{{outcome}}"),
-            unit="reqps", stacked=True))
-        .with_panel(ts("HTTP errors by provider and code", q(
-            'sum by (provider, code) (rate(crypto_api_http_responses_total{code=~"[45].."}[$__rate_interval]))',
-            "{{provider}} {{code}}"), unit="reqps", stacked=True))
+        base(
+            "crypto-api-failures",
+            "Crypto API / Failures",
+            "What fails, where, and how: error types, top failing providers, HTTP errors, open breakers, invalid keys.",
+        )
+        .with_panel(pie("Failures by type", q(f"sum by (outcome) (increase(crypto_api_probes_total{{{failed}}}[$__range]))", "{{outcome}}", instant=True)))
+        .with_panel(
+            bar(
+                "Top failing providers",
+                q(f"topk(10, sum by (provider) (increase(crypto_api_probes_total{{{failed}}}[$__range])))", "{{provider}}", instant=True),
+                unit="short",
+                maximum=None,
+                w=8,
+                th=thresholds((None, "green"), (1, "orange"), (10, "red")),
+            )
+        )
+        .with_panel(
+            bar(
+                "Error ratio by provider (5m)",
+                q("provider:crypto_api_probe_errors:ratio_rate5m", "{{provider}}", instant=True),
+                th=thresholds((None, "green"), (0.05, "orange"), (0.2, "red")),
+                w=8,
+                description="Failed probes among those that sent a request; HighErrorRate above 20 %.",
+            )
+        )
+        .with_panel(
+            ts(
+                "Failures over time by type",
+                q(f"sum by (outcome) (rate(crypto_api_probes_total{{{failed}}}[$__rate_interval]))", "{{outcome}}"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            ts(
+                "HTTP errors by provider and code",
+                q('sum by (provider, code) (rate(crypto_api_http_responses_total{code=~"[45].."}[$__rate_interval]))', "{{provider}} {{code}}"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
         .with_panel(table_panel("Endpoints down", q("crypto_api_up == 0", "", instant=True, fmt=PromQueryFormat.TABLE), w=8))
-        .with_panel(table_panel("Open circuit breakers", q('crypto_api_circuit_breaker_state{state!="closed"} == 1', "",
-                                                           instant=True, fmt=PromQueryFormat.TABLE), w=8))
-        .with_panel(table_panel("Invalid API keys", q("crypto_api_key_valid == 0", "", instant=True,
-                                                      fmt=PromQueryFormat.TABLE), w=8))
-        .with_panel(table_panel("Firing alerts", q('ALERTS{alertstate="firing"}', "", instant=True,
-                                                   fmt=PromQueryFormat.TABLE), w=24))
+        .with_panel(
+            table_panel("Open circuit breakers", q('crypto_api_circuit_breaker_state{state!="closed"} == 1', "", instant=True, fmt=PromQueryFormat.TABLE), w=8)
+        )
+        .with_panel(table_panel("Invalid API keys", q("crypto_api_key_valid == 0", "", instant=True, fmt=PromQueryFormat.TABLE), w=8))
+        .with_panel(table_panel("Firing alerts", q('ALERTS{alertstate="firing"}', "", instant=True, fmt=PromQueryFormat.TABLE), w=24))
     )
 
 
 def exporter() -> Dashboard:
     sel = EXPORTER
     return (
-        base("crypto-api-exporter", "Crypto API / Exporter self-monitoring",
-             "The exporter itself: scrapes, process, scheduler and configuration.")
-        .with_panel(stat_panel("Exporter up", q(f"up{{{sel}}}", "{{instance}}", instant=True), w=6,
-                               mappings=[ValueMap(options={"0": ValueMappingResult(text="down", color="red", index=0),
-                                                           "1": ValueMappingResult(text="up", color="green", index=1)})],
-                               color_mode=BigValueColorMode.BACKGROUND))
-        .with_panel(stat_panel("Last config reload", q("crypto_api_config_last_reload_successful", "{{instance}}",
-                                                       instant=True), w=6,
-                               mappings=[ValueMap(options={"0": ValueMappingResult(text="failed", color="red", index=0),
-                                                           "1": ValueMappingResult(text="ok", color="green", index=1)})],
-                               color_mode=BigValueColorMode.BACKGROUND))
-        .with_panel(stat_panel("Config loaded", q("time() - crypto_api_config_last_reload_success_timestamp_seconds",
-                                                  "{{instance}}", instant=True), unit="s", w=6, fixed_color="blue",
-                               description="Time since the last successful (re)load of providers.yaml."))
-        .with_panel(stat_panel("Providers configured", q("count(crypto_api_provider_info)", "providers", instant=True),
-                               w=6, fixed_color="blue"))
+        base("crypto-api-exporter", "Crypto API / Exporter self-monitoring", "The exporter itself: scrapes, process, scheduler and configuration.")
+        .with_panel(
+            stat_panel(
+                "Exporter up",
+                q(f"up{{{sel}}}", "{{instance}}", instant=True),
+                w=6,
+                mappings=[
+                    ValueMap(options={"0": ValueMappingResult(text="down", color="red", index=0), "1": ValueMappingResult(text="up", color="green", index=1)})
+                ],
+                color_mode=BigValueColorMode.BACKGROUND,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Last config reload",
+                q("crypto_api_config_last_reload_successful", "{{instance}}", instant=True),
+                w=6,
+                mappings=[
+                    ValueMap(options={"0": ValueMappingResult(text="failed", color="red", index=0), "1": ValueMappingResult(text="ok", color="green", index=1)})
+                ],
+                color_mode=BigValueColorMode.BACKGROUND,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Config loaded",
+                q("time() - crypto_api_config_last_reload_success_timestamp_seconds", "{{instance}}", instant=True),
+                unit="s",
+                w=6,
+                fixed_color="blue",
+                description="Time since the last successful (re)load of providers.yaml.",
+            )
+        )
+        .with_panel(stat_panel("Providers configured", q("count(crypto_api_provider_info)", "providers", instant=True), w=6, fixed_color="blue"))
         .with_panel(ts("Scrape duration", q(f"scrape_duration_seconds{{{sel}}}", "{{instance}}"), unit="s", w=8))
         .with_panel(ts("Samples per scrape", q(f"scrape_samples_scraped{{{sel}}}", "{{instance}}"), w=8))
-        .with_panel(ts("Probes per second", q("sum by (category) (rate(crypto_api_probes_total[$__rate_interval]))",
-                                              "{{category}}"), unit="reqps", stacked=True, w=8))
-        .with_panel(ts("CPU", q(f"rate(process_cpu_seconds_total{{{sel}}}[$__rate_interval])", "{{instance}}"),
-                       unit="percentunit", w=8))
+        .with_panel(
+            ts("Probes per second", q("sum by (category) (rate(crypto_api_probes_total[$__rate_interval]))", "{{category}}"), unit="reqps", stacked=True, w=8)
+        )
+        .with_panel(ts("CPU", q(f"rate(process_cpu_seconds_total{{{sel}}}[$__rate_interval])", "{{instance}}"), unit="percentunit", w=8))
         .with_panel(ts("Resident memory", q(f"process_resident_memory_bytes{{{sel}}}", "{{instance}}"), unit="bytes", w=8))
         .with_panel(ts("Open file descriptors", q(f"process_open_fds{{{sel}}}", "{{instance}}"), w=8))
-        .with_panel(heat("Schedule delay", "sum by (le) (rate(crypto_api_schedule_delay_seconds_bucket[$__rate_interval]))",
-                         description="How late probes start against their plan: a busy event loop shows here first."))
-        .with_panel(ts("Python GC collections", q(
-            f"sum by (generation) (rate(python_gc_collections_total{{{sel}}}[$__rate_interval]))", "gen {{generation}}"),
-            unit="ops"))
+        .with_panel(
+            heat(
+                "Schedule delay",
+                "sum by (le) (rate(crypto_api_schedule_delay_seconds_bucket[$__rate_interval]))",
+                description="How late probes start against their plan: a busy event loop shows here first.",
+            )
+        )
+        .with_panel(
+            ts(
+                "Python GC collections",
+                q(f"sum by (generation) (rate(python_gc_collections_total{{{sel}}}[$__rate_interval]))", "gen {{generation}}"),
+                unit="ops",
+            )
+        )
     )
 
 

@@ -16,9 +16,7 @@ _EXTRA_DIRS = ("/usr/bin", "/usr/sbin", "/usr/local/bin")
 
 
 def require_binary(name: str) -> str:
-    path = shutil.which(name) or next(
-        (p for d in _EXTRA_DIRS if os.access(p := os.path.join(d, name), os.X_OK)), None
-    )
+    path = shutil.which(name) or next((p for d in _EXTRA_DIRS if os.access(p := os.path.join(d, name), os.X_OK)), None)
     if path:
         return path
     message = f"{name} not found (Debian: apt-get install prometheus prometheus-alertmanager)"

@@ -7,7 +7,6 @@ Nothing here raises into the scheduler: every failure is an outcome.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from collections.abc import Mapping
@@ -66,7 +65,8 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None
     return b"".join(chunks)
 
 
-async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, key: ApiKey | None, timeout: float) -> _Attempt:
+async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, key: ApiKey | None, wait: float) -> _Attempt:
+    """One request; `wait` bounds it whole (connect, headers, body), in seconds."""
     request = ctx.requests.get(provider, endpoint, key)
     session = ctx.fresh_session if endpoint.fresh_connection and ctx.fresh_session else ctx.session
     started = time.perf_counter()
@@ -76,15 +76,15 @@ async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, ke
             request.url,
             headers=request.headers,
             data=request.body,
-            timeout=_client_timeout(timeout),
+            timeout=_client_timeout(wait),
             allow_redirects=True,
             proxy=env_proxy(provider.base_url),
         ) as resp:
             body = await _read_capped(resp, endpoint.max_body_bytes)
             duration = time.perf_counter() - started
             status, resp_headers = resp.status, resp.headers
-    except asyncio.TimeoutError:
-        return _Attempt(Outcome.TIMEOUT, detail=f"no complete answer within {timeout:g}s")
+    except TimeoutError:
+        return _Attempt(Outcome.TIMEOUT, detail=f"no complete answer within {wait:g}s")
     except aiohttp.ClientPayloadError as e:
         return _Attempt(Outcome.CONNECTION_ERROR, detail=f"body cut off ({type(e).__name__})")
     except (aiohttp.ClientError, OSError) as e:

@@ -52,7 +52,7 @@ def env_proxy(base_url: str) -> str | None:
     request, in a thread, which costs more than the rest of a keep-alive probe."""
     scheme, _, rest = base_url.partition("://")
     host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    if urllib.request.proxy_bypass_environment(host):
+    if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # public since 3.x, not in typeshed
         return None
     return urllib.request.getproxies_environment().get(scheme)
 

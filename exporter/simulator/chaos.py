@@ -137,11 +137,11 @@ async def run_chaos(sim: Simulator, config: Config, period: float = 20.0, rng: r
                 busy = {s.provider for _, s in live}
                 count = len(SCENARIOS) if round_no == 0 else FAULTS_PER_ROUND
                 planned = [(n, s) for n, s in plan_round(config, round_no, rng, count) if s.provider not in busy]
-                for name, spec in planned:
+                for _name, spec in planned:
                     sim.set_fault(spec)
                     live.append((round_no, spec))
                 log.info("chaos_round", round=round_no, injected=[f"{n}:{s.provider}" for n, s in planned], active=len(live))
-            except Exception:  # noqa: BLE001 - the demo must keep going
+            except Exception:
                 log.exception("chaos_round_failed", round=round_no)
             round_no += 1
             await asyncio.sleep(period)
@@ -149,7 +149,7 @@ async def run_chaos(sim: Simulator, config: Config, period: float = 20.0, rng: r
         for _, spec in live:
             try:
                 sim.clear_faults(spec.provider, spec.endpoint)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("chaos_cleanup_failed")
         log.info("chaos_stopped", rounds=round_no)
         raise

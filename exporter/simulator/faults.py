@@ -89,7 +89,7 @@ class FaultSpec:
             if rl is True:
                 rl = {}
             if not isinstance(rl, dict):
-                raise ValueError("rate_limit: must be an object like {\"retry_after\": 30}")
+                raise ValueError('rate_limit: must be an object like {"retry_after": 30}')
             for key in rl:
                 if key != "retry_after":
                     raise ValueError(f"rate_limit.{key}: unknown field")
@@ -157,47 +157,45 @@ def _int(where: str, value: Any, low: int, high: int) -> int:
     return value
 
 
+@dataclass(slots=True)
+class _Active:
+    spec: FaultSpec
+    remaining: int | None  # requests left for a count-limited fault
+
+
 class FaultStore:
     """Active faults, one per target; picks the most specific one for a request."""
 
     def __init__(self) -> None:
-        self._faults: dict[tuple[str, str | None], list[Any]] = {}  # target -> [spec, remaining]
+        self._faults: dict[tuple[str, str | None], _Active] = {}
         self._lock = threading.Lock()
 
     def set(self, spec: FaultSpec) -> None:
         with self._lock:
-            self._faults[spec.target] = [spec, spec.count]
+            self._faults[spec.target] = _Active(spec, spec.count)
 
     def clear(self, provider: str | None = None, endpoint: str | None = None) -> int:
         with self._lock:
-            doomed = [
-                t
-                for t in self._faults
-                if (provider is None or t[0] == provider) and (endpoint is None or t[1] == endpoint)
-            ]
+            doomed = [t for t in self._faults if (provider is None or t[0] == provider) and (endpoint is None or t[1] == endpoint)]
             for t in doomed:
                 del self._faults[t]
             return len(doomed)
 
     def active(self) -> list[FaultSpec]:
         with self._lock:
-            return [entry[0] for entry in self._faults.values()]
+            return [a.spec for a in self._faults.values()]
 
     def take(self, provider: str, endpoint: str) -> FaultSpec | None:
         """The fault for this request, counting it against `count`."""
         with self._lock:
-            best = None
-            for entry in self._faults.values():
-                spec = entry[0]
-                if spec.matches(provider, endpoint) and (best is None or spec.specificity > best[0].specificity):
-                    best = entry
+            best: _Active | None = None
+            for active in self._faults.values():
+                if active.spec.matches(provider, endpoint) and (best is None or active.spec.specificity > best.spec.specificity):
+                    best = active
             if best is None:
                 return None
-            spec, remaining = best
-            if remaining is not None:
-                remaining -= 1
-                if remaining <= 0:
-                    del self._faults[spec.target]
-                else:
-                    best[1] = remaining
-            return spec
+            if best.remaining is not None:
+                best.remaining -= 1
+                if best.remaining <= 0:
+                    del self._faults[best.spec.target]
+            return best.spec

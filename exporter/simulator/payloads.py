@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 # ---------------------------------------------------------------- market model
@@ -81,7 +81,7 @@ def block_time(chain: str, now: float) -> int:
 
 
 def iso(ts: float, ms: bool = True) -> str:
-    dt = datetime.fromtimestamp(ts, timezone.utc)
+    dt = datetime.fromtimestamp(ts, UTC)
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")
     return text + (f".{int(dt.microsecond / 1000):03d}Z" if ms else "Z")
 
@@ -509,7 +509,7 @@ def tronscan_block(ctx: Ctx) -> Any:
 def blockchair_stats(ctx: Ctx) -> Any:
     price = ctx.price()
     h = height("btc", ctx.now)
-    best = datetime.fromtimestamp(block_time("btc", ctx.now), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    best = datetime.fromtimestamp(block_time("btc", ctx.now), UTC).strftime("%Y-%m-%d %H:%M:%S")
     return {
         "data": {
             "blocks": h + 1,
@@ -599,7 +599,17 @@ def cryptopanic_posts(ctx: Ctx) -> Any:
                 "id": 20_000_000 + int(ctx.now) // 600 - i,
                 "url": f"https://cryptopanic.com/news/{slug}/",
                 "currencies": [{"code": "BTC", "title": "Bitcoin", "slug": "bitcoin", "url": "https://cryptopanic.com/news/bitcoin/"}],
-                "votes": {"negative": 0, "positive": ctx.rng.randint(0, 9), "important": 0, "liked": 1, "disliked": 0, "lol": 0, "toxic": 0, "saved": 0, "comments": 0},
+                "votes": {
+                    "negative": 0,
+                    "positive": ctx.rng.randint(0, 9),
+                    "important": 0,
+                    "liked": 1,
+                    "disliked": 0,
+                    "lol": 0,
+                    "toxic": 0,
+                    "saved": 0,
+                    "comments": 0,
+                },
             }
         )
     return {"count": 200, "next": "https://cryptopanic.com/api/v1/posts/?page=2", "previous": None, "results": results}
@@ -764,7 +774,10 @@ def _cryptocompare_error(kind: str, ctx: Ctx) -> Any:
 
 def _coingecko_error(kind: str, ctx: Ctx) -> Any:
     code, message = {
-        "rate_limit": (429, "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing to subscribe to our API plans for higher rate limits."),
+        "rate_limit": (
+            429,
+            "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing to subscribe to our API plans for higher rate limits.",
+        ),
         "auth": (10002, "API Key Missing or invalid"),
         "generic": (400, "invalid parameter"),
     }[kind]
@@ -773,7 +786,10 @@ def _coingecko_error(kind: str, ctx: Ctx) -> Any:
 
 def _binance_error(kind: str, ctx: Ctx) -> Any:
     return {
-        "rate_limit": {"code": -1003, "msg": "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."},
+        "rate_limit": {
+            "code": -1003,
+            "msg": "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
+        },
         "auth": {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."},
         "generic": {"code": -1121, "msg": "Invalid symbol."},
     }[kind]

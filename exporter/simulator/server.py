@@ -4,6 +4,7 @@ like the real providers do, with faults injected over a small JSON control API."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -37,9 +38,7 @@ def simulator_config(config: Config, base_url: str) -> Config:
     path (and any `{key}` placeholder) is kept, everything else is unchanged.
     """
     base = base_url.rstrip("/")
-    return config.with_providers(
-        tuple(replace(p, base_url=f"{base}/sim/{p.name}{urlparse(p.base_url).path}") for p in config.providers)
-    )
+    return config.with_providers(tuple(replace(p, base_url=f"{base}/sim/{p.name}{urlparse(p.base_url).path}") for p in config.providers))
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class _Route:
             segments = [*segments, ""]  # a key-less URL such as /v3/ still finds its endpoint
         if len(segments) != len(tpl):
             return None
-        for want, got in zip(tpl, segments):
+        for want, got in zip(tpl, segments, strict=True):
             if want is _KEY:
                 key = got
             elif want != got:
@@ -106,9 +105,7 @@ class _Quota:
     def __init__(self) -> None:
         self._state: dict[tuple[str, str], tuple[float, float]] = {}  # -> (window start, used)
 
-    def headers(
-        self, provider: str, specs: tuple[QuotaHeaders, ...], now: float, *, remaining: int | None = None, exhausted: bool = False
-    ) -> dict[str, str]:
+    def headers(self, provider: str, specs: tuple[QuotaHeaders, ...], now: float, *, remaining: int | None = None, exhausted: bool = False) -> dict[str, str]:
         out: dict[str, str] = {}
         for spec in specs:
             window = spec.window or DEFAULT_QUOTA_WINDOW
@@ -145,9 +142,7 @@ def _reset_value(reset_at: float, now: float, fmt: ResetFormat) -> str:
 class Simulator:
     """Answers `/sim/{provider}/...` like the configured providers; see the module doc."""
 
-    def __init__(
-        self, config: Config, *, seed: int | None = None, max_hang: float = MAX_HANG_SECONDS, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, config: Config, *, seed: int | None = None, max_hang: float = MAX_HANG_SECONDS, clock: Callable[[], float] = time.time) -> None:
         """`clock` is the wall clock of payload timestamps and quota windows: tests fix
         it, so that a minute boundary cannot pass between two requests."""
         self._config = config
@@ -195,8 +190,7 @@ class Simulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server  # noqa: SLF001 - the only way to learn the bound port
-        self._port = server.sockets[0].getsockname()[1] if server and server.sockets else port
+        self._port = int(self._runner.addresses[0][1]) if self._runner.addresses else port
         log.info("simulator_started", host=host, port=self._port, providers=len(self._providers))
         return self._port
 
@@ -298,9 +292,7 @@ class Simulator:
         finally:
             log.debug("simulator_request", provider=name, endpoint=ep_name, fault=bool(fault))
 
-    async def _respond(
-        self, request: web.Request, route: _Route, body: Any, path_key: str | None, fault: FaultSpec | None
-    ) -> web.StreamResponse:
+    async def _respond(self, request: web.Request, route: _Route, body: Any, path_key: str | None, fault: FaultSpec | None) -> web.StreamResponse:
         provider = route.provider
         if fault and fault.latency_ms:
             await self._sleep(fault.latency_ms / 1000)
@@ -367,10 +359,8 @@ class Simulator:
         if self._closing is None:
             await asyncio.sleep(seconds)
             return
-        try:
+        with contextlib.suppress(TimeoutError):  # the usual end: the time ran out, not a stop
             await asyncio.wait_for(self._closing.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _hang(self, request: web.Request) -> None:
         """Answer nothing until the client gives up, the simulator stops or max_hang."""

@@ -33,8 +33,7 @@ class ExporterControl(Protocol):
         """Run the matching scheduled jobs now; the ids of the jobs triggered."""
         ...
 
-    def jobs(self) -> list[JobInfo]:
-        ...
+    def jobs(self) -> list[JobInfo]: ...
 
     async def test_keys(self, provider: str, endpoint: str) -> list[KeyTest]:
         """Probe `endpoint` once per configured key of `provider` (known names) and record

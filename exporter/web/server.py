@@ -117,7 +117,9 @@ async def landing(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
-def build_web_app(control: ExporterControl, store: State, exposition: Exposition, registry: CollectorRegistry, options: WebOptions | None = None) -> web.Application:
+def build_web_app(
+    control: ExporterControl, store: State, exposition: Exposition, registry: CollectorRegistry, options: WebOptions | None = None
+) -> web.Application:
     """The aiohttp app; the caller adds the exporter's own start and stop to it."""
     options = options or WebOptions()
     app = web.Application()
@@ -138,6 +140,5 @@ async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server  # private, but the only way to learn the port bound for port 0
-    bound = server.sockets[0].getsockname()[1] if isinstance(server, asyncio.Server) and server.sockets else port
+    bound = int(runner.addresses[0][1]) if runner.addresses else port  # the port bound for port 0
     return runner, bound

@@ -76,7 +76,15 @@ class ManualTimer:
 
 class ApiHarness(SimHarness):
     def __init__(
-        self, sim: Simulator, exporter: Exporter, app: web.Application, http: aiohttp.ClientSession, base: str, headers: dict[str, str], timer: ManualTimer, options: ApiOptions
+        self,
+        sim: Simulator,
+        exporter: Exporter,
+        app: web.Application,
+        http: aiohttp.ClientSession,
+        base: str,
+        headers: dict[str, str],
+        timer: ManualTimer,
+        options: ApiOptions,
     ) -> None:
         super().__init__(sim, exporter, http, base, headers)
         self.app = app
@@ -140,8 +148,13 @@ async def start_api() -> AsyncIterator[StartApi]:
         settings = ApiSettings.from_env(env or {})
         timer = ManualTimer()
         options = ApiOptions(
-            settings=settings, status_interval=status_interval, ping_interval=ping_interval, history_interval=history_interval,
-            queue_size=queue_size, enable_actions=enable_actions, sleep=timer.sleep,
+            settings=settings,
+            status_interval=status_interval,
+            ping_interval=ping_interval,
+            history_interval=history_interval,
+            queue_size=queue_size,
+            enable_actions=enable_actions,
+            sleep=timer.sleep,
         )
         exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, backoff_base=BACKOFF)
         app: web.Application = build_app(exporter, WebOptions(enable_lifecycle=enable_lifecycle, api=options), handle_sighup=False, schedule=False)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import openapi_spec_validator  # a dev dependency (pyproject.toml): never skipped
+import pytest
 import schemathesis
 from schemathesis.core.result import Err, Ok
 

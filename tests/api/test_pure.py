@@ -114,14 +114,28 @@ def test_token_valid() -> None:
 
 @pytest.mark.parametrize(
     ("origin", "allowed", "result"),
-    [(None, ("*",), None), ("https://a.example", (), None), ("https://a.example", ("*",), "*"), ("https://a.example/", ("https://a.example",), "https://a.example/"), ("https://b.example", ("https://a.example",), None)],
+    [
+        (None, ("*",), None),
+        ("https://a.example", (), None),
+        ("https://a.example", ("*",), "*"),
+        ("https://a.example/", ("https://a.example",), "https://a.example/"),
+        ("https://b.example", ("https://a.example",), None),
+    ],
 )
 def test_cors_origin(origin: str | None, allowed: tuple[str, ...], result: str | None) -> None:
     assert cors_origin(origin, allowed) == result
 
 
 def test_settings_from_env() -> None:
-    s = ApiSettings.from_env({"API_TOKENS": " a, b ,", "ALLOWED_IPS": "10.0.0.0/8; 127.0.0.1", "CORS_ORIGINS": "https://x.example/", "PROTECT_METRICS": "yes", "PROMETHEUS_URL": "http://prom:9090/"})
+    s = ApiSettings.from_env(
+        {
+            "API_TOKENS": " a, b ,",
+            "ALLOWED_IPS": "10.0.0.0/8; 127.0.0.1",
+            "CORS_ORIGINS": "https://x.example/",
+            "PROTECT_METRICS": "yes",
+            "PROMETHEUS_URL": "http://prom:9090/",
+        }
+    )
     assert s.tokens == ("a", "b") and len(s.allowed_ips) == 2 and s.cors_origins == ("https://x.example",)
     assert s.protect_metrics and s.prometheus_url == "http://prom:9090"
     assert "tokens=" not in repr(s)  # never in a log line
@@ -136,7 +150,17 @@ def test_settings_errors_name_the_variable() -> None:
         ApiSettings.from_env({"PROTECT_METRICS": "true"})
 
 
-@pytest.mark.parametrize(("limit", "remaining", "pct", "status"), [(100, 100, 0.0, "normal"), (100, 20, 80.0, "warning"), (100, 4, 96.0, "critical"), (100, 0, 100.0, "exhausted"), (None, 5, None, "unknown"), (0, 0, None, "unknown")])
+@pytest.mark.parametrize(
+    ("limit", "remaining", "pct", "status"),
+    [
+        (100, 100, 0.0, "normal"),
+        (100, 20, 80.0, "warning"),
+        (100, 4, 96.0, "critical"),
+        (100, 0, 100.0, "exhausted"),
+        (None, 5, None, "unknown"),
+        (0, 0, None, "unknown"),
+    ],
+)
 def test_quota(limit: float | None, remaining: float, pct: float | None, status: str) -> None:
     q = QuotaObservation("s", limit, remaining, None)
     assert quota_percentage(q) == pct and quota_status(pct) == status

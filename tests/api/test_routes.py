@@ -279,7 +279,13 @@ async def test_charts_fall_back_when_prometheus_is_down(start_api: StartApi) -> 
         ("GET", "/api/nope", {}, 404, None),
         ("DELETE", "/api/status", {}, 405, None),
         ("GET", "/ws/live", {}, 400, None),  # a plain GET on a WebSocket route
-        ("GET", "/ws?types=bogus", {"headers": {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"}}, 400, "types"),
+        (
+            "GET",
+            "/ws?types=bogus",
+            {"headers": {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"}},
+            400,
+            "types",
+        ),
     ],
 )
 async def test_bad_input_is_a_4xx_json_error(api: ApiHarness, method: str, path: str, kw: dict[str, object], status: int, field: str | None) -> None:
@@ -295,7 +301,11 @@ async def test_request_metrics_use_route_templates(api: ApiHarness) -> None:
     await api.get("/api/logs?page=0", 400)
     await api.get("/api/no/such/thing", 404)
     families = {f.name: f for f in text_string_to_metric_families(await api.metrics_text())}
-    reqs = {(s.labels["method"], s.labels["route"], s.labels["code"]): s.value for s in families["crypto_api_exporter_requests"].samples if s.name.endswith("_total")}
+    reqs = {
+        (s.labels["method"], s.labels["route"], s.labels["code"]): s.value
+        for s in families["crypto_api_exporter_requests"].samples
+        if s.name.endswith("_total")
+    }
     assert reqs[("GET", "/api/status", "200")] == 1
     assert reqs[("GET", "/api/logs", "400")] == 1
     assert reqs[("GET", "unmatched", "404")] == 1

@@ -102,4 +102,3 @@ def registry_subset(names: list[str], base_url: str, interval: str = "2s", timeo
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-

@@ -36,10 +36,14 @@ def test_demo_exposition_passes_promtool_and_covers_the_contract(tmp_path: Path)
     port, sim_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     # 3 s: a 5xx retry (0.5 s backoff, then up to 2.4 s) fits in the interval; at 1 s none would.
-    with cli(["demo", f"--web.listen-address=127.0.0.1:{port}", f"--simulator.listen-address=127.0.0.1:{sim_port}", "--interval", "3s", "--no-chaos"], tmp_path) as demo:
+    with cli(
+        ["demo", f"--web.listen-address=127.0.0.1:{port}", f"--simulator.listen-address=127.0.0.1:{sim_port}", "--interval", "3s", "--no-chaos"], tmp_path
+    ) as demo:
         wait_until(lambda: http("GET", f"{base}/healthz")[0] == 200, 20, "the demo to listen")
         # A deterministic failure, so retry and failure series exist too.
-        status, _ = http("POST", f"http://127.0.0.1:{sim_port}/control/faults", json.dumps({"provider": "kraken", "endpoint": "btc_ticker", "status": 503}).encode())
+        status, _ = http(
+            "POST", f"http://127.0.0.1:{sim_port}/control/faults", json.dumps({"provider": "kraken", "endpoint": "btc_ticker", "status": 503}).encode()
+        )
         assert status in (200, 201)
 
         def ready() -> str | None:
@@ -75,7 +79,15 @@ def test_canary_key_appears_nowhere(tmp_path: Path) -> None:
             "category": "rpc_nodes",
             "base_url": f"http://127.0.0.1:{closed}/v3/{{key}}",
             "auth": {"type": "path", "env": ["INFURA_API_KEY"]},
-            "endpoints": [{"name": "block_number", "method": "POST", "json": {"jsonrpc": "2.0", "method": "eth_blockNumber", "params": [], "id": 1}, "interval": "2s", "timeout": "1s"}],
+            "endpoints": [
+                {
+                    "name": "block_number",
+                    "method": "POST",
+                    "json": {"jsonrpc": "2.0", "method": "eth_blockNumber", "params": [], "id": 1},
+                    "interval": "2s",
+                    "timeout": "1s",
+                }
+            ],
         }
     )
     config = write_yaml(tmp_path / "providers.yaml", data)
@@ -94,7 +106,16 @@ def test_canary_key_appears_nowhere(tmp_path: Path) -> None:
                 text = http("GET", f"{base}/metrics")[1]
                 got = samples(text)
                 done = got.get(("crypto_api_key_valid", frozenset({("provider", "etherscan"), ("key", "ETHERSCAN_API_KEY_1")}))) == 0
-                refused = got.get(("crypto_api_probes_total", frozenset({("provider", "infura"), ("category", "rpc_nodes"), ("endpoint", "block_number"), ("outcome", "connection_error")})), 0) >= 1
+                refused = (
+                    got.get(
+                        (
+                            "crypto_api_probes_total",
+                            frozenset({("provider", "infura"), ("category", "rpc_nodes"), ("endpoint", "block_number"), ("outcome", "connection_error")}),
+                        ),
+                        0,
+                    )
+                    >= 1
+                )
                 return text if done and refused else None
 
             seen.append(wait_until(rejected, 30, "the canary keys to be rejected"))
@@ -108,7 +129,9 @@ def test_canary_key_appears_nowhere(tmp_path: Path) -> None:
         seen.append(exporter.output())
         seen.append(http("GET", f"{sim_url}/control/faults")[1])
     seen.append(sim.output())
-    check = subprocess.run([sys.executable, "-m", "exporter", "check-config", str(config)], capture_output=True, text=True, env={**env, "PATH": "/usr/bin:/bin"}, timeout=60)
+    check = subprocess.run(
+        [sys.executable, "-m", "exporter", "check-config", str(config)], capture_output=True, text=True, env={**env, "PATH": "/usr/bin:/bin"}, timeout=60
+    )
     seen.append(check.stdout + check.stderr)
     everything = "\n".join(seen)
     outcomes = {line.get("outcome") for line in log_lines(exporter.output()) if line.get("event") == "probe"}
@@ -155,7 +178,9 @@ def test_reload_keeps_last_good_config_and_drops_removed_series(tmp_path: Path) 
             status, body = http("POST", f"{base}/-/reload")
             assert status == 422
             errors = json.loads(body)["errors"]
-            assert errors == [f"{config}: providers[binance].category: invalid value 'exchange' (one of: market_data, explorers, rpc_nodes, news, sentiment, onchain, exchanges)"]
+            assert errors == [
+                f"{config}: providers[binance].category: invalid value 'exchange' (one of: market_data, explorers, rpc_nodes, news, sentiment, onchain, exchanges)"
+            ]
 
             # A good file without alternative_me: its series vanish, binance's stay.
             good["providers"] = [p for p in good["providers"] if p["name"] == "binance"]

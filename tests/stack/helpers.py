@@ -58,6 +58,7 @@ def running(args: list[str], log: Path, ready_url: str, timeout: float = 20) -> 
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+
         def ready() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"{args[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
@@ -76,9 +77,7 @@ def running(args: list[str], log: Path, ready_url: str, timeout: float = 20) -> 
                 proc.wait(timeout=10)
 
 
-def alertmanager_config_for_test(
-    tmp: Path, *, webhook_base: str | None = None, notify_base: str | None = None, group_wait: str = "1s"
-) -> Path:
+def alertmanager_config_for_test(tmp: Path, *, webhook_base: str | None = None, notify_base: str | None = None, group_wait: str = "1s") -> Path:
     """The committed alertmanager.yml, with only delivery changed for a test.
 
     Routes, grouping and inhibitions stay as committed. With `webhook_base`, each
@@ -94,8 +93,7 @@ def alertmanager_config_for_test(
     if webhook_base is not None:
         config["global"].pop("slack_api_url_file", None)
         config["receivers"] = [
-            {"name": r["name"], "webhook_configs": [{"url": f"{webhook_base}/{r['name']}", "send_resolved": True}]}
-            for r in config["receivers"]
+            {"name": r["name"], "webhook_configs": [{"url": f"{webhook_base}/{r['name']}", "send_resolved": True}]} for r in config["receivers"]
         ]
     if notify_base is not None:
         (tmp / "slack_webhook_url").write_text(f"{notify_base}/slack\n")

@@ -96,7 +96,7 @@ def dashboard_queries(variables: dict[str, str] | None = None) -> list[PanelQuer
     for path in dashboard_files():
         dashboard = json.loads(path.read_text())
         names = [v["name"] for v in dashboard.get("templating", {}).get("list", [])]
-        values = {name: ".*" for name in names} | (variables or {})
+        values = dict.fromkeys(names, ".*") | (variables or {})
         for panel in panels(dashboard):
             for target in panel.get("targets", []):
                 out.append(PanelQuery(dashboard["uid"], panel["title"], fill(target["expr"], values)))

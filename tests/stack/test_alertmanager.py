@@ -100,9 +100,7 @@ def test_route_verification_catches_a_wrong_receiver(amtool: str) -> None:
 SEVERITY_RECEIVER = {"critical": "pagerduty-critical", "warning": "slack-warnings", "info": "default"}
 
 
-@pytest.mark.parametrize(
-    "rule", [r for r in load_rules() if "alert" in r], ids=lambda r: f"{r['alert']}-{r['labels']['severity']}"
-)
+@pytest.mark.parametrize("rule", [r for r in load_rules() if "alert" in r], ids=lambda r: f"{r['alert']}-{r['labels']['severity']}")
 def test_every_alert_of_the_rules_reaches_its_receiver(amtool: str, rule: dict) -> None:
     severity = rule["labels"]["severity"]
     labels = {"alertname": rule["alert"], "severity": severity, "provider": "p", "category": "c"}
@@ -116,7 +114,7 @@ def test_every_alert_of_the_rules_reaches_its_receiver(amtool: str, rule: dict) 
 class _Collector(BaseHTTPRequestHandler):
     received: list[tuple[str, dict]]
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.received.append((self.path, json.loads(body)))  # type: ignore[attr-defined]
         self.send_response(200)
@@ -146,9 +144,7 @@ def alertmanager(tmp_path: Path, receiver: ThreadingHTTPServer) -> Iterator[str]
     delivering Slack and PagerDuty notifications to the local receiver."""
     binary = alertmanager_binary()
     port = free_port()
-    config = alertmanager_config_for_test(
-        tmp_path, notify_base=f"http://127.0.0.1:{receiver.server_address[1]}"
-    )
+    config = alertmanager_config_for_test(tmp_path, notify_base=f"http://127.0.0.1:{receiver.server_address[1]}")
     url = f"http://127.0.0.1:{port}"
     with running(alertmanager_args(binary, config, tmp_path, port), tmp_path / "am.log", f"{url}/-/ready"):
         yield url

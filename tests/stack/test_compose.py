@@ -163,7 +163,7 @@ def test_dockerfile() -> None:
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
-    lines = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    lines = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert lines[0] == "*", "ignore everything, then allow what the build needs"
     assert {"!pyproject.toml", "!exporter/"} <= set(lines)
     import tomllib

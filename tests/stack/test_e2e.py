@@ -68,7 +68,7 @@ class WebhookReceiver:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        self.port = site._server.sockets[0].getsockname()[1]
 
     def start(self) -> None:
         threading.Thread(target=self._loop.run_forever, daemon=True).start()

@@ -31,9 +31,7 @@ EXPECTED_ALERTS = {
     "ConfigReloadFailed",
 }
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z_]+:[a-z0-9_]+$")
-RUNBOOK_PREFIX = (
-    "https://github.com/crypto-api-exporter/crypto-api-exporter/blob/main/docs/runbooks.md#"
-)
+RUNBOOK_PREFIX = "https://github.com/crypto-api-exporter/crypto-api-exporter/blob/main/docs/runbooks.md#"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,9 +62,7 @@ def test_exactly_the_expected_alerts() -> None:
     assert alerts == EXPECTED_ALERTS
 
 
-@pytest.mark.parametrize(
-    "rule", [r for r in load_rules() if "alert" in r], ids=lambda r: f"{r['alert']}-{r['labels']['severity']}"
-)
+@pytest.mark.parametrize("rule", [r for r in load_rules() if "alert" in r], ids=lambda r: f"{r['alert']}-{r['labels']['severity']}")
 def test_alert_has_severity_annotations_and_for(rule: dict) -> None:
     assert rule["labels"]["severity"] in {"critical", "warning", "info"}
     annotations = rule["annotations"]
@@ -96,9 +92,7 @@ def test_every_alert_and_recording_rule_is_unit_tested() -> None:
             for exp in case["exp_alerts"]:
                 assert "severity" in exp["exp_labels"]
                 assert set(exp["exp_annotations"]) == {"summary", "description", "runbook_url"}
-    tested_exprs = " ".join(
-        case["expr"] for t in tests for case in t.get("promql_expr_test", [])
-    )
+    tested_exprs = " ".join(case["expr"] for t in tests for case in t.get("promql_expr_test", []))
     for rule in rules:
         if "record" in rule:
             assert rule["record"] in tested_exprs, f"no promql_expr_test for {rule['record']}"

@@ -14,11 +14,7 @@ NOW = 1_790_000_000.0
 
 
 def endpoint(**fields: object):
-    data = {
-        "providers": [
-            {"name": "p", "category": "explorers", "base_url": "https://example.test", "endpoints": [{"name": "e", **fields}]}
-        ]
-    }
+    data = {"providers": [{"name": "p", "category": "explorers", "base_url": "https://example.test", "endpoints": [{"name": "e", **fields}]}]}
     return parse_config(data, env={}).providers[0].endpoints[0]
 
 

@@ -155,9 +155,7 @@ def test_keys_come_from_env_and_files_in_order(tmp_path: Path) -> None:
 
 def test_unset_key_env_is_a_warning_not_an_error() -> None:
     config = parse_config(_minimal(), env={})
-    assert config.warnings == (
-        "providers[etherscan].auth.env: none of ETHERSCAN_API_KEY_1, ETHERSCAN_API_KEY_2 is set; its probes will fail with auth_error",
-    )
+    assert config.warnings == ("providers[etherscan].auth.env: none of ETHERSCAN_API_KEY_1, ETHERSCAN_API_KEY_2 is set; its probes will fail with auth_error",)
 
 
 def test_rules_and_values_are_compiled() -> None:

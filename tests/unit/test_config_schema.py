@@ -32,8 +32,7 @@ def validator() -> Any:
 
 def test_committed_schema_is_the_generated_one() -> None:
     assert SCHEMA.read_text() == config_file.schema_text(), (
-        "providers.schema.json is stale: regenerate it with `make schema` "
-        "(or `python -m exporter.config_file > providers.schema.json`) and commit it"
+        "providers.schema.json is stale: regenerate it with `make schema` (or `python -m exporter.config_file > providers.schema.json`) and commit it"
     )
 
 

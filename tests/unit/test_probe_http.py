@@ -4,7 +4,6 @@ Mocks are fine here (unit tests of the prober); integration tests use the simula
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -16,9 +15,9 @@ from exporter.config import Config, parse_config, parse_duration
 from exporter.model import CircuitState, KeyCheck, Outcome, RetryReason
 from exporter.probes import ProbeContext, ProbeSpec
 from exporter.probes.http import probe
-from exporter.runtime import ProviderRuntime
 from exporter.ratelimit import PAUSE_MARGIN
 from exporter.redact import Redactor
+from exporter.runtime import ProviderRuntime
 
 from . import aioresponses_compat
 
@@ -118,7 +117,7 @@ async def test_success_reads_quota_headers(session, clock, mocked) -> None:
 
 
 async def test_timeout_retries_twice_with_growing_timeouts(session, clock, mocked) -> None:
-    mocked.get(URL, exception=asyncio.TimeoutError(), repeat=True)
+    mocked.get(URL, exception=TimeoutError(), repeat=True)
     result, _ = await run(session, clock, make_config())
     assert result.outcome is Outcome.TIMEOUT
     assert result.attempts == 3
@@ -132,7 +131,7 @@ def hang(clock: FakeClock):  # type: ignore[no-untyped-def]
 
     def callback(url, **kwargs):  # type: ignore[no-untyped-def]
         clock.now += kwargs["timeout"].total
-        raise asyncio.TimeoutError()
+        raise TimeoutError()
 
     return callback
 
@@ -158,7 +157,7 @@ async def test_timeout_retries_end_within_the_interval(session, clock, mocked, i
 
 
 async def test_timeout_then_success(session, clock, mocked) -> None:
-    mocked.get(URL, exception=asyncio.TimeoutError())
+    mocked.get(URL, exception=TimeoutError())
     mocked.get(URL, payload={"status": "1"})
     result, _ = await run(session, clock, make_config())
     assert (result.outcome, result.attempts, result.retries) == (Outcome.SUCCESS, 2, (RetryReason.TIMEOUT,))
@@ -258,7 +257,7 @@ async def test_budget_counts_every_request_and_skips_when_spent(session, clock, 
     from exporter.config import Budget
 
     config = data_budget.with_providers((replace(provider, budget=Budget(requests=2, per=3600)),))
-    mocked.get(URL, exception=asyncio.TimeoutError(), repeat=True)
+    mocked.get(URL, exception=TimeoutError(), repeat=True)
     result, guards = await run(session, clock, config)
     # Two requests allowed: the third timeout retry is not sent.
     assert result.outcome is Outcome.TIMEOUT and result.attempts == 2

@@ -18,7 +18,10 @@ BINANCE = QuotaHeaders("weight_1m", used="X-MBX-USED-WEIGHT-1M", limit_value=600
     [
         ({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "7", "X-RateLimit-Reset": "30"}, QuotaObservation("minute", 100, 7, NOW + 30)),
         ({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "7", "X-RateLimit-Reset": str(NOW + 45)}, QuotaObservation("minute", 100, 7, NOW + 45)),
-        ({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int((NOW + 5) * 1000))}, QuotaObservation("minute", 100, 0, NOW + 5)),
+        (
+            {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int((NOW + 5) * 1000))},
+            QuotaObservation("minute", 100, 0, NOW + 5),
+        ),
         ({"X-RateLimit-Limit": "100, 100;w=60", "X-RateLimit-Remaining": "99"}, QuotaObservation("minute", 100, 99, None)),
         ({}, None),
     ],
@@ -35,7 +38,12 @@ def test_binance_used_weight_against_configured_limit() -> None:
 
 @pytest.mark.parametrize(
     ("value", "fmt", "expected"),
-    [(30, ResetFormat.DELTA_S, NOW + 30), (NOW, ResetFormat.EPOCH_S, NOW), (NOW * 1000, ResetFormat.EPOCH_MS, NOW), (2_000_000_000, ResetFormat.DELTA_S, NOW + 2e9)],
+    [
+        (30, ResetFormat.DELTA_S, NOW + 30),
+        (NOW, ResetFormat.EPOCH_S, NOW),
+        (NOW * 1000, ResetFormat.EPOCH_MS, NOW),
+        (2_000_000_000, ResetFormat.DELTA_S, NOW + 2e9),
+    ],
 )
 def test_parse_reset(value: float, fmt: ResetFormat, expected: float) -> None:
     assert parse_reset(value, fmt, NOW) == pytest.approx(expected)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def test_loads_without_env_with_warnings_only(config: Config) -> None:
 def test_coverage(config: Config) -> None:
     names = {p.name for p in config.providers}
     assert len(names) >= 16
-    assert REQUIRED <= names, REQUIRED - names
+    assert names >= REQUIRED, REQUIRED - names
     assert {p.category for p in config.providers} == set(Category)
 
 
@@ -55,7 +55,7 @@ def test_contract_values(config: Config) -> None:
         if p.category is Category.RPC_NODES:
             assert "block_height" in _value_names(p), p.name
     every = set().union(*(_value_names(p) for p in config.providers))
-    assert CONTRACT_VALUES <= every
+    assert every >= CONTRACT_VALUES
 
 
 def test_keys_come_from_env_only(config: Config) -> None:
@@ -127,7 +127,7 @@ def to_float(value: Any) -> float | None:
 def to_timestamp(value: Any, unit: TimeUnit) -> float | None:
     if unit is TimeUnit.ISO:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     if unit is TimeUnit.HEX_S:
         assert isinstance(value, str) and value.startswith("0x"), value
     number = to_float(value)
@@ -174,7 +174,7 @@ async def test_simulator_payload_passes_registry_checks(sim: Simulator, keyed_co
         verdict = classify.check_payload(body, ep, time.time())
         assert verdict.outcome is Outcome.SUCCESS, verdict.detail
     if ep.format is BodyFormat.TEXT:
-        for value in ep.values:
+        for _value in ep.values:
             assert to_float(body.decode().strip()) is not None
         return
     data = json.loads(body)

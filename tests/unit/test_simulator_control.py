@@ -179,7 +179,13 @@ async def test_limit_remaining_reset_headers(client: aiohttp.ClientSession) -> N
                     "base_url": "https://api.acme.test",
                     "rate_limit": {
                         "headers": [
-                            {"scope": "minute", "limit": "X-RateLimit-Limit", "remaining": "X-RateLimit-Remaining", "reset": "X-RateLimit-Reset", "reset_format": "delta_s"},
+                            {
+                                "scope": "minute",
+                                "limit": "X-RateLimit-Limit",
+                                "remaining": "X-RateLimit-Remaining",
+                                "reset": "X-RateLimit-Reset",
+                                "reset_format": "delta_s",
+                            },
                             {"scope": "ms", "remaining": "X-Left", "reset": "X-Reset-Ms", "reset_format": "epoch_ms", "limit_value": 50, "window": "10s"},
                         ]
                     },

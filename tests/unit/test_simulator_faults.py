@@ -138,12 +138,12 @@ async def test_body_errors_match_registry_rules(sim: Simulator, config: Config, 
 async def test_garbage_truncated_oversized(sim: Simulator, client: aiohttp.ClientSession) -> None:
     sim.set_fault(FaultSpec("binance", endpoint="btc_ticker", garbage=True))
     _, body, _ = await fetch(client, sim.url + TICKER)
-    with pytest.raises(ValueError):
+    with pytest.raises(json.JSONDecodeError):
         json.loads(body)
     sim.set_fault(FaultSpec("binance", endpoint="btc_ticker", truncated=True))
     _, body, _ = await fetch(client, sim.url + TICKER)
     assert body.startswith(b"{")
-    with pytest.raises(ValueError):
+    with pytest.raises(json.JSONDecodeError):
         json.loads(body)
     sim.set_fault(FaultSpec("binance", endpoint="btc_ticker", oversized_bytes=2_000_000))
     _, body, _ = await fetch(client, sim.url + TICKER)
@@ -232,7 +232,7 @@ async def test_stop_ends_hanging_requests_quickly(config: Config) -> None:
     ],
 )
 def test_fault_spec_validation_names_the_field(body, field) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match=field) as err:
         FaultSpec.from_json(body)
     assert str(err.value).startswith(f"{field}:")
 

@@ -79,7 +79,9 @@ async def test_json_rpc_heights_increase_and_keep_ids(sim: Simulator, client: ai
 
 
 async def test_prices_agree_across_providers(sim: Simulator, client: aiohttp.ClientSession) -> None:
-    _, gecko, _ = await get_json(client, f"{sim.url}/sim/coingecko/api/v3/simple/price", params={"ids": "bitcoin", "vs_currencies": "usd", "include_last_updated_at": "true"})
+    _, gecko, _ = await get_json(
+        client, f"{sim.url}/sim/coingecko/api/v3/simple/price", params={"ids": "bitcoin", "vs_currencies": "usd", "include_last_updated_at": "true"}
+    )
     _, okx, _ = await get_json(client, f"{sim.url}/sim/okx/api/v5/market/ticker", params={"instId": "BTC-USDT"})
     _, bybit, _ = await get_json(client, f"{sim.url}/sim/bybit/v5/market/tickers", params={"category": "spot", "symbol": "BTCUSDT"})
     prices = [gecko["bitcoin"]["usd"], float(okx["data"][0]["last"]), float(bybit["result"]["list"][0]["lastPrice"])]
@@ -110,7 +112,11 @@ async def test_unknown_provider_and_endpoint_are_404(sim: Simulator, client: aio
 
 async def test_generic_payload_for_user_endpoints(client: aiohttp.ClientSession) -> None:
     cfg = parse_config(
-        {"providers": [{"name": "acme", "category": "market_data", "base_url": "https://api.acme.test/v1", "endpoints": [{"name": "health", "path": "/health"}]}]},
+        {
+            "providers": [
+                {"name": "acme", "category": "market_data", "base_url": "https://api.acme.test/v1", "endpoints": [{"name": "health", "path": "/health"}]}
+            ]
+        },
         env={},
     )
     sim = Simulator(cfg)
@@ -119,7 +125,16 @@ async def test_generic_payload_for_user_endpoints(client: aiohttp.ClientSession)
         status, data, _ = await get_json(client, f"{sim.url}/sim/acme/v1/health")
         assert status == 200 and data["ok"] is True and abs(data["timestamp"] - time.time()) < 5
         # Serves reloaded configs.
-        sim.update_config(parse_config({"providers": [{"name": "acme", "category": "market_data", "base_url": "https://api.acme.test/v2", "endpoints": [{"name": "health", "path": "/up"}]}]}, env={}))
+        sim.update_config(
+            parse_config(
+                {
+                    "providers": [
+                        {"name": "acme", "category": "market_data", "base_url": "https://api.acme.test/v2", "endpoints": [{"name": "health", "path": "/up"}]}
+                    ]
+                },
+                env={},
+            )
+        )
         status, _, _ = await get_json(client, f"{sim.url}/sim/acme/v2/up")
         assert status == 200
     finally:

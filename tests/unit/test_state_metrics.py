@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from exporter.config import Config, parse_config
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.config import Config, parse_config
 from exporter.metrics import Exposition, build_registry
-from exporter.model import CircuitState, KeyCheck, Outcome, ProbeResult, QuotaObservation, RetryReason, ScheduleRun
+from exporter.model import Outcome, ProbeResult, QuotaObservation, RetryReason, ScheduleRun
 from exporter.runtime import Runtimes
 from exporter.state import State
 
@@ -112,7 +111,7 @@ def test_skipped_probes_count_but_do_not_change_up(state: State) -> None:
     ],
 )
 def test_provider_status(state: State, outcomes: tuple[Outcome, ...], status: str) -> None:
-    for ep, outcome in zip(("ping", "price"), outcomes):
+    for ep, outcome in zip(("ping", "price"), outcomes, strict=False):
         state.record(result(ep, outcome))
     for s in ("online", "degraded", "offline", "unknown"):
         assert sample(state, "crypto_api_provider_status", {"provider": "coingecko", "category": "market_data", "status": s}) == (1 if s == status else 0)
@@ -225,9 +224,12 @@ def test_incremental_status_matches_a_full_scan() -> None:
             ps = s.providers["coingecko"]
         probed = [e for e in ps.endpoints.values() if e.last is not None]
         expected = (
-            ProviderStatus.UNKNOWN if not probed
-            else ProviderStatus.ONLINE if all(e.healthy for e in probed)
-            else ProviderStatus.OFFLINE if all(e.failing for e in probed)
+            ProviderStatus.UNKNOWN
+            if not probed
+            else ProviderStatus.ONLINE
+            if all(e.healthy for e in probed)
+            else ProviderStatus.OFFLINE
+            if all(e.failing for e in probed)
             else ProviderStatus.DEGRADED
         )
         assert ps.status() is expected

@@ -80,7 +80,10 @@ def access_middleware(settings: ApiSettings) -> web.middleware:  # type: ignore[
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers and is_api_path(request.path):
             if allow_origin is None:
                 return error_response(403, "origin not allowed by CORS_ORIGINS", "Origin")
-            return web.Response(status=204, headers={**cors, "Access-Control-Allow-Methods": _CORS_METHODS, "Access-Control-Allow-Headers": _CORS_HEADERS, "Access-Control-Max-Age": "600"})
+            return web.Response(
+                status=204,
+                headers={**cors, "Access-Control-Allow-Methods": _CORS_METHODS, "Access-Control-Allow-Headers": _CORS_HEADERS, "Access-Control-Max-Age": "600"},
+            )
         if guarded(request.path, settings):
             if not ip_allowed(request.remote, settings.allowed_ips):
                 return error_response(403, "client address not in ALLOWED_IPS", None, cors)

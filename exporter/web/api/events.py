@@ -276,7 +276,9 @@ class Hub:
         self.clients.add(client)
         self.metrics.ws_clients.set(len(self.clients))
         log.info("websocket_connected", client=client.id, route=request.path, clients=len(self.clients))
-        self._reply(client, "connection_established", {"client_id": client.id, "message": "Connected to Crypto API Exporter live updates", "types": sorted(types)})
+        self._reply(
+            client, "connection_established", {"client_id": client.id, "message": "Connected to Crypto API Exporter live updates", "types": sorted(types)}
+        )
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
@@ -333,5 +335,3 @@ class Hub:
                 await client.ws.send_str(event.text())
         except (ConnectionError, RuntimeError):
             pass  # the client went away; the reader loop ends too
-
-

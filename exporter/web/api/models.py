@@ -36,8 +36,18 @@ FreshnessStatus = Literal["fresh", "aging", "stale", "unknown"]
 HistorySource = Literal["memory", "prometheus"]
 Severity = Literal["warning", "critical"]
 ErrorCode = Literal[
-    "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict", "payload_too_large",
-    "unsupported_media_type", "unprocessable", "internal_error", "bad_gateway", "error",
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "payload_too_large",
+    "unsupported_media_type",
+    "unprocessable",
+    "internal_error",
+    "bad_gateway",
+    "error",
 ]
 
 

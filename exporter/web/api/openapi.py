@@ -98,8 +98,18 @@ def json_route(
 
     serve.__name__ = serve.__qualname__ = getattr(handler, "__name__", "serve")  # for tracebacks and logs
     return Operation(
-        method, path, summary, tag, serve, Answer("OK", response), params=params, body=body, body_required=body_required,
-        errors=errors, answers=answers or {}, description=description,
+        method,
+        path,
+        summary,
+        tag,
+        serve,
+        Answer("OK", response),
+        params=params,
+        body=body,
+        body_required=body_required,
+        errors=errors,
+        answers=answers or {},
+        description=description,
     )
 
 

@@ -282,9 +282,7 @@ def failures_report(failures: Sequence[ProbeResult], limit: int) -> Failures:
             }
             for r in recent
         ],
-        "remediation_suggestions": [
-            {"error_type": o, "count": n, "suggestion": h} for o, n in by_type.most_common() if (h := hint(o)) is not None
-        ],
+        "remediation_suggestions": [{"error_type": o, "count": n, "suggestion": h} for o, n in by_type.most_common() if (h := hint(o)) is not None],
     }
 
 
@@ -344,7 +342,16 @@ def key_test_row(test: KeyTest) -> KeyTestEntry:
     """One key of `POST /api/config/keys/test`: by env var name and masked, never its value."""
     r = test.result
     if r is None:
-        return {"env": test.env, "set": False, "masked": None, "valid": False, "outcome": None, "http_code": None, "response_time_ms": None, "detail": "env var not set"}
+        return {
+            "env": test.env,
+            "set": False,
+            "masked": None,
+            "valid": False,
+            "outcome": None,
+            "http_code": None,
+            "response_time_ms": None,
+            "detail": "env var not set",
+        }
     return {
         "env": test.env,
         "set": True,
