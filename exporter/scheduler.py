@@ -15,6 +15,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import structlog
 
@@ -198,4 +199,4 @@ class Scheduler:
         if job.planned < until_mono:
             job.base = job.planned = until_mono
             self._arm(job)
-            log.info("probe_paused", provider=job.provider, endpoint=job.endpoint, until=round(until, 3), reason="rate_limited")
+            log.info("probe_paused", provider=job.provider, endpoint=job.endpoint, until=datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds"), reason="rate_limited")

@@ -27,7 +27,7 @@ Scenario = Callable[[Provider, random.Random], "FaultSpec | None"]
 
 
 def _latency(p: Provider, rng: random.Random) -> FaultSpec:
-    return FaultSpec(p.name, latency_ms=rng.uniform(1500, 4000))
+    return FaultSpec(p.name, latency_ms=float(rng.randint(1500, 4000)))
 
 
 def _server_error(p: Provider, rng: random.Random) -> FaultSpec:

@@ -212,7 +212,7 @@ class Simulator:
 
     def set_fault(self, spec: FaultSpec) -> None:
         self.faults.set(spec)
-        log.info("simulator_fault_set", **{k: v for k, v in spec.to_json().items() if k != "invalid_keys"})
+        log.info("simulator_fault_set", **spec.to_json())  # key values masked by to_json
 
     def clear_faults(self, provider: str | None = None, endpoint: str | None = None) -> int:
         return self.faults.clear(provider, endpoint)
