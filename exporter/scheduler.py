@@ -199,4 +199,10 @@ class Scheduler:
         if job.planned < until_mono:
             job.base = job.planned = until_mono
             self._arm(job)
-            log.info("probe_paused", provider=job.provider, endpoint=job.endpoint, until=datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds"), reason="rate_limited")
+            log.info(
+                "probe_paused",
+                provider=job.provider,
+                endpoint=job.endpoint,
+                until=datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds"),
+                reason="rate_limited",
+            )
