@@ -76,10 +76,17 @@ class Exporter:
         try:
             config = self.loader()
         except ConfigError as e:
+            errors = e.errors
+        except Exception as e:  # a loader bug must not answer 500 nor leave the old config half-replaced
+            log.exception("config_reload_crashed")
+            errors = [f"{self._config.source}: the file could not be loaded ({type(e).__name__}); the running config is kept"]
+        else:
+            errors = []
+        if errors:
             self.state.record_reload(False, time.time())
-            for line in e.errors:
+            for line in errors:
                 log.error("config_reload_failed", error=line)
-            return e.errors
+            return errors
         self._apply(config)
         self.scheduler.apply(config)
         self.state.record_reload(True, time.time())

@@ -12,6 +12,7 @@ from typing import Any
 import jmespath.exceptions
 import orjson
 
+from . import limits
 from .config import BodyFormat, Endpoint, Freshness, TimeUnit
 from .model import Outcome
 
@@ -19,7 +20,7 @@ from .model import Outcome
 # providers.yaml (status_outcomes); these are the codes every HTTP API agrees on.
 _RATE_LIMIT_CODES = frozenset({429})
 _AUTH_CODES = frozenset({401, 403})
-_DETAIL_MAX = 160
+_DETAIL_MAX = limits.DETAIL_CHARS
 # Epoch seconds stay below this until the year 5138; anything larger is milliseconds.
 _MS_THRESHOLD = 1e11
 

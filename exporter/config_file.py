@@ -40,17 +40,19 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
+from . import limits
 from .model import Category, Outcome, ProbeKind
 
 # ---------------------------------------------------------------- bounds
 
 # Durations are bounded so that no value can overflow a timer or a date computation at
 # run time, and because nothing sane monitors less often than weekly.
-MAX_INTERVAL = 7 * 86400.0  # interval, and so timeout, jitter and slow_threshold
-MAX_DURATION = 31 * 86400.0  # every other duration: max_age, budget per, quota window, reset_timeout
-MAX_BODY_BYTES = 64 * 1024 * 1024  # the largest max_body_bytes: bodies are read into memory
-MAX_JSON_NODES = 10_000  # values in one endpoint's `json` body (YAML aliases can multiply them)
-MAX_JSON_DEPTH = 32  # nesting of one endpoint's `json` body (orjson refuses deeper ones)
+# Bounds on values (exporter/limits.py states them all).
+MAX_INTERVAL = limits.CONFIG_INTERVAL_MAX
+MAX_DURATION = limits.CONFIG_DURATION_MAX
+MAX_BODY_BYTES = limits.BODY_BYTES_MAX
+MAX_JSON_NODES = limits.CONFIG_JSON_NODES
+MAX_JSON_DEPTH = limits.CONFIG_JSON_DEPTH
 
 # ---------------------------------------------------------------- the file's closed sets
 
@@ -469,7 +471,7 @@ class TimingFile(FileModel):
     )
     slow_threshold: Interval | None = Field(None, description=_inherited("Answers slower than this count as slow. Default: half the timeout."))
     max_body_bytes: Annotated[PositiveInt, Field(le=MAX_BODY_BYTES)] | None = Field(
-        None, description=_inherited(f"A larger body is bad_payload. Default 1048576, at most {MAX_BODY_BYTES}.")
+        None, description=_inherited(f"A larger body is bad_payload. Default {limits.BODY_BYTES_DEFAULT}, at most {MAX_BODY_BYTES}.")
     )
     fresh_connection: Annotated[bool, Strict()] | None = Field(
         None, description=_inherited("A new TCP/TLS connection for each probe, so setup is part of the latency. Default false.")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import DEFAULT_FILE, ConfigError, load_config, parse_config
 from exporter.model import ProbeKind
 
 
@@ -205,3 +205,12 @@ def test_kind_defaults_to_http_and_is_a_closed_set() -> None:
     assert parse_config(yaml.safe_load(base % ""), env={}).providers[0].endpoints[0].kind is ProbeKind.HTTP
     assert parse_config(yaml.safe_load(base % ", kind: http"), env={}).providers[0].endpoints[0].kind is ProbeKind.HTTP
     assert errors_of(base % ", kind: jsonrpc") == ["providers[p].endpoints[e].kind: invalid value 'jsonrpc' (one of: http)"]
+
+
+def test_libyaml_and_the_python_loader_read_the_same_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path (libyaml) and the fallback (PyYAML's Python loader, also used where
+    libyaml is missing) build the same config from the shipped registry."""
+    fast = load_config(DEFAULT_FILE, {})
+    monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    slow = load_config(DEFAULT_FILE, {})
+    assert fast == slow

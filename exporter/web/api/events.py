@@ -24,6 +24,7 @@ from typing import Literal, cast, overload
 import structlog
 from aiohttp import WSMsgType, web
 
+from ... import limits
 from ...model import ProbeResult, ProviderStatus
 from ...state import State
 from .errors import ApiError, error_body
@@ -266,7 +267,7 @@ class Hub:
     # ------------------------------------------------------------ the endpoint
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=64 * 1024)
+        ws = web.WebSocketResponse(max_msg_size=limits.WS_MESSAGE_BYTES)
         if not ws.can_prepare(request).ok:
             raise ApiError(400, "this is a WebSocket endpoint: connect with an Upgrade: websocket request", None)
         types = TYPES.parse(request.query)

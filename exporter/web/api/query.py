@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
+from ... import limits
 from .errors import ApiError
 from .models import NAME_MAX, NAME_PATTERN
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
-MAX_PAGE = 100_000
+MAX_PAGE = limits.API_PAGE_MAX
 MAX_PER_PAGE = 1000  # the size of the probe history ring
 _INT = re.compile(r"-?[0-9]{1,12}")
 
@@ -48,7 +49,7 @@ def enum_param(query: Mapping[str, str], name: str, enum: type[E]) -> E | None:
         raise ApiError(400, f"{name}: must be one of {allowed}, got {_show(raw)}", name) from None
 
 
-def str_param(query: Mapping[str, str], name: str, max_len: int = 200) -> str | None:
+def str_param(query: Mapping[str, str], name: str, max_len: int = limits.API_STRING_CHARS) -> str | None:
     raw = query.get(name)
     if raw is None or raw.strip() == "":
         return None
@@ -128,7 +129,7 @@ class StrParam:
 
     name: str
     description: str
-    max_len: int = 200
+    max_len: int = limits.API_STRING_CHARS
 
     def parse(self, query: Mapping[str, str]) -> str | None:
         return str_param(query, self.name, self.max_len)

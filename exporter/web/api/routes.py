@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from ... import limits
 from ...config import Provider as ProviderSpec
 from ...model import Category, Outcome, ProviderStatus
 from ...state import State
@@ -67,7 +68,7 @@ from .query import (
 from .settings import ApiSettings
 
 log = structlog.get_logger()
-MAX_BODY = 16 * 1024
+MAX_BODY = limits.API_BODY_BYTES
 MAX_HOURS = 168
 
 

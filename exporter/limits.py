@@ -1,0 +1,40 @@
+"""Every bound the exporter puts on input it does not control, in one place.
+
+Provider answers, the config file, HTTP requests to the exporter and WebSocket messages
+all come from outside; each has a bound here, enforced where the input is read, with a
+clear outcome or error when it is reached. docs/limits.md lists them with what happens
+at each; tests/unit/test_limits.py checks that the two agree.
+"""
+
+from __future__ import annotations
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# ---------------------------------------------------------------- provider answers
+# Decoded bytes of one answer, per endpoint (`max_body_bytes`): the default, and the most
+# a config may allow (bodies are held in memory while they are checked).
+BODY_BYTES_DEFAULT = 1 * MIB
+BODY_BYTES_MAX = 64 * MIB
+# Nesting of a JSON payload: orjson refuses deeper documents, and the standard parser
+# (the fallback for NaN and huge integers) would hit Python's recursion limit.
+PAYLOAD_JSON_DEPTH = 1024
+# Characters of a human-readable detail (logs, the API), secrets redacted before.
+DETAIL_CHARS = 160
+
+# ---------------------------------------------------------------- the config file
+CONFIG_FILE_BYTES = 4 * MIB  # the shipped registry is ~30 KiB
+CONFIG_NESTING = 64  # mappings and lists inside each other; the registry needs ~10
+CONFIG_INT_DIGITS = 100  # Python refuses to convert integers past 4,300 digits
+CONFIG_ERRORS_SHOWN = 100  # error lines reported; the rest is counted in one last line
+CONFIG_INTERVAL_MAX = 7 * 86400.0  # interval, and so timeout, jitter and slow_threshold
+CONFIG_DURATION_MAX = 31 * 86400.0  # every other duration: max_age, budget per, quota window, reset_timeout
+CONFIG_JSON_NODES = 10_000  # values in one endpoint's `json` body (YAML aliases can multiply them)
+CONFIG_JSON_DEPTH = 32  # nesting of one endpoint's `json` body
+
+# ---------------------------------------------------------------- the JSON API
+API_BODY_BYTES = 16 * KIB  # a request body (the two POST routes take a small object)
+API_JSON_DEPTH = 32  # nesting of a request body or a WebSocket message
+API_PAGE_MAX = 100_000
+API_STRING_CHARS = 200  # a query string parameter
+WS_MESSAGE_BYTES = 64 * KIB  # a message from a WebSocket client
