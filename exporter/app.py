@@ -205,7 +205,7 @@ class Exporter:
                 continue
             result = await probe_key(self._ctx, spec, key)
             for check in result.key_checks:
-                spec.runtime.keys.record(check.env, check.valid)
+                spec.runtime.keys.record(check.env, check.valid, self._ctx.monotonic())
             tests.append(KeyTest(env, True, mask(key.value), result))
         return tests
 

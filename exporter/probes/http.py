@@ -124,7 +124,7 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
         return finish(Outcome.CIRCUIT_OPEN, detail="circuit breaker open: provider failing, probe skipped")
 
     timeout = endpoint.timeout
-    key = runtime.keys.current()
+    key = runtime.keys.current(started_mono)  # may be a rejected key whose rest is over: its trial
     tried_keys: set[str] = set()
     codes: list[int] = []
     retries: list[RetryReason] = []
@@ -154,7 +154,7 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
                 continue
         elif outcome is Outcome.AUTH_ERROR and key is not None:
             key_checks.append(KeyCheck(key.env, False))
-            nxt = runtime.keys.reject(key)
+            nxt = runtime.keys.reject(key, ctx.monotonic())
             if nxt is not None and nxt.env not in tried_keys:
                 retries.append(RetryReason.KEY_ROTATION)
                 key = nxt

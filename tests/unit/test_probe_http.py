@@ -205,6 +205,23 @@ async def test_invalid_key_rotates_to_the_next_key(session, clock, mocked) -> No
     assert sent_keys(mocked) == [SECRET_1, SECRET_2]
 
 
+async def test_a_rejected_key_is_retested_after_its_rest_and_comes_back(session, clock, mocked) -> None:
+    """The key ring's default rest is 15 minutes: the first probe after it tries the
+    rejected key once; the provider accepting it makes it valid again, no restart."""
+    mocked.get(URL, payload={"status": "0", "message": "NOTOK", "result": "Invalid API Key"})
+    mocked.get(URL, payload={"status": "1"}, repeat=True)
+    _, guards = await run(session, clock, make_config())
+    assert guards.keys.validity() == {"K_1": False, "K_2": True}
+    clock.now += 899.0
+    await run(session, clock, make_config(), guards)
+    assert sent_keys(mocked).count(SECRET_1) == 1  # still resting: not sent again
+    clock.now += 1.0
+    result, _ = await run(session, clock, make_config(), guards)
+    assert result.key_env == "K_1" and result.outcome is Outcome.SUCCESS  # the trial, accepted
+    assert sent_keys(mocked).count(SECRET_1) == 2
+    assert guards.keys.validity() == {"K_1": True, "K_2": True}
+
+
 async def test_all_keys_rejected_is_auth_error_without_endless_retries(session, clock, mocked) -> None:
     mocked.get(URL, status=401, repeat=True)
     result, guards = await run(session, clock, make_config())
