@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jmespath.exceptions
-import orjson
 
-from . import limits
+from . import limits, safejson
 from .config import BodyFormat, Endpoint, Freshness, TimeUnit
 from .model import Outcome
 
@@ -69,18 +68,20 @@ def classify_status(code: int, endpoint: Endpoint) -> Outcome | None:
 
 
 def to_number(value: Any) -> float | None:
-    """A JSON number, a numeric string ("97012.5") or a JSON-RPC hex quantity ("0x1b4")."""
+    """A JSON number, a numeric string ("97012.5") or a JSON-RPC hex quantity ("0x1b4");
+    None for anything else, including numbers no float can hold (a 400-digit integer,
+    "0x" and 300 hex digits: OverflowError, not a value)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
+    try:
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif isinstance(value, str):
+            text = value.strip()
             number = float(int(text, 16)) if text[:2].lower() == "0x" else float(text)
-        except ValueError:
+        else:
             return None
-    else:
+    except (ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 
@@ -124,16 +125,21 @@ def check_payload(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict
         return _check(body, endpoint, now)
     except jmespath.exceptions.JMESPathError as e:
         return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"expression failed on this body: {type(e).__name__}"))
+    except RecursionError:
+        # The parser admits PAYLOAD_JSON_DEPTH levels, but what walks the parsed value
+        # recursively (`to_string` in the registry's error rules, the rule message's
+        # rendering) reaches Python's recursion limit a little earlier. Bounding the depth
+        # lower would cost a walk of every payload; a body this deep is bad either way.
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, "nested too deeply to check")
 
 
 def _check(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
     if endpoint.format is BodyFormat.TEXT:
         return _check_text(body, endpoint)
     try:
-        data = _parse_json(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        reason = "empty body" if not body.strip() else f"not JSON ({type(e).__name__} at byte {getattr(e, 'pos', '?')})"
-        return PayloadVerdict(Outcome.BAD_PAYLOAD, reason)
+        data = safejson.loads(body)
+    except safejson.JsonError as e:
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, "empty body" if not body.strip() else short(str(e)))
     for rule in endpoint.error_rules:
         if _truthy(rule.when.search(data)):
             if rule.outcome is Outcome.SUCCESS:
@@ -145,10 +151,10 @@ def _check(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"assertion failed: {assertion.source}"))
     values: list[tuple[str, float]] = []
     for spec in endpoint.values:
-        number = to_number(spec.path.search(data))
-        if number is None:
+        scaled = _scaled(to_number(spec.path.search(data)), spec.scale)
+        if scaled is None:
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"value {spec.name}: no number at {spec.path.source}"))
-        values.append((spec.name, number * spec.scale))
+        values.append((spec.name, scaled))
     data_ts = None
     if endpoint.freshness is not None:
         data_ts = parse_timestamp(endpoint.freshness.path.search(data), endpoint.freshness.unit)
@@ -158,15 +164,6 @@ def _check(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
             age = now - data_ts
             return PayloadVerdict(Outcome.STALE, f"data is {age:.0f}s old (max {endpoint.freshness.max_age:g}s)", data_ts, tuple(values))
     return PayloadVerdict(Outcome.SUCCESS, "", data_ts, tuple(values))
-
-
-def _parse_json(body: bytes) -> Any:
-    """orjson (several times faster), falling back to the standard parser for what orjson
-    refuses but APIs send: NaN, Infinity, integers beyond 64 bits."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body)
 
 
 def is_stale(data_ts: float, freshness: Freshness, now: float) -> bool:
@@ -183,11 +180,20 @@ def _check_text(body: bytes, endpoint: Endpoint) -> PayloadVerdict:
     values: list[tuple[str, float]] = []
     for spec in endpoint.values:
         # A plain-text body (mempool.space's /blocks/tip/height) is the value itself.
-        number = to_number(text)
-        if number is None:
+        scaled = _scaled(to_number(text), spec.scale)
+        if scaled is None:
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"value {spec.name}: body is not a number"))
-        values.append((spec.name, number * spec.scale))
+        values.append((spec.name, scaled))
     return PayloadVerdict(Outcome.SUCCESS, "", None, tuple(values))
+
+
+def _scaled(number: float | None, scale: float) -> float | None:
+    """The value times its scale, or None when there is none or the product overflows
+    (1.5e308 x 1000 is no gauge value either)."""
+    if number is None:
+        return None
+    scaled = number * scale
+    return scaled if math.isfinite(scaled) else None
 
 
 def _truthy(value: Any) -> bool:
