@@ -8,8 +8,10 @@ from __future__ import annotations
 import time
 
 import pytest
+import structlog
 
-from exporter.model import Outcome, RetryReason
+from exporter.model import Outcome, ProbeKind, ProbeResult, RetryReason
+from exporter.probes import KINDS, Kind, ProbeContext, ProbeSpec
 from exporter.ratelimit import PAUSE_MARGIN
 
 from .conftest import BAD_KEY, TEST_TIMEOUT, Harness
@@ -187,3 +189,24 @@ async def test_count_limited_fault_then_recovery(harness: Harness) -> None:
     assert await harness.sample("crypto_api_retries_total", provider="alternative_me", endpoint="fear_greed", reason="server_error") == 1
     index = await harness.sample("crypto_api_value", provider="alternative_me", endpoint="fear_greed", name="fear_greed_index")
     assert index is not None and 0 <= index <= 100
+
+
+async def test_a_probe_kind_that_raises_still_ends_in_one_outcome(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DESIGN.md: every probe ends in exactly one outcome; nothing raises into the
+    scheduler. A kind's bug becomes a published bad_payload and one redacted error log."""
+
+    async def crash(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
+        raise RuntimeError(f"cannot handle https://api.example/?apikey={BAD_KEY}")
+
+    monkeypatch.setitem(KINDS, ProbeKind.HTTP, Kind(crash))  # type: ignore[index]
+    with structlog.testing.capture_logs() as logs:
+        r = await harness.probe("etherscan", "gas_oracle")
+    assert r.outcome is Outcome.BAD_PAYLOAD and r.attempts == 0
+    assert r.detail == "the probe failed inside the exporter (RuntimeError); see the log event probe_crashed"
+    labels = ep_labels("etherscan", "explorers", "gas_oracle")
+    assert await harness.sample("crypto_api_up", **labels) == 0
+    assert await harness.sample("crypto_api_probes_total", **labels, outcome="bad_payload") == 1
+    crashes = [e for e in logs if e["event"] == "probe_crashed"]
+    assert len(crashes) == 1 and crashes[0]["log_level"] == "error"
+    assert "RuntimeError: cannot handle https://api.example/?apikey=***" in crashes[0]["traceback"]
+    assert BAD_KEY not in repr(logs)
