@@ -8,12 +8,14 @@ Nothing here raises into the scheduler: every failure is an outcome.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 
 from ..classify import PayloadVerdict, classify_response, short
 from ..config import ApiKey, Endpoint, Provider
@@ -24,6 +26,7 @@ from .request import env_proxy
 
 MAX_ATTEMPTS = 3  # DESIGN.md: timeouts and 5xx are tried at most three times
 TIMEOUT_GROWTH = 1.5  # each timeout retry waits 1.5x longer
+_READ_CHUNK = 64 * 1024  # aiohttp's read buffer: decoded bytes are counted in pieces of this size
 _RETRYABLE_BACKOFF = {Outcome.SERVER_ERROR: RetryReason.SERVER_ERROR, Outcome.CONNECTION_ERROR: RetryReason.CONNECTION_ERROR}
 
 
@@ -45,21 +48,32 @@ class _Attempt:
 
 @functools.lru_cache(maxsize=256)
 def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=seconds)
+    """The whole attempt's bound: aiohttp's total timeout runs from the request until the
+    body is read (a body sent a byte a second ends here too). Its default rounds
+    deadlines of 5 s and more up to the next whole second, which would let an attempt
+    run up to a second past the endpoint's timeout: not here."""
+    return aiohttp.ClientTimeout(total=seconds, ceil_threshold=math.inf)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The body, or None once it grows past `limit` (we stop reading there)."""
+    """The decoded body, or None once it grows past `limit` decoded bytes: reading stops
+    there and the connection is closed, so the rest is never received, let alone inflated.
+
+    Content-Length counts the bytes on the wire. With a Content-Encoding the decoded body
+    can be a thousand times larger (1,000 MiB of zeros gzip to 1 MB), so only an
+    unencoded length is trusted. aiohttp (3.14) inflates as the stream is read, at most
+    a read buffer ahead of us, so the count below bounds memory and CPU alike."""
     length = resp.content_length
-    if length is not None:
+    if length is not None and resp.headers.get(hdrs.CONTENT_ENCODING, "identity").lower() == "identity":
         if length > limit:
             return None
         return await resp.read()  # the common case: one call, no chunk iteration
     chunks: list[bytes] = []
     size = 0
-    async for chunk in resp.content.iter_chunked(65536):
+    async for chunk in resp.content.iter_chunked(_READ_CHUNK):
         size += len(chunk)
         if size > limit:
+            resp.close()
             return None
         chunks.append(chunk)
     return b"".join(chunks)

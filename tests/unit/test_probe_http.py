@@ -4,11 +4,18 @@ Mocks are fine here (unit tests of the prober); integration tests use the simula
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import AsyncIterator
+import time
+import tracemalloc
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aioresponses import aioresponses
 
 from exporter.config import Config, parse_config, parse_duration
@@ -18,6 +25,7 @@ from exporter.probes.http import probe
 from exporter.ratelimit import PAUSE_MARGIN
 from exporter.redact import Redactor
 from exporter.runtime import ProviderRuntime
+from exporter.simulator import hostile
 
 from . import aioresponses_compat
 
@@ -323,3 +331,142 @@ def test_payload_checks_leave_no_cyclic_garbage() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+# ---------------------------------------------------------------- hostile answers on real loopback servers (issue 9)
+
+MIB = 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Serve = Callable[[Handler], Awaitable[str]]
+
+
+@pytest.fixture
+async def loopback() -> AsyncIterator[Serve]:
+    """Start tiny aiohttp apps on free loopback ports, each answering every path with one
+    handler; all stopped after the test."""
+    runners: list[web.AppRunner] = []
+
+    async def serve(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()
+
+
+def loopback_config(base_url: str, auth: dict[str, Any] | None = None, **endpoint: object) -> Config:
+    provider: dict[str, Any] = {
+        "name": "hostile",
+        "category": "market_data",
+        "base_url": base_url,
+        "endpoints": [{"name": "e", "interval": "1m", "timeout": "2s", **endpoint}],
+    }
+    if auth is not None:
+        provider["auth"] = auth
+    return parse_config({"providers": [provider]}, env={"K_1": SECRET_1, "K_2": SECRET_2})
+
+
+async def probe_real(session: aiohttp.ClientSession, config: Config):  # type: ignore[no-untyped-def]
+    """One probe on real clocks (timeouts and retries are the point of these tests)."""
+    provider = config.providers[0]
+    ctx = ProbeContext(session=session, redactor=Redactor(config.secrets()))
+    return await probe(ctx, ProbeSpec(provider, provider.endpoints[0], ProviderRuntime.fresh(provider)))
+
+
+def gzip_block() -> bytes:
+    """One MiB of zeros deflated with a full flush: repeatable forever in one stream."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return deflate.compress(bytes(MIB)) + deflate.flush(zlib.Z_FULL_FLUSH)
+
+
+async def test_gzip_bomb_is_capped_on_decoded_bytes(session, loopback: Serve) -> None:
+    """64 MiB of zeros in 66 KB of gzip: Content-Length is far under the 1 MiB cap, so a
+    cap that trusts it inflates everything. The cap holds on decoded bytes instead."""
+    bomb = hostile.gzip_bomb(64 * MIB)
+    assert len(bomb) < 100_000
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    url = await loopback(handler)
+    tracemalloc.start()
+    try:
+        result = await probe_real(session, loopback_config(url))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (result.outcome, result.status_code, result.attempts) == (Outcome.BAD_PAYLOAD, 200, 1)
+    assert result.detail == "body larger than 1048576 bytes"
+    assert peak < 8 * MIB, f"{peak / MIB:.1f} MiB allocated while probing"
+
+
+async def test_endless_gzip_stream_stops_at_the_cap(session, loopback: Serve) -> None:
+    """A compressed body without end and without Content-Length: the probe ends in
+    bad_payload (not a timeout) only if reading stops at the cap."""
+    block = gzip_block()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the client hangs up: the end of this answer
+            await resp.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")
+            while True:
+                await resp.write(block)
+        return resp
+
+    url = await loopback(handler)
+    started = time.monotonic()
+    result = await probe_real(session, loopback_config(url, max_body_bytes=4 * MIB))
+    assert result.outcome is Outcome.BAD_PAYLOAD and result.detail == f"body larger than {4 * MIB} bytes"
+    assert time.monotonic() - started < 2.0  # the endpoint's timeout: it did not run into it
+
+
+@pytest.mark.parametrize("framing", ["content_length", "chunked", "gzip"])
+async def test_body_sent_one_byte_per_second_is_a_timeout_within_the_timeout(session, loopback: Serve, framing: str) -> None:
+    """aiohttp's total timeout, as the probe passes it, covers reading the body and not
+    only the headers: whether the body is read whole (Content-Length) or streamed."""
+    body = b'{"status": "1", "result": "' + b"x" * 100 + b'"}'
+    sent: list[int] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        data = body
+        headers = {"Content-Type": "application/json"}
+        if framing == "gzip":
+            data = zlib.compress(body, wbits=31)
+            headers["Content-Encoding"] = "gzip"
+        resp = web.StreamResponse(headers=headers)
+        if framing != "chunked":
+            resp.content_length = len(data)
+        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for i in range(len(data)):
+                await resp.write(data[i : i + 1])
+                sent.append(i)
+                await asyncio.sleep(1.0)
+        return resp
+
+    url = await loopback(handler)
+    started = time.monotonic()
+    # 1 s timeout, 2 s interval: a retry (1.5 s more) would not fit, so one attempt.
+    result = await probe_real(session, loopback_config(url, timeout="1s", interval="2s"))
+    elapsed = time.monotonic() - started
+    assert (result.outcome, result.attempts) == (Outcome.TIMEOUT, 1)
+    assert result.detail == "no complete answer within 1s"
+    assert sent, "the headers and a first byte went out: the timeout struck while reading the body"
+    assert 0.9 <= elapsed < 1.5
+
+
+@pytest.mark.parametrize("seconds", [0.5, 5.0, 30.0])
+def test_attempt_deadlines_are_not_rounded_up(seconds: float) -> None:
+    """aiohttp rounds deadlines of ceil_threshold (5 s) and more up to a whole second; an
+    attempt must end within the endpoint's timeout, not up to a second after it."""
+    from exporter.probes.http import _client_timeout
+
+    timeout = _client_timeout(seconds)
+    assert timeout.total == seconds and seconds < timeout.ceil_threshold
