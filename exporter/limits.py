@@ -19,6 +19,9 @@ BODY_BYTES_MAX = 64 * MIB
 # Nesting of a JSON payload: orjson refuses deeper documents, and the standard parser
 # (the fallback for NaN and huge integers) would hit Python's recursion limit.
 PAYLOAD_JSON_DEPTH = 1024
+# Redirects one attempt follows, all within the configured origin (scheme, host, port):
+# keys never go to another origin, so a redirect there is not followed at all.
+REDIRECT_HOPS = 5
 # Characters of a human-readable detail (logs, the API), secrets redacted before.
 DETAIL_CHARS = 160
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import yarl
 from aiohttp import hdrs
 
+from .. import limits
 from ..classify import PayloadVerdict, classify_response, short
 from ..config import ApiKey, Endpoint, Provider
 from ..model import KeyCheck, Outcome, ProbeResult, QuotaObservation, RetryReason
@@ -26,6 +28,7 @@ from .request import env_proxy
 
 MAX_ATTEMPTS = 3  # DESIGN.md: timeouts and 5xx are tried at most three times
 TIMEOUT_GROWTH = 1.5  # each timeout retry waits 1.5x longer
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _READ_CHUNK = 64 * 1024  # aiohttp's read buffer: decoded bytes are counted in pieces of this size
 _RETRYABLE_BACKOFF = {Outcome.SERVER_ERROR: RetryReason.SERVER_ERROR, Outcome.CONNECTION_ERROR: RetryReason.CONNECTION_ERROR}
 
@@ -80,23 +83,60 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None
 
 
 async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, key: ApiKey | None, wait: float) -> _Attempt:
-    """One request; `wait` bounds it whole (connect, headers, body), in seconds."""
+    """One request; `wait` bounds it whole (connect, redirects, headers, body), in seconds.
+
+    Redirects are followed here rather than by aiohttp, which keeps custom headers (an
+    `X-Key`) on a redirect to another host, and would send a key in the path or the query
+    wherever the Location says. Within the configured origin a redirect is followed with
+    the key; to another origin it is not followed at all, and the attempt ends in
+    `bad_payload` naming that origin. Following it without the key would only end in a
+    401 that marks a good key invalid (or a keyless answer that hides the move), and a
+    monitor should not silently probe a host nobody configured: a provider that moved its
+    API shows up as a failing endpoint whose detail says where to, and the user updates
+    base_url once they trust the new host."""
     request = ctx.requests.get(provider, endpoint, key)
     session = ctx.fresh_session if endpoint.fresh_connection and ctx.fresh_session else ctx.session
+    url, method, headers, data = request.url, endpoint.method.value, request.headers, request.body
+    timeout = _client_timeout(wait)
+    hops = 0
     started = time.perf_counter()
     try:
-        async with session.request(
-            endpoint.method.value,
-            request.url,
-            headers=request.headers,
-            data=request.body,
-            timeout=_client_timeout(wait),
-            allow_redirects=True,
-            proxy=env_proxy(provider.base_url),
-        ) as resp:
-            body = await _read_capped(resp, endpoint.max_body_bytes)
+        while True:
+            async with session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                timeout=timeout,
+                allow_redirects=False,
+                proxy=env_proxy(provider.base_url),
+            ) as resp:
+                status, resp_headers = resp.status, resp.headers
+                location = resp_headers.get(hdrs.LOCATION) if status in _REDIRECT_CODES else None
+                if location is None:
+                    body = await _read_capped(resp, endpoint.max_body_bytes)
+                    duration = time.perf_counter() - started
+                    break
             duration = time.perf_counter() - started
-            status, resp_headers = resp.status, resp.headers
+            target = _redirect_target(url, location)
+            if target is None:
+                return _Attempt(Outcome.BAD_PAYLOAD, status, duration, resp_headers, detail="redirected to an invalid location")
+            if _origin(target) != _origin(request.url):
+                origin = short(str(target.origin()))  # scheme, host and port only: never the path or query, where a key may sit
+                detail = f"redirected to another origin ({origin}); not followed, so no key goes there: update base_url if the API moved"
+                return _Attempt(Outcome.BAD_PAYLOAD, status, duration, resp_headers, detail=detail)
+            hops += 1
+            if hops > limits.REDIRECT_HOPS:
+                return _Attempt(Outcome.BAD_PAYLOAD, status, duration, resp_headers, detail=f"more than {limits.REDIRECT_HOPS} redirects")
+            if status == 303 or (status in (301, 302) and method == "POST"):
+                # What browsers and aiohttp do: the redirected request is a GET, without the body.
+                method, data = "GET", None
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+            url = target
+            left = wait - duration  # every hop spends the same attempt's time
+            if left <= 0:
+                raise TimeoutError
+            timeout = aiohttp.ClientTimeout(total=left, ceil_threshold=math.inf)
     except TimeoutError:
         return _Attempt(Outcome.TIMEOUT, detail=f"no complete answer within {wait:g}s")
     except aiohttp.ClientPayloadError as e:
@@ -109,6 +149,22 @@ async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, ke
         return _Attempt(Outcome.BAD_PAYLOAD, status, duration, resp_headers, detail=f"body larger than {endpoint.max_body_bytes} bytes")
     verdict = classify_response(status, body, endpoint, ctx.wall())
     return _Attempt(verdict.outcome, status, duration, resp_headers, verdict, verdict.detail)
+
+
+def _redirect_target(url: yarl.URL, location: str) -> yarl.URL | None:
+    """The absolute http(s) URL a Location header points to, or None when it is none."""
+    try:
+        target = url.join(yarl.URL(location))
+    except (ValueError, TypeError):
+        return None
+    if target.scheme not in ("http", "https") or not target.host:
+        return None
+    return target
+
+
+def _origin(url: yarl.URL) -> tuple[str, str | None, int | None]:
+    # yarl lowercases scheme and host and gives the scheme's default port when none is written.
+    return (url.scheme, url.host, url.port)
 
 
 async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:

@@ -470,3 +470,141 @@ def test_attempt_deadlines_are_not_rounded_up(seconds: float) -> None:
 
     timeout = _client_timeout(seconds)
     assert timeout.total == seconds and seconds < timeout.ceil_threshold
+
+
+# ---------------------------------------------------------------- redirects: keys never reach another origin
+
+Seen = list[tuple[str, str, dict[str, str], bytes]]  # method, path and query, headers, body
+
+
+def recorder(seen: Seen, status: int = 200, body: object = None) -> Handler:
+    """A handler that notes every request it gets and answers `body` as JSON."""
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.method, request.path_qs, dict(request.headers), await request.read()))
+        return web.json_response(body if body is not None else {"status": "1", "result": "ok"}, status=status)
+
+    return handler
+
+
+AUTHS = {
+    "header": ({"type": "header", "name": "X-Key", "env": ["K_1"]}, ""),
+    "query": ({"type": "query", "name": "apikey", "env": ["K_1"]}, ""),
+    "path": ({"type": "path", "env": ["K_1"]}, "/v3/{key}"),
+}
+
+
+@pytest.mark.parametrize("auth", list(AUTHS))
+async def test_redirect_to_another_origin_is_not_followed(session, loopback: Serve, auth: str) -> None:
+    """A 302 to another host:port must not carry the key there, wherever the key sits:
+    in a header, in the query or in the path (a moved host keeps path and query)."""
+    elsewhere: Seen = []
+    other = await loopback(recorder(elsewhere))
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound(other + request.path_qs)
+
+    url = await loopback(moved)
+    spec, path = AUTHS[auth]
+    result = await probe_real(session, loopback_config(url + path, auth=spec))
+    assert elsewhere == [], "the other origin was contacted"
+    assert (result.outcome, result.status_code, result.attempts) == (Outcome.BAD_PAYLOAD, 302, 1)
+    assert result.detail == f"redirected to another origin ({other}); not followed, so no key goes there: update base_url if the API moved"
+    assert SECRET_1 not in result.detail
+
+
+async def test_redirect_within_the_origin_is_followed_with_the_key(session, loopback: Serve) -> None:
+    seen: Seen = []
+    answer = recorder(seen)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/api/old":
+            raise web.HTTPMovedPermanently("/api/new")  # relative: resolved against the request
+        return await answer(request)
+
+    url = await loopback(handler)
+    result = await probe_real(session, loopback_config(url + "/api/old", auth=AUTHS["header"][0]))
+    assert (result.outcome, result.status_code, result.attempts) == (Outcome.SUCCESS, 200, 1)
+    assert [(method, path, headers.get("X-Key")) for method, path, headers, _ in seen] == [("GET", "/api/new", SECRET_1)]
+
+
+async def test_redirects_end_after_the_hop_limit(session, loopback: Serve) -> None:
+    from exporter.limits import REDIRECT_HOPS
+
+    hops: list[str] = []
+
+    async def loop(request: web.Request) -> web.Response:
+        hops.append(request.path)
+        raise web.HTTPFound(f"/hop{len(hops)}")
+
+    url = await loopback(loop)
+    result = await probe_real(session, loopback_config(url))
+    assert (result.outcome, result.status_code) == (Outcome.BAD_PAYLOAD, 302)
+    assert result.detail == f"more than {REDIRECT_HOPS} redirects"
+    assert len(hops) == REDIRECT_HOPS + 1
+
+
+@pytest.mark.parametrize(
+    ("status", "method", "body"),
+    [
+        (307, "POST", b'{"jsonrpc":"2.0","method":"eth_blockNumber","id":1}'),
+        (308, "POST", b'{"jsonrpc":"2.0","method":"eth_blockNumber","id":1}'),
+        (303, "GET", b""),
+        (302, "GET", b""),
+    ],
+)
+async def test_a_followed_redirect_keeps_or_drops_the_post_body_as_http_says(session, loopback: Serve, status: int, method: str, body: bytes) -> None:
+    seen: Seen = []
+    answer = recorder(seen)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/rpc":
+            return web.Response(status=status, headers={"Location": "/rpc2"})
+        return await answer(request)
+
+    url = await loopback(handler)
+    result = await probe_real(session, loopback_config(url + "/rpc", method="POST", json={"jsonrpc": "2.0", "method": "eth_blockNumber", "id": 1}))
+    assert result.outcome is Outcome.SUCCESS
+    assert [(m, p, b) for m, p, _, b in seen] == [(method, "/rpc2", body)]
+    if method == "GET":
+        assert "Content-Type" not in seen[0][2]
+
+
+async def test_redirect_hops_share_the_attempts_timeout(session, loopback: Serve) -> None:
+    async def slow_hops(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.6)
+        if request.path == "/a":
+            raise web.HTTPFound("/b")
+        return web.json_response({"status": "1"})
+
+    url = await loopback(slow_hops)
+    started = time.monotonic()
+    result = await probe_real(session, loopback_config(url + "/a", timeout="1s", interval="2s"))
+    assert result.outcome is Outcome.TIMEOUT
+    assert time.monotonic() - started < 1.4
+
+
+@pytest.mark.parametrize(
+    ("location", "detail"),
+    [
+        ("ftp://files.example/x", "redirected to an invalid location"),
+        ("mailto:ops@example.test", "redirected to an invalid location"),
+        ("http://[::1", "redirected to an invalid location"),
+        (
+            "//elsewhere.test:8443/v1",
+            "redirected to another origin (http://elsewhere.test:8443); not followed, so no key goes there: update base_url if the API moved",
+        ),
+        (
+            "https://SAME-HOST.test/v1",
+            "redirected to another origin (https://same-host.test); not followed, so no key goes there: update base_url if the API moved",
+        ),
+    ],
+    ids=["ftp", "mailto", "broken", "scheme_relative", "https_upgrade_is_another_origin"],
+)
+async def test_redirect_locations_that_are_not_followed(session, loopback: Serve, location: str, detail: str) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": location})
+
+    url = await loopback(handler)
+    result = await probe_real(session, loopback_config(url, auth=AUTHS["header"][0]))
+    assert (result.outcome, result.status_code, result.detail) == (Outcome.BAD_PAYLOAD, 302, detail)
