@@ -109,8 +109,12 @@ def parse_timestamp(value: Any, unit: TimeUnit) -> float | None:
 
 
 def short(text: str) -> str:
-    """A detail safe in size for logs and the API (secrets are redacted by the caller)."""
-    text = " ".join(str(text).split())
+    """A detail safe in size and encoding for logs and the API (secrets are redacted by
+    the caller). Text from a payload can be a megabyte long, and can hold lone
+    surrogates ("\\ud800" in a body the standard parser read), which no UTF-8 encoder
+    takes: the JSON log renderer would raise on them; they become "?"."""
+    text = " ".join(str(text)[: _DETAIL_MAX * 8].split())
+    text = text.encode("utf-8", "replace").decode("utf-8")
     return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 1] + "…"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from exporter.classify import check_payload, classify_status, parse_timestamp, to_number
@@ -202,3 +203,15 @@ def test_digits_past_pythons_integer_limit_are_bad_payload() -> None:
     # orjson reads this as a float; with NaN beside it the standard parser refuses 5,000 digits.
     verdict = check_payload(b'{"x": NaN, "v": ' + b"7" * 5000 + b"}", endpoint(values=[{"name": "v", "path": "v"}]), NOW)
     assert verdict.outcome is Outcome.BAD_PAYLOAD
+
+
+def test_detail_from_a_body_with_a_lone_surrogate_is_valid_utf8() -> None:
+    """orjson refuses "\\ud800"; the standard parser reads it into a str no UTF-8 encoder
+    takes. A rule message carries it into the detail, and the JSON log renderer (orjson)
+    and the API would raise on it."""
+    body = b'{"status": "0", "message": "NOTOK", "result": "bad \\ud800 key"}'
+    verdict = check_payload(body, ETHERSCAN, NOW)
+    assert verdict.outcome is Outcome.BAD_PAYLOAD
+    assert verdict.detail.encode("utf-8").decode() == verdict.detail
+    assert "bad ? key" in verdict.detail
+    orjson.dumps({"detail": verdict.detail})
