@@ -12,7 +12,7 @@ from typing import Any
 import jmespath.exceptions
 
 from . import limits, safejson
-from .config import BodyFormat, Endpoint, Freshness, TimeUnit
+from .config import BodyFormat, Endpoint, Expression, Freshness, TimeUnit
 from .model import Outcome
 
 # Providers that ban or meter with codes other than 429 are mapped per endpoint in
@@ -97,7 +97,10 @@ def parse_timestamp(value: Any, unit: TimeUnit) -> float | None:
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
+        try:
+            return parsed.timestamp()
+        except (ValueError, OverflowError):  # "0001-01-01T00:00:00+14:00" is before year 1 in UTC
+            return None
     if unit is TimeUnit.HEX_S and not (isinstance(value, str) and value[:2].lower() == "0x"):
         return None
     number = to_number(value)
@@ -129,6 +132,8 @@ def check_payload(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict
         return _check(body, endpoint, now)
     except jmespath.exceptions.JMESPathError as e:
         return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"expression failed on this body: {type(e).__name__}"))
+    except _ExpressionFailed as e:
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"expression failed on this body: {e}"))
     except RecursionError:
         # The parser admits PAYLOAD_JSON_DEPTH levels, but what walks the parsed value
         # recursively (`to_string` in the registry's error rules, the rule message's
@@ -145,23 +150,23 @@ def _check(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
     except safejson.JsonError as e:
         return PayloadVerdict(Outcome.BAD_PAYLOAD, "empty body" if not body.strip() else short(str(e)))
     for rule in endpoint.error_rules:
-        if _truthy(rule.when.search(data)):
+        if _truthy(_search(rule.when, data)):
             if rule.outcome is Outcome.SUCCESS:
                 break
-            message = _message(rule.message.search(data)) if rule.message else ""
+            message = _message(_search(rule.message, data)) if rule.message else ""
             return PayloadVerdict(rule.outcome, short(f"body matched error rule '{rule.when.source}'" + (f": {message}" if message else "")))
     for assertion in endpoint.assertions:
-        if not _truthy(assertion.search(data)):
+        if not _truthy(_search(assertion, data)):
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"assertion failed: {assertion.source}"))
     values: list[tuple[str, float]] = []
     for spec in endpoint.values:
-        scaled = _scaled(to_number(spec.path.search(data)), spec.scale)
+        scaled = _scaled(to_number(_search(spec.path, data)), spec.scale)
         if scaled is None:
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"value {spec.name}: no number at {spec.path.source}"))
         values.append((spec.name, scaled))
     data_ts = None
     if endpoint.freshness is not None:
-        data_ts = parse_timestamp(endpoint.freshness.path.search(data), endpoint.freshness.unit)
+        data_ts = parse_timestamp(_search(endpoint.freshness.path, data), endpoint.freshness.unit)
         if data_ts is None:
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"freshness: no timestamp at {endpoint.freshness.path.source}"), None, tuple(values))
         if is_stale(data_ts, endpoint.freshness, now):
@@ -189,6 +194,23 @@ def _check_text(body: bytes, endpoint: Endpoint) -> PayloadVerdict:
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"value {spec.name}: body is not a number"))
         values.append((spec.name, scaled))
     return PayloadVerdict(Outcome.SUCCESS, "", None, tuple(values))
+
+
+def _search(expression: Expression, data: Any) -> Any:
+    """The expression's result on this body. jmespath 1.x raises a plain TypeError on some
+    shapes (an ordering comparison of a string with a number, as in the Binance rule
+    `code < 0` when `code` is a string): that is the expression failing on this body
+    too, not an error of ours."""
+    try:
+        return expression.search(data)
+    except jmespath.exceptions.JMESPathError:
+        raise
+    except (TypeError, ValueError, OverflowError) as e:
+        raise _ExpressionFailed(type(e).__name__) from None
+
+
+class _ExpressionFailed(Exception):
+    """An expression raised something jmespath does not wrap; the text is its type name."""
 
 
 def _scaled(number: float | None, scale: float) -> float | None:

@@ -215,3 +215,18 @@ def test_detail_from_a_body_with_a_lone_surrogate_is_valid_utf8() -> None:
     assert verdict.detail.encode("utf-8").decode() == verdict.detail
     assert "bad ? key" in verdict.detail
     orjson.dumps({"detail": verdict.detail})
+
+
+def test_an_ordering_comparison_on_a_string_is_bad_payload() -> None:
+    """jmespath 1.x raises a bare TypeError for `code < \\`0\\`` when code is a string
+    (the shipped Binance rule); found by tests/fuzz/test_fuzz_payloads.py."""
+    ep = endpoint(error_rules=[{"when": "code != null && code < `0`", "outcome": "bad_payload", "message": "msg"}])
+    assert check_payload(b'{"code": -1003, "msg": "Too much request weight used"}', ep, NOW).outcome is Outcome.BAD_PAYLOAD
+    verdict = check_payload(b'{"code": "x", "msg": "?"}', ep, NOW)
+    assert (verdict.outcome, verdict.detail) == (Outcome.BAD_PAYLOAD, "expression failed on this body: TypeError")
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59-14:00"])
+def test_iso_timestamps_at_the_ends_of_the_calendar(ts: str) -> None:
+    ep = endpoint(freshness={"path": "ts", "max_age": "2m", "unit": "iso"})
+    assert check_payload(json.dumps({"ts": ts}).encode(), ep, NOW).outcome in (Outcome.BAD_PAYLOAD, Outcome.STALE, Outcome.SUCCESS)
