@@ -240,7 +240,8 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
 
     assert last is not None
     runtime.breaker.record(last.outcome, ctx.monotonic())
-    if key is not None and last.status is not None and last.status < 400 and last.outcome is not Outcome.AUTH_ERROR:
+    # A 2xx proves the key; a redirect that was not followed says nothing of it.
+    if key is not None and last.status is not None and last.status < 300 and last.outcome is not Outcome.AUTH_ERROR:
         runtime.keys.accept(key)
         key_checks.append(KeyCheck(key.env, True))
     now = ctx.wall()
@@ -275,7 +276,7 @@ async def probe_key(ctx: ProbeContext, spec: ProbeSpec, key: ApiKey) -> ProbeRes
         check: tuple[KeyCheck, ...] = ()
         if attempt is not None and outcome is Outcome.AUTH_ERROR:
             check = (KeyCheck(key.env, False),)
-        elif attempt is not None and attempt.status is not None and attempt.status < 400:
+        elif attempt is not None and attempt.status is not None and attempt.status < 300:
             check = (KeyCheck(key.env, True),)
         return ProbeResult(
             provider=provider.name,

@@ -276,7 +276,8 @@ async def test_redirect_to_another_origin_never_carries_the_key(harness: Harness
     assert (r.outcome, r.status_code, r.attempts, r.key_env) == (Outcome.BAD_PAYLOAD, 302, 1, key_env)
     assert r.detail.startswith(f"redirected to another origin ({elsewhere.url}); not followed")
     assert key not in r.detail
-    # The key was not blamed for the move.
+    # The key was neither blamed for the move nor proven by it.
+    assert r.key_checks == ()
     assert await harness.sample("crypto_api_key_valid", provider=provider, key=key_env) != 0
     labels = ep_labels(provider, harness.exporter.config.provider(provider).category.value, endpoint)
     assert await harness.sample("crypto_api_up", **labels) == 0
