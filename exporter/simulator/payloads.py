@@ -29,7 +29,14 @@ CHAINS: dict[str, tuple[float, int, float]] = {
     "bsc": (1_735_689_600.0, 45_200_000, 3.0),
     "btc": (1_735_689_600.0, 877_250, 600.0),
     "tron": (1_735_689_600.0, 68_300_000, 3.0),
+    "polygon": (1_735_689_600.0, 66_100_000, 2.0),
+    "arbitrum": (1_735_689_600.0, 290_000_000, 0.25),
+    "sol": (1_735_689_600.0, 311_000_000, 0.4),  # slots
+    "dot": (1_735_689_600.0, 24_000_000, 6.0),
 }
+# Solana block heights trail slots by the skipped slots since genesis.
+# EVM chains by Etherscan V2 chainid, with their eth_chainId answer.
+EVM_CHAIN_IDS: dict[str, tuple[str, str]] = {"1": ("eth", "0x1"), "56": ("bsc", "0x38"), "137": ("polygon", "0x89"), "42161": ("arbitrum", "0xa4b1")}
 
 
 class Market:
@@ -113,6 +120,13 @@ class Ctx:
 
     def price(self) -> float:
         return self.market.btc_usd(self.provider)
+
+    def eth(self) -> float:
+        return self.market.eth_usd(self.provider)
+
+    def price_of(self, symbol: str) -> float:
+        """BTC or ETH, from a symbol such as BTCUSDT, ETH-USD, tETHUSD or eth_usd."""
+        return self.eth() if "ETH" in symbol.upper() else self.price()
 
     @property
     def rpc_id(self) -> Any:
@@ -250,27 +264,14 @@ def coinpaprika_global(ctx: Ctx) -> Any:
     }
 
 
-def coinpaprika_ticker(ctx: Ctx) -> Any:
-    price = ctx.price()
-    return {
-        "id": "btc-bitcoin",
-        "name": "Bitcoin",
-        "symbol": "BTC",
-        "rank": 1,
-        "circulating_supply": 19_800_000,
-        "total_supply": 19_800_000,
-        "max_supply": 21_000_000,
-        "last_updated": iso(ctx.now - ctx.rng.randint(10, 120), ms=False),
-        "quotes": {"USD": {"price": price, "volume_24h": 3.0e10, "percent_change_24h": 1.2, "market_cap": int(price * 19_800_000)}},
-    }
-
-
 def defillama_price(ctx: Ctx) -> Any:
+    eth = ctx.endpoint == "eth_price"
+    key = "coingecko:ethereum" if eth else "coingecko:bitcoin"
     return {
         "coins": {
-            "coingecko:bitcoin": {
-                "price": ctx.price(),
-                "symbol": "BTC",
+            key: {
+                "price": ctx.eth() if eth else ctx.price(),
+                "symbol": "ETH" if eth else "BTC",
                 "timestamp": int(ctx.now) - ctx.rng.randint(5, 120),
                 "confidence": 0.99,
             }
@@ -290,7 +291,7 @@ def binance_time(ctx: Ctx) -> Any:
 
 
 def binance_ticker_24hr(ctx: Ctx) -> Any:
-    price = ctx.price()
+    price = ctx.price_of(ctx.query.get("symbol", "BTCUSDT"))
     close = ms(ctx.now) - ctx.rng.randint(0, 500)
     return {
         "symbol": ctx.query.get("symbol", "BTCUSDT"),
@@ -323,7 +324,7 @@ def bybit_time(ctx: Ctx) -> Any:
 
 
 def bybit_tickers(ctx: Ctx) -> Any:
-    price = ctx.price()
+    price = ctx.price_of(ctx.query.get("symbol", "BTCUSDT"))
     item = {
         "symbol": ctx.query.get("symbol", "BTCUSDT"),
         "bid1Price": f"{price - 0.1:.2f}",
@@ -346,7 +347,7 @@ def okx_time(ctx: Ctx) -> Any:
 
 
 def okx_ticker(ctx: Ctx) -> Any:
-    price = ctx.price()
+    price = ctx.price_of(ctx.query.get("instId", "BTC-USDT"))
     return {
         "code": "0",
         "msg": "",
@@ -375,12 +376,15 @@ def kraken_system_status(ctx: Ctx) -> Any:
 
 
 def kraken_ticker(ctx: Ctx) -> Any:
-    price = ctx.price()
+    pair = ctx.query.get("pair", "XBTUSD")
+    price = ctx.price_of(pair)
     p = f"{price:.5f}"
+    # Kraken answers with its own pair names: XXBTZUSD, XETHZUSD.
+    name = "XETHZUSD" if "ETH" in pair else "XXBTZUSD"
     return {
         "error": [],
         "result": {
-            "XXBTZUSD": {
+            name: {
                 "a": [f"{price + 0.1:.5f}", "1", "1.000"],
                 "b": [p, "2", "2.000"],
                 "c": [p, "0.00100000"],
@@ -399,9 +403,13 @@ def kraken_ticker(ctx: Ctx) -> Any:
 
 
 def _chain_of(ctx: Ctx) -> str:
-    if ctx.query.get("chainid") == "56" or ctx.provider == "bscscan":
-        return "bsc"
-    return "eth"
+    if ctx.query.get("chainid") in EVM_CHAIN_IDS:
+        return EVM_CHAIN_IDS[ctx.query["chainid"]][0]
+    return "bsc" if ctx.provider == "bscscan" else "eth"
+
+
+def _chain_id(chain: str) -> str:
+    return next((hex_id for name, hex_id in EVM_CHAIN_IDS.values() if name == chain), "0x1")
 
 
 def evm_block(chain: str, ctx: Ctx) -> dict[str, Any]:
@@ -429,9 +437,9 @@ def evm_result(method: str, ctx: Ctx) -> tuple[bool, Any]:
     if method == "eth_getBlockByNumber":
         return True, evm_block(chain, ctx)
     if method == "eth_chainId":
-        return True, "0x38" if chain == "bsc" else "0x1"
+        return True, _chain_id(chain)
     if method == "net_version":
-        return True, "56" if chain == "bsc" else "1"
+        return True, str(int(_chain_id(chain), 16))
     if method == "eth_gasPrice":
         return True, hex(int(ctx.market.gas_gwei() * 1e9))
     if method == "eth_syncing":
@@ -507,23 +515,32 @@ def tronscan_block(ctx: Ctx) -> Any:
 
 
 def blockchair_stats(ctx: Ctx) -> Any:
-    price = ctx.price()
-    h = height("btc", ctx.now)
-    best = datetime.fromtimestamp(block_time("btc", ctx.now), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """/bitcoin/stats and /ethereum/stats; timestamps are UTC "YYYY-MM-DD hh:ii:ss"."""
+    eth = ctx.endpoint == "ethereum_stats"
+    chain = "eth" if eth else "btc"
+    price = ctx.eth() if eth else ctx.price()
+    h = height(chain, ctx.now)
+    # Blockchair serves its stats from a cache of about a minute.
+    best_ts = block_time(chain, ctx.now) - (ctx.rng.randint(0, 4) * 12 if eth else 0)
+    best = datetime.fromtimestamp(best_ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    data: dict[str, Any] = {
+        "blocks": h + 1,
+        "transactions": 2_700_000_000 if eth else 1_150_000_000,
+        "best_block_height": h,
+        "best_block_hash": ("0x" + fake_hash(chain, h)) if eth else ("00000000000000000000" + fake_hash(chain, h, size=22)),
+        "best_block_time": best,
+        "mempool_transactions": ctx.rng.randint(5_000, 80_000),
+        "market_price_usd": price,
+        "market_price_btc": ETH_PER_BTC if eth else 1,
+        "market_price_usd_change_24h_percentage": 1.21,
+        "market_cap_usd": int(price * (120_000_000 if eth else 19_800_000)),
+    }
+    if eth:
+        data["mempool_median_gas_price"] = int(ctx.market.gas_gwei() * 1e9)
+    else:
+        data["suggested_transaction_fee_per_byte_sat"] = ctx.rng.randint(2, 30)
     return {
-        "data": {
-            "blocks": h + 1,
-            "transactions": 1_150_000_000,
-            "best_block_height": h,
-            "best_block_hash": "00000000000000000000" + fake_hash("btc", h, size=22),
-            "best_block_time": best,
-            "mempool_transactions": ctx.rng.randint(5_000, 80_000),
-            "market_price_usd": price,
-            "market_price_btc": 1,
-            "market_price_usd_change_24h_percentage": 1.21,
-            "market_cap_usd": int(price * 19_800_000),
-            "suggested_transaction_fee_per_byte_sat": ctx.rng.randint(2, 30),
-        },
+        "data": data,
         "context": {
             "code": 200,
             "source": "A",
@@ -680,6 +697,134 @@ def graph_meta(ctx: Ctx) -> Any:
     }
 
 
+# ---------------------------------------------------------------- market_data (more)
+
+
+def coingecko_global(ctx: Ctx) -> Any:
+    price = ctx.price()
+    total = price * 19_800_000 / 0.571
+    return {
+        "data": {
+            "active_cryptocurrencies": 17_350,
+            "upcoming_icos": 0,
+            "ongoing_icos": 49,
+            "ended_icos": 3376,
+            "markets": 1_240,
+            "total_market_cap": {"usd": round(total, 2), "btc": round(total / price, 2)},
+            "total_volume": {"usd": 1.2e11, "btc": round(1.2e11 / price, 2)},
+            "market_cap_percentage": {"btc": 57.1, "eth": 11.9, "usdt": 4.2},
+            "market_cap_change_percentage_24h_usd": 1.2,
+            "updated_at": int(ctx.now) - ctx.rng.randint(30, 600),
+        }
+    }
+
+
+def coinpaprika_ticker(ctx: Ctx) -> Any:
+    eth = ctx.endpoint == "eth_ticker"
+    price = ctx.eth() if eth else ctx.price()
+    supply = 120_000_000 if eth else 19_800_000
+    return {
+        "id": "eth-ethereum" if eth else "btc-bitcoin",
+        "name": "Ethereum" if eth else "Bitcoin",
+        "symbol": "ETH" if eth else "BTC",
+        "rank": 2 if eth else 1,
+        "circulating_supply": supply,
+        "total_supply": supply,
+        "max_supply": 0 if eth else 21_000_000,
+        "last_updated": iso(ctx.now - ctx.rng.randint(10, 120), ms=False),
+        "quotes": {"USD": {"price": price, "volume_24h": 3.0e10, "percent_change_24h": 1.2, "market_cap": int(price * supply)}},
+    }
+
+
+# ---------------------------------------------------------------- exchanges (more)
+
+
+def bybit_system_status(ctx: Ctx) -> Any:
+    return _bybit_envelope(ctx, {"list": []})
+
+
+# ---------------------------------------------------------------- explorers (more)
+
+
+def mempool_prices(ctx: Ctx) -> Any:
+    usd = int(ctx.price())
+    return {
+        "time": int(ctx.now) - ctx.rng.randint(0, 300),
+        "USD": usd,
+        "EUR": int(usd * 0.92),
+        "GBP": int(usd * 0.79),
+        "CAD": int(usd * 1.36),
+        "CHF": int(usd * 0.88),
+        "AUD": int(usd * 1.52),
+        "JPY": int(usd * 151),
+    }
+
+
+def mempool_difficulty(ctx: Ctx) -> Any:
+    h = height("btc", ctx.now)
+    into_epoch = h % 2016
+    return {
+        "progressPercent": round(into_epoch / 2016 * 100, 2),
+        "difficultyChange": 1.8,
+        "estimatedRetargetDate": ms(ctx.now + (2016 - into_epoch) * 600),
+        "remainingBlocks": 2016 - into_epoch,
+        "remainingTime": (2016 - into_epoch) * 600_000,
+        "previousRetarget": -0.9,
+        "previousTime": int(ctx.now) - into_epoch * 600,
+        "nextRetargetHeight": h - into_epoch + 2016,
+        "timeAvg": 589_000,
+        "adjustedTimeAvg": 590_000,
+        "timeOffset": 0,
+        "expectedBlocks": round(into_epoch * 1.01, 2),
+    }
+
+
+# ---------------------------------------------------------------- other RPC nodes
+
+
+# ---------------------------------------------------------------- news (more)
+
+
+def newsapi_top_headlines(ctx: Ctx) -> Any:
+    return newsapi_everything(ctx)
+
+
+# ---------------------------------------------------------------- sentiment (more)
+
+
+def alternative_me_ticker(ctx: Ctx) -> Any:
+    price = ctx.price()
+    return {
+        "data": {
+            "1": {
+                "id": 1,
+                "name": "Bitcoin",
+                "symbol": "BTC",
+                "website_slug": "bitcoin",
+                "rank": 1,
+                "circulating_supply": 19_800_000,
+                "total_supply": 19_800_000,
+                "max_supply": 21_000_000,
+                "quotes": {
+                    "USD": {
+                        "price": price,
+                        "volume_24h": 2.1e10,
+                        "market_cap": round(price * 19_800_000),
+                        "percentage_change_1h": 0.1,
+                        "percentage_change_24h": 1.2,
+                        "percentage_change_7d": 2.4,
+                    }
+                },
+                "last_updated": int(ctx.now) - ctx.rng.randint(30, 300),
+            }
+        },
+        "metadata": {"timestamp": int(ctx.now), "num_cryptocurrencies": 1, "error": None},
+    }
+
+
+# ---------------------------------------------------------------- onchain and oracles
+
+
 def generic(ctx: Ctx) -> Any:
     """For endpoints of user configs the simulator knows nothing about."""
     return {"ok": True, "timestamp": int(ctx.now), "provider": ctx.provider, "endpoint": ctx.endpoint}
@@ -687,40 +832,58 @@ def generic(ctx: Ctx) -> Any:
 
 # (provider, endpoint) -> generator; (provider, "*") serves any endpoint of that provider.
 PAYLOADS: dict[tuple[str, str], Generator] = {
+    # market_data
     ("coingecko", "ping"): coingecko_ping,
     ("coingecko", "btc_price"): coingecko_price,
+    ("coingecko", "global"): coingecko_global,
     ("coinmarketcap", "key_info"): cmc_key_info,
     ("coinmarketcap", "btc_quote"): cmc_quote,
     ("cryptocompare", "rate_limit"): cryptocompare_rate_limit,
     ("cryptocompare", "btc_price"): cryptocompare_pricemultifull,
     ("coinpaprika", "global"): coinpaprika_global,
     ("coinpaprika", "btc_ticker"): coinpaprika_ticker,
-    ("defillama", "btc_price"): defillama_price,
+    ("coinpaprika", "eth_ticker"): coinpaprika_ticker,
+    # exchanges
     ("binance", "ping"): binance_ping,
     ("binance", "server_time"): binance_time,
     ("binance", "btc_ticker"): binance_ticker_24hr,
     ("bybit", "server_time"): bybit_time,
     ("bybit", "btc_ticker"): bybit_tickers,
+    ("bybit", "eth_ticker"): bybit_tickers,
+    ("bybit", "system_status"): bybit_system_status,
     ("okx", "server_time"): okx_time,
     ("okx", "btc_ticker"): okx_ticker,
     ("kraken", "system_status"): kraken_system_status,
     ("kraken", "btc_ticker"): kraken_ticker,
+    # explorers
     ("etherscan", "*"): etherscan_api,
     ("bscscan", "*"): etherscan_api,
     ("tronscan", "latest_block"): tronscan_block,
     ("blockchair", "bitcoin_stats"): blockchair_stats,
+    ("blockchair", "ethereum_stats"): blockchair_stats,
     ("mempool_space", "tip_height"): mempool_tip_height,
     ("mempool_space", "recent_blocks"): mempool_blocks,
     ("mempool_space", "fees"): mempool_fees,
+    ("mempool_space", "prices"): mempool_prices,
+    ("mempool_space", "difficulty_adjustment"): mempool_difficulty,
+    # Blockstream runs the same Esplora API as mempool.space.
+    # rpc_nodes
     ("publicnode", "*"): jsonrpc,
     ("llamarpc", "*"): jsonrpc,
     ("infura", "*"): jsonrpc,
     ("alchemy", "*"): jsonrpc,
+    # news
     ("cryptopanic", "posts"): cryptopanic_posts,
     ("newsapi", "everything"): newsapi_everything,
+    ("newsapi", "top_headlines"): newsapi_top_headlines,
+    # sentiment
     ("alternative_me", "fear_greed"): alternative_me_fng,
+    ("alternative_me", "btc_ticker"): alternative_me_ticker,
     ("cmc_fear_greed", "latest"): cmc_fear_greed,
+    # onchain
     ("thegraph", "*"): graph_meta,
+    ("defillama", "btc_price"): defillama_price,
+    ("defillama", "eth_price"): defillama_price,
 }
 
 
@@ -842,8 +1005,14 @@ def _newsapi_error(kind: str, ctx: Ctx) -> Any:
 
 
 def _cryptopanic_error(kind: str, ctx: Ctx) -> Any:
-    info = {"rate_limit": "API rate limit exceeded", "auth": "Token not found", "generic": "Unexpected error"}[kind]
-    return {"status": "api_error", "info": info}
+    # CryptoPanic's list shape (count/next/previous/results) is Django REST framework's,
+    # whose errors are {"detail": ...} next to 401/403/429 (clients read `detail`).
+    detail = {
+        "rate_limit": "Request was throttled. Expected available in 3600 seconds.",
+        "auth": "Invalid token.",
+        "generic": "Not found.",
+    }[kind]
+    return {"detail": detail}
 
 
 def _alternative_me_error(kind: str, ctx: Ctx) -> Any:
@@ -863,7 +1032,7 @@ def _tron_error(kind: str, ctx: Ctx) -> Any:
 def _blockchair_error(kind: str, ctx: Ctx) -> Any:
     code, message = {
         "rate_limit": (402, "Limit exceeded. Please get an API key at https://api.blockchair.com/premium"),
-        "auth": (402, "Your API key is invalid"),
+        "auth": (401, "Your API key is invalid"),
         "generic": (500, "Internal error"),
     }[kind]
     return {"data": None, "context": {"code": code, "error": message, "source": "A", "time": 0.001}}
@@ -874,32 +1043,55 @@ def _generic_error(kind: str, ctx: Ctx) -> Any:
     return {"error": message}
 
 
+def _error_field(rate_limit: str, auth: str, generic: str) -> ErrorStyle:
+    """{"error": "<text>"}: CoinPaprika, CoinCap, Messari, CoinAPI, Dune, BlockCypher..."""
+
+    def style(kind: str, ctx: Ctx) -> Any:
+        return {"error": {"rate_limit": rate_limit, "auth": auth, "generic": generic}[kind]}
+
+    return style
+
+
 ERROR_STYLES: dict[str, ErrorStyle] = {
-    "etherscan": _etherscan_error,
-    "bscscan": _etherscan_error,
-    "coinmarketcap": _cmc_error,
-    "cmc_fear_greed": _cmc_error,
-    "cryptocompare": _cryptocompare_error,
+    # market_data
     "coingecko": _coingecko_error,
+    "coinmarketcap": _cmc_error,
+    "cryptocompare": _cryptocompare_error,
+    "coinpaprika": _error_field("Too many requests", "Invalid API key", "id not found"),
+    # exchanges
     "binance": _binance_error,
     "bybit": _bybit_error,
     "okx": _okx_error,
     "kraken": _kraken_error,
+    # explorers
+    "etherscan": _etherscan_error,
+    "bscscan": _etherscan_error,
+    "tronscan": _tron_error,
+    "blockchair": _blockchair_error,
+    "mempool_space": _generic_error,
+    # rpc_nodes
     "publicnode": _jsonrpc_error,
     "llamarpc": _jsonrpc_error,
     "infura": _jsonrpc_error,
     "alchemy": _jsonrpc_error,
-    "thegraph": _graphql_error,
-    "newsapi": _newsapi_error,
+    # news
     "cryptopanic": _cryptopanic_error,
+    "newsapi": _newsapi_error,
+    # sentiment
     "alternative_me": _alternative_me_error,
-    "tronscan": _tron_error,
-    "blockchair": _blockchair_error,
+    "cmc_fear_greed": _cmc_error,
+    # onchain
+    "thegraph": _graphql_error,
+    "defillama": _generic_error,
 }
 
-# HTTP status each provider answers a bad or missing key with (Etherscan and
-# CryptoCompare report it in an HTTP 200 body).
-AUTH_STATUS: dict[str, int] = {"etherscan": 200, "bscscan": 200, "cryptocompare": 200}
+# HTTP status each provider answers a bad or missing key with: the Etherscan family and
+# CryptoCompare report it in an HTTP 200 body; the others use 401.
+AUTH_STATUS: dict[str, int] = {
+    "etherscan": 200,
+    "bscscan": 200,
+    "cryptocompare": 200,
+}
 
 
 def error_body(provider: str, kind: str, ctx: Ctx) -> Any:
