@@ -736,6 +736,183 @@ def coinpaprika_ticker(ctx: Ctx) -> Any:
     }
 
 
+def coincap_asset(ctx: Ctx) -> Any:
+    eth = ctx.endpoint == "eth_asset"
+    price = ctx.eth() if eth else ctx.price()
+    supply = 120_000_000.0 if eth else 19_800_000.0
+    return {
+        "data": {
+            "id": "ethereum" if eth else "bitcoin",
+            "rank": "2" if eth else "1",
+            "symbol": "ETH" if eth else "BTC",
+            "name": "Ethereum" if eth else "Bitcoin",
+            "supply": f"{supply:.4f}",
+            "maxSupply": None if eth else "21000000.0000000000000000",
+            "marketCapUsd": f"{price * supply:.4f}",
+            "volumeUsd24Hr": "18234567890.1234",
+            "priceUsd": f"{price:.10f}",
+            "changePercent24Hr": "1.2101",
+            "vwap24Hr": f"{price * 0.998:.10f}",
+            "explorer": "https://etherscan.io/" if eth else "https://blockchain.info/",
+        },
+        "timestamp": ms(ctx.now),
+    }
+
+
+def messari_details(ctx: Ctx) -> Any:
+    price = ctx.price()
+
+    def ohlcv(width: float) -> dict[str, float]:
+        return {
+            "open": round(price * (1 - width), 2),
+            "high": round(price * (1 + width), 2),
+            "low": round(price * (1 - 2 * width), 2),
+            "close": price,
+            "volume": 1.9e10,
+        }
+
+    return {
+        "data": [
+            {
+                "id": "1e31218a-e44e-4285-820c-8282ee222035",
+                "name": "Bitcoin",
+                "slug": "bitcoin",
+                "symbol": "BTC",
+                "rank": 1,
+                "category": "Cryptocurrency",
+                "sector": "Currency",
+                "marketData": {
+                    "priceUsd": price,
+                    "volume24Hour": 1.9e10,
+                    "ohlcv1HourUsd": ohlcv(0.002),
+                    "ohlcv24HourUsd": ohlcv(0.012),
+                    "marketcap": {"circulatingUsd": round(price * 19_800_000, 2)},
+                },
+                "returnOnInvestment": {"change1Week": 2.1, "change1Month": -3.4, "change1Year": 61.0},
+            }
+        ]
+    }
+
+
+def coinlore_global(ctx: Ctx) -> Any:
+    return [
+        {
+            "coins_count": 13_102,
+            "active_markets": 28_310,
+            "total_mcap": round(ctx.price() * 19_800_000 / 0.571, 2),
+            "total_volume": 1.21e11,
+            "btc_d": "57.10",
+            "eth_d": "11.90",
+            "mcap_change": "1.20",
+            "volume_change": "-3.10",
+            "avg_change_percent": "0.80",
+            "volume_ath": 3.99e12,
+            "mcap_ath": 4.1e12,
+        }
+    ]
+
+
+def coinlore_ticker(ctx: Ctx) -> Any:
+    eth = ctx.query.get("id") == "80"
+    price = ctx.eth() if eth else ctx.price()
+    supply = 120_000_000 if eth else 19_800_000
+    return [
+        {
+            "id": "80" if eth else "90",
+            "symbol": "ETH" if eth else "BTC",
+            "name": "Ethereum" if eth else "Bitcoin",
+            "nameid": "ethereum" if eth else "bitcoin",
+            "rank": 2 if eth else 1,
+            "price_usd": f"{price:.2f}",
+            "percent_change_24h": "1.21",
+            "percent_change_1h": "0.12",
+            "percent_change_7d": "2.40",
+            "price_btc": f"{ETH_PER_BTC if eth else 1:.4f}",
+            "market_cap_usd": f"{price * supply:.2f}",
+            "volume24": 1.9e10,
+            "volume24a": 1.8e10,
+            "csupply": f"{supply:.2f}",
+            "tsupply": f"{supply:.2f}",
+            "msupply": "" if eth else "21000000",
+        }
+    ]
+
+
+def livecoinwatch_status(ctx: Ctx) -> Any:
+    return {}
+
+
+def livecoinwatch_credits(ctx: Ctx) -> Any:
+    used = int(ctx.now % 86400 // 300)
+    return {"dailyCreditsRemaining": 10_000 - used, "dailyCreditsLimit": 10_000}
+
+
+def livecoinwatch_single(ctx: Ctx) -> Any:
+    price = ctx.price()
+    return {
+        "rate": price,
+        "volume": 21_000_000_000,
+        "cap": round(price * 19_800_000),
+        "liquidity": 900_000_000,
+        "delta": {"hour": 1.001, "day": 1.012, "week": 1.021, "month": 0.966, "quarter": 1.11, "year": 1.61},
+    }
+
+
+def coinranking_price(ctx: Ctx) -> Any:
+    return {"status": "success", "data": {"price": f"{ctx.price():.10f}", "timestamp": int(ctx.now) - ctx.rng.randint(0, 60)}}
+
+
+def coinranking_stats(ctx: Ctx) -> Any:
+    total = ctx.price() * 19_800_000 / 0.571
+    return {
+        "status": "success",
+        "data": {
+            "referenceCurrencyRate": 1,
+            "totalCoins": 39_113,
+            "totalMarkets": 41_020,
+            "totalExchanges": 190,
+            "totalMarketCap": f"{total:.0f}",
+            "total24hVolume": "121000000000",
+            "btcDominance": 57.1,
+            "bestCoins": [],
+            "newestCoins": [],
+        },
+    }
+
+
+def coinapi_rate(ctx: Ctx) -> Any:
+    eth = ctx.endpoint == "eth_rate"
+    ts = ctx.now - ctx.rng.uniform(0.5, 30)
+    # CoinAPI writes seven fractional digits.
+    time_text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    return {"time": time_text, "asset_id_base": "ETH" if eth else "BTC", "asset_id_quote": "USD", "rate": ctx.eth() if eth else ctx.price()}
+
+
+def coindesk_tick(ctx: Ctx) -> Any:
+    instrument = ctx.query.get("instruments", "BTC-USD")
+    price = ctx.price_of(instrument)
+    updated = int(ctx.now) - ctx.rng.randint(0, 10)
+    return {
+        "Data": {
+            instrument: {
+                "TYPE": "1101",
+                "MARKET": ctx.query.get("market", "cadli"),
+                "INSTRUMENT": instrument,
+                "CCSEQ": 31_000_000 + int(ctx.now) % 1_000_000,
+                "VALUE": price,
+                "VALUE_FLAG": "UP",
+                "VALUE_LAST_UPDATE_TS": updated,
+                "VALUE_LAST_UPDATE_TS_NS": 123_000_000,
+                "CURRENT_DAY_OPEN": round(price * 0.99, 2),
+                "CURRENT_DAY_HIGH": round(price * 1.01, 2),
+                "CURRENT_DAY_LOW": round(price * 0.985, 2),
+                "CURRENT_DAY_CHANGE_PERCENTAGE": 1.01,
+            }
+        },
+        "Err": {},
+    }
+
+
 # ---------------------------------------------------------------- exchanges (more)
 
 
@@ -843,6 +1020,21 @@ PAYLOADS: dict[tuple[str, str], Generator] = {
     ("coinpaprika", "global"): coinpaprika_global,
     ("coinpaprika", "btc_ticker"): coinpaprika_ticker,
     ("coinpaprika", "eth_ticker"): coinpaprika_ticker,
+    ("coincap", "btc_asset"): coincap_asset,
+    ("coincap", "eth_asset"): coincap_asset,
+    ("messari", "btc_details"): messari_details,
+    ("coinlore", "global"): coinlore_global,
+    ("coinlore", "btc_ticker"): coinlore_ticker,
+    ("coinlore", "eth_ticker"): coinlore_ticker,
+    ("livecoinwatch", "status"): livecoinwatch_status,
+    ("livecoinwatch", "credits"): livecoinwatch_credits,
+    ("livecoinwatch", "btc_rate"): livecoinwatch_single,
+    ("coinranking", "btc_price"): coinranking_price,
+    ("coinranking", "stats"): coinranking_stats,
+    ("coinapi", "btc_rate"): coinapi_rate,
+    ("coinapi", "eth_rate"): coinapi_rate,
+    ("coindesk", "btc_index"): coindesk_tick,
+    ("coindesk", "eth_index"): coindesk_tick,
     # exchanges
     ("binance", "ping"): binance_ping,
     ("binance", "server_time"): binance_time,
@@ -1052,12 +1244,50 @@ def _error_field(rate_limit: str, auth: str, generic: str) -> ErrorStyle:
     return style
 
 
+def _livecoinwatch_error(kind: str, ctx: Ctx) -> Any:
+    code, status, description = {
+        "rate_limit": (429, "Too Many Requests", "Daily credit limit reached."),
+        "auth": (401, "Unauthorized", "Invalid API key."),
+        "generic": (400, "Bad Request", "Invalid coin code."),
+    }[kind]
+    return {"error": {"code": code, "status": status, "description": description}}
+
+
+def _coinranking_error(kind: str, ctx: Ctx) -> Any:
+    type_, message = {
+        "rate_limit": ("RATE_LIMIT_EXCEEDED", "You have exceeded the rate limit. Please upgrade your plan."),
+        "auth": ("API_KEY_INVALID", "The API key is invalid."),
+        "generic": ("COIN_NOT_FOUND", "Coin not found"),
+    }[kind]
+    return {"status": "fail", "type": type_, "message": message}
+
+
+def _coindesk_error(kind: str, ctx: Ctx) -> Any:
+    type_, message = {
+        "rate_limit": (99, "You are over your rate limit please upgrade your account!"),
+        "auth": (1, "You need a valid auth key or api key to access this endpoint"),
+        "generic": (2, "The instruments parameter is required."),
+    }[kind]
+    return {"Data": {}, "Err": {"type": type_, "message": message}}
+
+
 ERROR_STYLES: dict[str, ErrorStyle] = {
     # market_data
     "coingecko": _coingecko_error,
     "coinmarketcap": _cmc_error,
     "cryptocompare": _cryptocompare_error,
     "coinpaprika": _error_field("Too many requests", "Invalid API key", "id not found"),
+    "coincap": _error_field("Too Many Requests: credit limit reached", "Invalid API key", "asset not found"),
+    "messari": _error_field("rate limit exceeded", "invalid API key", "asset not found"),
+    "coinlore": _generic_error,
+    "livecoinwatch": _livecoinwatch_error,
+    "coinranking": _coinranking_error,
+    "coinapi": _error_field(
+        "Too many requests - You have exceeded your API key rate limits or the concurrency limit.",
+        "Invalid API key",
+        "Unknown asset_id_base",
+    ),
+    "coindesk": _coindesk_error,
     # exchanges
     "binance": _binance_error,
     "bybit": _bybit_error,
