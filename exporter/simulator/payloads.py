@@ -920,6 +920,268 @@ def bybit_system_status(ctx: Ctx) -> Any:
     return _bybit_envelope(ctx, {"list": []})
 
 
+def coinbase_time(ctx: Ctx) -> Any:
+    return {"iso": iso(ctx.now), "epoch": round(ctx.now, 3)}
+
+
+def coinbase_ticker(ctx: Ctx) -> Any:
+    price = ctx.price_of(ctx.endpoint)
+    trade = ctx.now - ctx.rng.uniform(0, 5)
+    return {
+        "ask": f"{price + 0.01:.2f}",
+        "bid": f"{price:.2f}",
+        "volume": "12345.67891234",
+        "trade_id": 612_345_678 + int(ctx.now) % 100_000,
+        "price": f"{price:.2f}",
+        "size": "0.00120000",
+        "time": datetime.fromtimestamp(trade, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "rfq_volume": "12.3456",
+        "conversions_volume": "0",
+    }
+
+
+def coinbase_product(ctx: Ctx) -> Any:
+    return {
+        "id": "BTC-USD",
+        "base_currency": "BTC",
+        "quote_currency": "USD",
+        "quote_increment": "0.01",
+        "base_increment": "0.00000001",
+        "display_name": "BTC-USD",
+        "min_market_funds": "1",
+        "margin_enabled": False,
+        "post_only": False,
+        "limit_only": False,
+        "cancel_only": False,
+        "status": "online",
+        "status_message": "",
+        "trading_disabled": False,
+        "fx_stablecoin": False,
+        "max_slippage_percentage": "0.02000000",
+        "auction_mode": False,
+        "high_bid_limit_percentage": "",
+    }
+
+
+def bitfinex_status(ctx: Ctx) -> Any:
+    return [1]
+
+
+def bitfinex_ticker(ctx: Ctx) -> Any:
+    price = ctx.price_of(ctx.endpoint)
+    # [BID, BID_SIZE, ASK, ASK_SIZE, DAILY_CHANGE, DAILY_CHANGE_RELATIVE, LAST_PRICE, VOLUME, HIGH, LOW]
+    return [
+        round(price - 1, 1),
+        10.5,
+        round(price + 1, 1),
+        9.8,
+        round(price * 0.012, 1),
+        0.0121,
+        price,
+        2345.6,
+        round(price * 1.015, 1),
+        round(price * 0.982, 1),
+    ]
+
+
+def kucoin_timestamp(ctx: Ctx) -> Any:
+    return {"code": "200000", "data": ms(ctx.now)}
+
+
+def kucoin_status(ctx: Ctx) -> Any:
+    return {"code": "200000", "data": {"status": "open", "msg": ""}}
+
+
+def kucoin_level1(ctx: Ctx) -> Any:
+    price = ctx.price_of(ctx.query.get("symbol", "BTC-USDT"))
+    return {
+        "code": "200000",
+        "data": {
+            "time": ms(ctx.now) - ctx.rng.randint(0, 500),
+            "sequence": str(15_000_000_000 + int(ctx.now) % 1_000_000),
+            "price": f"{price:.1f}",
+            "size": "0.00012",
+            "bestBid": f"{price - 0.1:.1f}",
+            "bestBidSize": "0.5521",
+            "bestAsk": f"{price:.1f}",
+            "bestAskSize": "0.3012",
+        },
+    }
+
+
+def gate_time(ctx: Ctx) -> Any:
+    return {"server_time": ms(ctx.now)}
+
+
+def gate_tickers(ctx: Ctx) -> Any:
+    pair = ctx.query.get("currency_pair", "BTC_USDT")
+    price = ctx.price_of(pair)
+    return [
+        {
+            "currency_pair": pair,
+            "last": f"{price:.2f}",
+            "lowest_ask": f"{price + 0.1:.2f}",
+            "highest_bid": f"{price:.2f}",
+            "change_percentage": "1.21",
+            "base_volume": "1234.5",
+            "quote_volume": f"{1234.5 * price:.2f}",
+            "high_24h": f"{price * 1.015:.2f}",
+            "low_24h": f"{price * 0.982:.2f}",
+        }
+    ]
+
+
+def bitstamp_ticker(ctx: Ctx) -> Any:
+    price = ctx.price_of(ctx.endpoint)
+    return {
+        "timestamp": str(int(ctx.now) - ctx.rng.randint(0, 5)),
+        "open": f"{price * 0.988:.0f}",
+        "high": f"{price * 1.015:.0f}",
+        "low": f"{price * 0.982:.0f}",
+        "last": f"{price:.0f}",
+        "volume": "2345.67890000",
+        "vwap": f"{price * 0.998:.0f}",
+        "bid": f"{price - 1:.0f}",
+        "ask": f"{price + 1:.0f}",
+        "side": "0",
+        "open_24": f"{price * 0.988:.0f}",
+        "percent_change_24": "1.21",
+    }
+
+
+def gemini_pubticker(ctx: Ctx) -> Any:
+    eth = ctx.endpoint == "eth_ticker"
+    price = ctx.price_of(ctx.endpoint)
+    return {
+        "bid": f"{price - 0.01:.2f}",
+        "ask": f"{price + 0.01:.2f}",
+        "last": f"{price:.2f}",
+        "volume": {"ETH" if eth else "BTC": "1234.5", "USD": f"{1234.5 * price:.2f}", "timestamp": ms(ctx.now) - ctx.rng.randint(0, 5000)},
+    }
+
+
+def htx_timestamp(ctx: Ctx) -> Any:
+    return {"status": "ok", "data": ms(ctx.now)}
+
+
+def htx_merged(ctx: Ctx) -> Any:
+    price = ctx.price_of(ctx.query.get("symbol", "btcusdt"))
+    symbol = ctx.query.get("symbol", "btcusdt")
+    return {
+        "ch": f"market.{symbol}.detail.merged",
+        "status": "ok",
+        "ts": ms(ctx.now),
+        "tick": {
+            "id": 331_250_000_000 + int(ctx.now) % 100_000,
+            "version": 331_250_000_000 + int(ctx.now) % 100_000,
+            "open": round(price * 0.988, 2),
+            "close": price,
+            "low": round(price * 0.982, 2),
+            "high": round(price * 1.015, 2),
+            "amount": 2345.6,
+            "vol": round(2345.6 * price, 2),
+            "count": 123_456,
+            "bid": [round(price - 0.01, 2), 1.1],
+            "ask": [price, 0.9],
+        },
+    }
+
+
+def htx_market_status(ctx: Ctx) -> Any:
+    return {"code": 200, "message": "success", "data": {"marketStatus": 1}, "success": True}
+
+
+def deribit_test(ctx: Ctx) -> Any:
+    us = int(ctx.now * 1e6)
+    return {"jsonrpc": "2.0", "result": {"version": "1.2.26"}, "usIn": us, "usOut": us + 120, "usDiff": 120, "testnet": False}
+
+
+def deribit_index(ctx: Ctx) -> Any:
+    price = ctx.price_of(ctx.query.get("index_name", "btc_usd"))
+    us = int(ctx.now * 1e6)
+    return {"jsonrpc": "2.0", "result": {"index_price": price, "estimated_delivery_price": price}, "usIn": us, "usOut": us + 95, "usDiff": 95, "testnet": False}
+
+
+def bitget_time(ctx: Ctx) -> Any:
+    return {"code": "00000", "msg": "success", "requestTime": ms(ctx.now), "data": {"serverTime": str(ms(ctx.now))}}
+
+
+def bitget_tickers(ctx: Ctx) -> Any:
+    price = ctx.price_of(ctx.query.get("symbol", "BTCUSDT"))
+    return {
+        "code": "00000",
+        "msg": "success",
+        "requestTime": ms(ctx.now),
+        "data": [
+            {
+                "symbol": ctx.query.get("symbol", "BTCUSDT"),
+                "high24h": f"{price * 1.015:.2f}",
+                "open": f"{price * 0.988:.2f}",
+                "low24h": f"{price * 0.982:.2f}",
+                "lastPr": f"{price:.2f}",
+                "quoteVolume": f"{1234.5 * price:.2f}",
+                "baseVolume": "1234.5",
+                "usdtVolume": f"{1234.5 * price:.2f}",
+                "bidPr": f"{price - 0.01:.2f}",
+                "askPr": f"{price:.2f}",
+                "bidSz": "0.5",
+                "askSz": "0.3",
+                "openUtc": f"{price * 0.99:.2f}",
+                "ts": str(ms(ctx.now) - ctx.rng.randint(0, 500)),
+                "changeUtc24h": "0.0101",
+                "change24h": "0.0121",
+            }
+        ],
+    }
+
+
+def cryptocom_tickers(ctx: Ctx) -> Any:
+    instrument = ctx.query.get("instrument_name", "BTC_USDT")
+    price = ctx.price_of(instrument)
+    return {
+        "id": -1,
+        "method": "public/get-tickers",
+        "code": 0,
+        "result": {
+            "data": [
+                {
+                    "i": instrument,
+                    "h": f"{price * 1.015:.2f}",
+                    "l": f"{price * 0.982:.2f}",
+                    "a": f"{price:.2f}",
+                    "v": "1042.4626",
+                    "vv": f"{1042.4626 * price:.2f}",
+                    "c": "0.0121",
+                    "b": f"{price - 0.01:.2f}",
+                    "k": f"{price + 0.01:.2f}",
+                    "oi": "0",
+                    "t": ms(ctx.now) - ctx.rng.randint(0, 800),
+                }
+            ]
+        },
+    }
+
+
+def bitmex_instrument(ctx: Ctx) -> Any:
+    symbol = ctx.query.get("symbol", "XBTUSD")
+    price = ctx.price_of(symbol)
+    return [
+        {
+            "symbol": symbol,
+            "rootSymbol": "ETH" if "ETH" in symbol else "XBT",
+            "state": "Open",
+            "typ": "FFWCSX",
+            "quoteCurrency": "USD",
+            "lastPrice": round(price, 1),
+            "markPrice": round(price * 1.0001, 2),
+            "indicativeSettlePrice": round(price, 2),
+            "fundingRate": 0.0001,
+            "openInterest": 420_000_000,
+            "timestamp": iso(ctx.now - ctx.rng.uniform(0, 5)),
+        }
+    ]
+
+
 # ---------------------------------------------------------------- explorers (more)
 
 
@@ -1047,6 +1309,42 @@ PAYLOADS: dict[tuple[str, str], Generator] = {
     ("okx", "btc_ticker"): okx_ticker,
     ("kraken", "system_status"): kraken_system_status,
     ("kraken", "btc_ticker"): kraken_ticker,
+    ("coinbase", "server_time"): coinbase_time,
+    ("coinbase", "btc_ticker"): coinbase_ticker,
+    ("coinbase", "eth_ticker"): coinbase_ticker,
+    ("coinbase", "btc_product"): coinbase_product,
+    ("bitfinex", "platform_status"): bitfinex_status,
+    ("bitfinex", "btc_ticker"): bitfinex_ticker,
+    ("bitfinex", "eth_ticker"): bitfinex_ticker,
+    ("kucoin", "server_time"): kucoin_timestamp,
+    ("kucoin", "status"): kucoin_status,
+    ("kucoin", "btc_ticker"): kucoin_level1,
+    ("kucoin", "eth_ticker"): kucoin_level1,
+    ("gateio", "server_time"): gate_time,
+    ("gateio", "btc_ticker"): gate_tickers,
+    ("gateio", "eth_ticker"): gate_tickers,
+    ("bitstamp", "btc_ticker"): bitstamp_ticker,
+    ("bitstamp", "eth_ticker"): bitstamp_ticker,
+    ("gemini", "btc_ticker"): gemini_pubticker,
+    ("gemini", "eth_ticker"): gemini_pubticker,
+    ("htx", "server_time"): htx_timestamp,
+    ("htx", "btc_ticker"): htx_merged,
+    ("htx", "eth_ticker"): htx_merged,
+    ("htx", "market_status"): htx_market_status,
+    ("mexc", "ping"): binance_ping,
+    ("mexc", "server_time"): binance_time,
+    ("mexc", "btc_ticker"): binance_ticker_24hr,
+    ("mexc", "eth_ticker"): binance_ticker_24hr,
+    ("deribit", "test"): deribit_test,
+    ("deribit", "btc_index"): deribit_index,
+    ("deribit", "eth_index"): deribit_index,
+    ("bitget", "server_time"): bitget_time,
+    ("bitget", "btc_ticker"): bitget_tickers,
+    ("bitget", "eth_ticker"): bitget_tickers,
+    ("cryptocom", "btc_ticker"): cryptocom_tickers,
+    ("cryptocom", "eth_ticker"): cryptocom_tickers,
+    ("bitmex", "btc_instrument"): bitmex_instrument,
+    ("bitmex", "eth_instrument"): bitmex_instrument,
     # explorers
     ("etherscan", "*"): etherscan_api,
     ("bscscan", "*"): etherscan_api,
@@ -1244,6 +1542,15 @@ def _error_field(rate_limit: str, auth: str, generic: str) -> ErrorStyle:
     return style
 
 
+def _message_field(rate_limit: str, auth: str, generic: str) -> ErrorStyle:
+    """{"message": "<text>"}: Coinbase, Moralis..."""
+
+    def style(kind: str, ctx: Ctx) -> Any:
+        return {"message": {"rate_limit": rate_limit, "auth": auth, "generic": generic}[kind]}
+
+    return style
+
+
 def _livecoinwatch_error(kind: str, ctx: Ctx) -> Any:
     code, status, description = {
         "rate_limit": (429, "Too Many Requests", "Daily credit limit reached."),
@@ -1271,6 +1578,83 @@ def _coindesk_error(kind: str, ctx: Ctx) -> Any:
     return {"Data": {}, "Err": {"type": type_, "message": message}}
 
 
+def _bitfinex_error(kind: str, ctx: Ctx) -> Any:
+    return {"rate_limit": ["error", 11010, "ratelimit: error"], "auth": ["error", 10100, "apikey: invalid"], "generic": ["error", 10020, "symbol: invalid"]}[
+        kind
+    ]
+
+
+def _kucoin_error(kind: str, ctx: Ctx) -> Any:
+    code, msg = {"rate_limit": ("429000", "Too Many Requests"), "auth": ("400003", "KC-API-KEY not exists"), "generic": ("400100", "Parameter Error")}[kind]
+    return {"code": code, "msg": msg}
+
+
+def _gate_error(kind: str, ctx: Ctx) -> Any:
+    label, message = {
+        "rate_limit": ("TOO_MANY_REQUESTS", "Request Rate limit Exceeded"),
+        "auth": ("INVALID_KEY", "Invalid key provided"),
+        "generic": ("INVALID_CURRENCY_PAIR", "Invalid currency pair"),
+    }[kind]
+    return {"label": label, "message": message}
+
+
+def _bitstamp_error(kind: str, ctx: Ctx) -> Any:
+    code, reason = {"rate_limit": ("400.002", "Rate limit exceeded"), "auth": ("API0001", "Invalid API key"), "generic": ("404.002", "Invalid currency pair")}[
+        kind
+    ]
+    return {"status": "error", "reason": reason, "code": code}
+
+
+def _gemini_error(kind: str, ctx: Ctx) -> Any:
+    reason, message = {
+        "rate_limit": ("RateLimited", "Requests were made too frequently. Please wait and try again."),
+        "auth": ("InvalidApiKey", "Invalid API key"),
+        "generic": ("InvalidSymbol", "Supplied value 'btcusdx' is not a valid symbol"),
+    }[kind]
+    return {"result": "error", "reason": reason, "message": message}
+
+
+def _htx_error(kind: str, ctx: Ctx) -> Any:
+    code, msg = {
+        "rate_limit": ("too-many-requests", "Too many requests"),
+        "auth": ("api-signature-not-valid", "Signature not valid"),
+        "generic": ("invalid-parameter", "invalid symbol"),
+    }[kind]
+    return {"status": "error", "err-code": code, "err-msg": msg, "data": None}
+
+
+def _mexc_error(kind: str, ctx: Ctx) -> Any:
+    code, msg = {"rate_limit": (429, "Too Many Requests"), "auth": (700002, "Signature for this request is not valid."), "generic": (-1121, "Invalid symbol.")}[
+        kind
+    ]
+    return {"code": code, "msg": msg}
+
+
+def _deribit_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {"rate_limit": (10028, "too_many_requests"), "auth": (13009, "unauthorized"), "generic": (-32602, "Invalid params")}[kind]
+    us = int(ctx.now * 1e6)
+    return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "usIn": us, "usOut": us + 50, "usDiff": 50, "testnet": False}
+
+
+def _bitget_error(kind: str, ctx: Ctx) -> Any:
+    code, msg = {"rate_limit": ("429", "Too Many Requests"), "auth": ("40006", "Invalid ACCESS_KEY"), "generic": ("40034", "Parameter does not exist")}[kind]
+    return {"code": code, "msg": msg, "requestTime": ms(ctx.now), "data": None}
+
+
+def _cryptocom_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {"rate_limit": (42901, "TOO_MANY_REQUESTS"), "auth": (40101, "UNAUTHORIZED"), "generic": (10004, "BAD_REQUEST")}[kind]
+    return {"id": -1, "method": "public/get-tickers", "code": code, "message": message}
+
+
+def _bitmex_error(kind: str, ctx: Ctx) -> Any:
+    name, message = {
+        "rate_limit": ("RateLimitError", "Rate limit exceeded, retry in 1 seconds."),
+        "auth": ("HTTPError", "Invalid API Key."),
+        "generic": ("HTTPError", "The system is currently overloaded. Please try again later."),
+    }[kind]
+    return {"error": {"message": message, "name": name}}
+
+
 ERROR_STYLES: dict[str, ErrorStyle] = {
     # market_data
     "coingecko": _coingecko_error,
@@ -1293,6 +1677,18 @@ ERROR_STYLES: dict[str, ErrorStyle] = {
     "bybit": _bybit_error,
     "okx": _okx_error,
     "kraken": _kraken_error,
+    "coinbase": _message_field("Public rate limit exceeded", "Invalid API Key", "NotFound"),
+    "bitfinex": _bitfinex_error,
+    "kucoin": _kucoin_error,
+    "gateio": _gate_error,
+    "bitstamp": _bitstamp_error,
+    "gemini": _gemini_error,
+    "htx": _htx_error,
+    "mexc": _mexc_error,
+    "deribit": _deribit_error,
+    "bitget": _bitget_error,
+    "cryptocom": _cryptocom_error,
+    "bitmex": _bitmex_error,
     # explorers
     "etherscan": _etherscan_error,
     "bscscan": _etherscan_error,
