@@ -35,6 +35,7 @@ CHAINS: dict[str, tuple[float, int, float]] = {
     "dot": (1_735_689_600.0, 24_000_000, 6.0),
 }
 # Solana block heights trail slots by the skipped slots since genesis.
+SOL_SKIPPED_SLOTS = 22_400_000
 # EVM chains by Etherscan V2 chainid, with their eth_chainId answer.
 EVM_CHAIN_IDS: dict[str, tuple[str, str]] = {"1": ("eth", "0x1"), "56": ("bsc", "0x38"), "137": ("polygon", "0x89"), "42161": ("arbitrum", "0xa4b1")}
 
@@ -91,6 +92,13 @@ def iso(ts: float, ms: bool = True) -> str:
     dt = datetime.fromtimestamp(ts, UTC)
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")
     return text + (f".{int(dt.microsecond / 1000):03d}Z" if ms else "Z")
+
+
+def iso_ns(ts: float) -> str:
+    """ISO-8601 with nanoseconds, as Go services write it (BlockCypher, DIA)."""
+    whole = int(ts)
+    nanos = round((ts - whole) * 1e9) % 1_000_000_000
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
 
 
 def ms(ts: float) -> int:
@@ -1218,7 +1226,135 @@ def mempool_difficulty(ctx: Ctx) -> Any:
     }
 
 
+def esplora_fee_estimates(ctx: Ctx) -> Any:
+    fastest = ctx.rng.uniform(3, 40)
+    targets = (1, 2, 3, 4, 5, 6, 10, 20, 25, 144, 504, 1008)
+    return {str(t): round(max(1.0, fastest / (1 + i * 0.35)), 3) for i, t in enumerate(targets)}
+
+
+def solscan_last_block(ctx: Ctx) -> Any:
+    slot = height("sol", ctx.now)
+    return {
+        "success": True,
+        "data": [
+            {
+                "fee_rewards": ctx.rng.randint(3_000_000, 9_000_000),
+                "transactions_count": ctx.rng.randint(800, 2500),
+                "current_slot": slot,
+                "block_height": slot - SOL_SKIPPED_SLOTS,
+                "block_time": block_time("sol", ctx.now),
+                "time": iso(block_time("sol", ctx.now)),
+                "blockhash": fake_hash("sol", slot)[:44],
+                "parent_slot": slot - 1,
+                "previous_block_hash": fake_hash("sol", slot - 1)[:44],
+            }
+        ],
+    }
+
+
+def blockcypher_chain(ctx: Ctx) -> Any:
+    eth = ctx.endpoint == "eth_chain"
+    chain = "eth" if eth else "btc"
+    h = height(chain, ctx.now)
+    block_hash = fake_hash(chain, h)
+    out: dict[str, Any] = {
+        "name": "ETH.main" if eth else "BTC.main",
+        "height": h,
+        "hash": block_hash,
+        # Go's time format: nanoseconds.
+        "time": iso_ns(block_time(chain, ctx.now) + ctx.rng.uniform(0.1, 0.9)),
+        "latest_url": f"https://api.blockcypher.com/v1/{chain}/main/blocks/{block_hash}",
+        "previous_hash": fake_hash(chain, h - 1),
+        "previous_url": f"https://api.blockcypher.com/v1/{chain}/main/blocks/{fake_hash(chain, h - 1)}",
+        "peer_count": 250,
+        "unconfirmed_count": ctx.rng.randint(1_000, 9_000),
+        "last_fork_height": h - 1_000,
+        "last_fork_hash": fake_hash(chain, h - 1_000),
+    }
+    if eth:
+        gwei = ctx.market.gas_gwei()
+        out.update(high_gas_price=int(gwei * 1.5e9), medium_gas_price=int(gwei * 1e9), low_gas_price=int(gwei * 0.8e9))
+    else:
+        out.update(high_fee_per_kb=46_086, medium_fee_per_kb=29_422, low_fee_per_kb=12_500)
+    return out
+
+
+def blockchain_com_block_count(ctx: Ctx) -> Any:
+    return str(height("btc", ctx.now))
+
+
+def blockchain_com_latest_block(ctx: Ctx) -> Any:
+    h = height("btc", ctx.now)
+    return {
+        "hash": "00000000000000000000" + fake_hash("btc", h, size=22),
+        "time": block_time("btc", ctx.now),
+        "block_index": h,
+        "height": h,
+        "txIndexes": [7_100_000_000_000 + i for i in range(5)],
+    }
+
+
+def blockchain_com_ticker(ctx: Ctx) -> Any:
+    price = ctx.price()
+
+    def quote(rate: float, symbol: str) -> dict[str, Any]:
+        p = round(price * rate, 2)
+        return {"15m": p, "last": p, "buy": p, "sell": p, "symbol": symbol}
+
+    return {"USD": quote(1.0, "USD"), "EUR": quote(0.92, "EUR"), "GBP": quote(0.79, "GBP")}
+
+
+def subscan_metadata(ctx: Ctx) -> Any:
+    h = height("dot", ctx.now)
+    return {
+        "code": 0,
+        "message": "Success",
+        "generated_at": int(ctx.now),
+        "data": {
+            "avgBlockTime": "6.0",
+            "blockNum": str(h),
+            "blockTime": str(block_time("dot", ctx.now)),
+            "count_account": "1612345",
+            "count_event": "880123456",
+            "count_signed_extrinsic": "40123456",
+            "finalized_blockNum": str(h - 2),
+            "implementName": "polkadot",
+            "networkNode": "polkadot",
+            "specVersion": "1004000",
+            "waiting_validator": "120",
+        },
+    }
+
+
 # ---------------------------------------------------------------- other RPC nodes
+
+
+def solana_rpc(ctx: Ctx) -> Any:
+    method = ctx.body.get("method") if isinstance(ctx.body, dict) else None
+    slot = height("sol", ctx.now)
+    results: dict[str, Any] = {"getHealth": "ok", "getSlot": slot, "getBlockHeight": slot - SOL_SKIPPED_SLOTS}
+    if method not in results:
+        return {"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": ctx.rpc_id}
+    return {"jsonrpc": "2.0", "result": results[str(method)], "id": ctx.rpc_id}
+
+
+def trongrid_now_block(ctx: Ctx) -> Any:
+    h = height("tron", ctx.now)
+    return {
+        "blockID": "000000000" + fake_hash("tron", h)[9:],
+        "block_header": {
+            "raw_data": {
+                "number": h,
+                "txTrieRoot": fake_hash("tron-tx", h),
+                "witness_address": "41" + fake_hash("witness", h % 27, size=20),
+                "parentHash": "000000000" + fake_hash("tron", h - 1)[9:],
+                "version": 31,
+                "timestamp": block_time("tron", ctx.now) * 1000,
+            },
+            "witness_signature": fake_hash("sig", h) * 2,
+        },
+        "transactions": [],
+    }
 
 
 # ---------------------------------------------------------------- news (more)
@@ -1348,6 +1484,8 @@ PAYLOADS: dict[tuple[str, str], Generator] = {
     # explorers
     ("etherscan", "*"): etherscan_api,
     ("bscscan", "*"): etherscan_api,
+    ("polygonscan", "*"): etherscan_api,
+    ("arbiscan", "*"): etherscan_api,
     ("tronscan", "latest_block"): tronscan_block,
     ("blockchair", "bitcoin_stats"): blockchair_stats,
     ("blockchair", "ethereum_stats"): blockchair_stats,
@@ -1357,11 +1495,25 @@ PAYLOADS: dict[tuple[str, str], Generator] = {
     ("mempool_space", "prices"): mempool_prices,
     ("mempool_space", "difficulty_adjustment"): mempool_difficulty,
     # Blockstream runs the same Esplora API as mempool.space.
+    ("blockstream", "tip_height"): mempool_tip_height,
+    ("blockstream", "recent_blocks"): mempool_blocks,
+    ("blockstream", "fee_estimates"): esplora_fee_estimates,
+    ("solscan", "last_block"): solscan_last_block,
+    ("blockcypher", "btc_chain"): blockcypher_chain,
+    ("blockcypher", "eth_chain"): blockcypher_chain,
+    ("blockchain_com", "block_count"): blockchain_com_block_count,
+    ("blockchain_com", "latest_block"): blockchain_com_latest_block,
+    ("blockchain_com", "ticker"): blockchain_com_ticker,
+    ("subscan", "metadata"): subscan_metadata,
     # rpc_nodes
     ("publicnode", "*"): jsonrpc,
     ("llamarpc", "*"): jsonrpc,
     ("infura", "*"): jsonrpc,
     ("alchemy", "*"): jsonrpc,
+    ("drpc", "*"): jsonrpc,
+    ("ankr", "*"): jsonrpc,
+    ("solana_rpc", "*"): solana_rpc,
+    ("trongrid", "now_block"): trongrid_now_block,
     # news
     ("cryptopanic", "posts"): cryptopanic_posts,
     ("newsapi", "everything"): newsapi_everything,
@@ -1655,6 +1807,31 @@ def _bitmex_error(kind: str, ctx: Ctx) -> Any:
     return {"error": {"message": message, "name": name}}
 
 
+def _solscan_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {
+        "rate_limit": (1000, "Too many requests, rate limit exceeded"),
+        "auth": (1100, "Unauthorized: invalid token"),
+        "generic": (1200, "Invalid params"),
+    }[kind]
+    return {"success": False, "errors": {"code": code, "message": message}}
+
+
+def _subscan_error(kind: str, ctx: Ctx) -> Any:
+    if kind == "auth":
+        return {"message": "Invalid authentication credentials"}
+    code, message = {"rate_limit": (20008, "API rate limit exceeded"), "generic": (10001, "Params Error")}[kind]
+    return {"code": code, "message": message, "generated_at": int(ctx.now), "data": None}
+
+
+def _solana_error(kind: str, ctx: Ctx) -> Any:
+    error = {
+        "rate_limit": {"code": 429, "message": "Too many requests for a specific RPC call, contact your app developer or support@rpcpool.com."},
+        "auth": {"code": 403, "message": "Forbidden"},
+        "generic": {"code": -32005, "message": "Node is behind by 142 slots", "data": {"numSlotsBehind": 142}},
+    }[kind]
+    return {"jsonrpc": "2.0", "error": error, "id": ctx.rpc_id}
+
+
 ERROR_STYLES: dict[str, ErrorStyle] = {
     # market_data
     "coingecko": _coingecko_error,
@@ -1692,14 +1869,25 @@ ERROR_STYLES: dict[str, ErrorStyle] = {
     # explorers
     "etherscan": _etherscan_error,
     "bscscan": _etherscan_error,
+    "polygonscan": _etherscan_error,
+    "arbiscan": _etherscan_error,
     "tronscan": _tron_error,
     "blockchair": _blockchair_error,
     "mempool_space": _generic_error,
+    "blockstream": _generic_error,
+    "solscan": _solscan_error,
+    "blockcypher": _error_field("Limits reached.", "Invalid token.", "Unable to find block."),
+    "blockchain_com": _generic_error,
+    "subscan": _subscan_error,
     # rpc_nodes
     "publicnode": _jsonrpc_error,
     "llamarpc": _jsonrpc_error,
     "infura": _jsonrpc_error,
     "alchemy": _jsonrpc_error,
+    "drpc": _jsonrpc_error,
+    "ankr": _jsonrpc_error,
+    "solana_rpc": _solana_error,
+    "trongrid": _tron_error,
     # news
     "cryptopanic": _cryptopanic_error,
     "newsapi": _newsapi_error,
@@ -1716,6 +1904,8 @@ ERROR_STYLES: dict[str, ErrorStyle] = {
 AUTH_STATUS: dict[str, int] = {
     "etherscan": 200,
     "bscscan": 200,
+    "polygonscan": 200,
+    "arbiscan": 200,
     "cryptocompare": 200,
 }
 
