@@ -1364,6 +1364,91 @@ def newsapi_top_headlines(ctx: Ctx) -> Any:
     return newsapi_everything(ctx)
 
 
+def cryptocompare_news(ctx: Ctx) -> Any:
+    price = ctx.price()
+    items = []
+    for i in range(3):
+        published = int(ctx.now) - ctx.rng.randint(60, 1200) - 1200 * i
+        items.append(
+            {
+                "id": str(40_000_000 + int(ctx.now) // 600 - i),
+                "guid": f"https://www.coindesk.com/markets/{int(ctx.now) // 600 - i}/",
+                "published_on": published,
+                "imageurl": "https://images.cryptocompare.com/news/default/coindesk.png",
+                "title": _TITLES[i].format(price=price),
+                "url": "https://www.coindesk.com/markets/",
+                "body": "Bitcoin traded in a narrow range.",
+                "tags": "BTC|Market",
+                "lang": "EN",
+                "upvotes": "0",
+                "downvotes": "0",
+                "categories": "BTC|Market",
+                "source_info": {"name": "CoinDesk", "img": "https://images.cryptocompare.com/news/default/coindesk.png", "lang": "EN"},
+                "source": "coindesk",
+            }
+        )
+    return {"Type": 100, "Message": "News list successfully returned", "Promoted": [], "Data": items, "RateLimit": {}, "HasWarning": False}
+
+
+def cryptocompare_news_categories(ctx: Ctx) -> Any:
+    return [
+        {"categoryName": "BTC", "wordsAssociatedWithCategory": ["BTC", "BITCOIN", "SATOSHI"]},
+        {"categoryName": "ETH", "wordsAssociatedWithCategory": ["ETH", "ETHEREUM", "VITALIK"]},
+        {"categoryName": "Regulation", "wordsAssociatedWithCategory": ["REGULATION", "SEC", "CFTC"]},
+    ]
+
+
+def coindesk_news(ctx: Ctx) -> Any:
+    price = ctx.price()
+    published = int(ctx.now) - ctx.rng.randint(60, 1800)
+    return {
+        "Data": [
+            {
+                "TYPE": "121",
+                "ID": 51_000_000 + int(ctx.now) // 600,
+                "GUID": f"https://www.coindesk.com/markets/{int(ctx.now) // 600}/",
+                "PUBLISHED_ON": published,
+                "IMAGE_URL": "https://resources.cryptocompare.com/news/default/coindesk.png",
+                "TITLE": _TITLES[1].format(price=price),
+                "URL": "https://www.coindesk.com/markets/",
+                "SOURCE_ID": 5,
+                "BODY": "Bitcoin traded in a narrow range.",
+                "KEYWORDS": "BTC|Market",
+                "LANG": "EN",
+                "UPVOTES": 0,
+                "DOWNVOTES": 0,
+                "SCORE": 0,
+                "SENTIMENT": "POSITIVE",
+                "STATUS": "ACTIVE",
+                "SOURCE_DATA": {"NAME": "CoinDesk", "SOURCE_KEY": "coindesk", "LANG": "EN"},
+                "CATEGORY_DATA": [{"TYPE": "122", "ID": 1, "NAME": "BTC", "CATEGORY": "BTC"}],
+            }
+        ],
+        "Err": {},
+    }
+
+
+def coinmarketcal_events(ctx: Ctx) -> Any:
+    event_day = datetime.fromtimestamp(ctx.now + 5 * 86400, UTC).strftime("%Y-%m-%dT00:00:00Z")
+    return {
+        "body": [
+            {
+                "id": 250_000 + int(ctx.now) // 86400,
+                "title": {"en": "Bitcoin Conference"},
+                "coins": [{"id": "bitcoin", "name": "Bitcoin", "rank": 1, "symbol": "BTC", "fullname": "Bitcoin (BTC)"}],
+                "date_event": event_day,
+                "displayed_date": event_day[:10],
+                "can_occur_before": False,
+                "categories": [{"id": 5, "name": "Conference"}],
+                "proof": "https://coinmarketcal.com/proof.png",
+                "source": "https://b.tc/conference",
+                "created_date": iso(ctx.now - 3 * 86400, ms=False),
+            }
+        ],
+        "_metadata": {"max": int(ctx.query.get("max", "1") or 1), "page": 1, "page_count": 420, "total_count": 420},
+    }
+
+
 # ---------------------------------------------------------------- sentiment (more)
 
 
@@ -1395,6 +1480,81 @@ def alternative_me_ticker(ctx: Ctx) -> Any:
         },
         "metadata": {"timestamp": int(ctx.now), "num_cryptocurrencies": 1, "error": None},
     }
+
+
+def lunarcrush_coin(ctx: Ctx) -> Any:
+    price = ctx.price()
+    return {
+        "config": {"id": "bitcoin", "name": "Bitcoin", "symbol": "BTC", "topic": "bitcoin", "generated": int(ctx.now) - ctx.rng.randint(0, 900)},
+        "data": {
+            "id": 1,
+            "name": "Bitcoin",
+            "symbol": "BTC",
+            "price": price,
+            "price_btc": 1,
+            "market_cap": round(price * 19_800_000, 2),
+            "percent_change_24h": 1.2,
+            "percent_change_7d": 2.4,
+            "percent_change_30d": -3.1,
+            "volume_24h": 2.1e10,
+            "max_supply": 21_000_000,
+            "circulating_supply": 19_800_000,
+            "close": price,
+            "galaxy_score": 40 + int(ctx.now // 3600) % 40,
+            "alt_rank": 1 + int(ctx.now // 3600) % 25,
+            "volatility": 0.012,
+            "market_cap_rank": 1,
+            "sentiment": 70 + int(ctx.now // 3600) % 20,
+            "social_dominance": 22.5,
+        },
+    }
+
+
+def santiment_graphql(ctx: Ctx) -> Any:
+    hour = int(ctx.now // 3600) * 3600
+    price = ctx.price()
+    series = [{"datetime": iso(hour - 3600 * i, ms=False), "value": round(price * (1 - 0.001 * i), 2)} for i in range(24, -1, -1)]
+    return {"data": {"getMetric": {"timeseriesDataJson": series}}}
+
+
+def coinglass_funding(ctx: Ctx) -> Any:
+    period = 8 * 3600
+    start = int(ctx.now // period) * period
+    rate = f"{0.0001 + (int(ctx.now // period) % 5) * 0.00001:.6f}"
+    return {"code": "0", "msg": "success", "data": [{"time": start * 1000, "open": "0.000100", "high": rate, "low": "0.000080", "close": rate}]}
+
+
+def binance_premium_index(ctx: Ctx) -> Any:
+    price = ctx.price()
+    period = 8 * 3600
+    return {
+        "symbol": ctx.query.get("symbol", "BTCUSDT"),
+        "markPrice": f"{price * 1.0002:.8f}",
+        "indexPrice": f"{price:.8f}",
+        "estimatedSettlePrice": f"{price * 1.0001:.8f}",
+        "lastFundingRate": "0.00010000",
+        "interestRate": "0.00010000",
+        "nextFundingTime": (int(ctx.now // period) + 1) * period * 1000,
+        "time": ms(ctx.now),
+    }
+
+
+def binance_long_short(ctx: Ctx) -> Any:
+    start = int(ctx.now // 300) * 300
+    long_account = 0.60 + (start // 300 % 10) * 0.005
+    return [
+        {
+            "symbol": ctx.query.get("symbol", "BTCUSDT"),
+            "longShortRatio": f"{long_account / (1 - long_account):.4f}",
+            "longAccount": f"{long_account:.4f}",
+            "shortAccount": f"{1 - long_account:.4f}",
+            "timestamp": start * 1000,
+        }
+    ]
+
+
+def binance_open_interest(ctx: Ctx) -> Any:
+    return {"openInterest": f"{82_000 + int(ctx.now) % 3_000}.123", "symbol": ctx.query.get("symbol", "BTCUSDT"), "time": ms(ctx.now)}
 
 
 # ---------------------------------------------------------------- onchain and oracles
@@ -1518,10 +1678,20 @@ PAYLOADS: dict[tuple[str, str], Generator] = {
     ("cryptopanic", "posts"): cryptopanic_posts,
     ("newsapi", "everything"): newsapi_everything,
     ("newsapi", "top_headlines"): newsapi_top_headlines,
+    ("cryptocompare_news", "latest"): cryptocompare_news,
+    ("cryptocompare_news", "categories"): cryptocompare_news_categories,
+    ("coindesk_news", "latest_articles"): coindesk_news,
+    ("coinmarketcal", "events"): coinmarketcal_events,
     # sentiment
     ("alternative_me", "fear_greed"): alternative_me_fng,
     ("alternative_me", "btc_ticker"): alternative_me_ticker,
     ("cmc_fear_greed", "latest"): cmc_fear_greed,
+    ("lunarcrush", "btc_coin"): lunarcrush_coin,
+    ("santiment", "btc_price"): santiment_graphql,
+    ("coinglass", "funding_rate"): coinglass_funding,
+    ("binance_futures", "premium_index"): binance_premium_index,
+    ("binance_futures", "long_short_ratio"): binance_long_short,
+    ("binance_futures", "open_interest"): binance_open_interest,
     # onchain
     ("thegraph", "*"): graph_meta,
     ("defillama", "btc_price"): defillama_price,
@@ -1832,6 +2002,38 @@ def _solana_error(kind: str, ctx: Ctx) -> Any:
     return {"jsonrpc": "2.0", "error": error, "id": ctx.rpc_id}
 
 
+def _santiment_error(kind: str, ctx: Ctx) -> Any:
+    message = {
+        "rate_limit": "API Rate Limit Reached. Try again in 32 seconds (1 minute)",
+        "auth": "Unauthorized: the apikey is invalid",
+        "generic": "The metric 'price_usd' is not supported or is mistyped.",
+    }[kind]
+    return {"errors": [{"message": message, "locations": [{"line": 1, "column": 3}], "path": ["getMetric"]}], "data": {"getMetric": None}}
+
+
+def _coinglass_error(kind: str, ctx: Ctx) -> Any:
+    code, msg = {
+        "rate_limit": ("429", "Too Many Requests"),
+        "auth": ("401", "API key missing or invalid"),
+        "generic": ("400", "Missing or invalid parameters"),
+    }[kind]
+    return {"code": code, "msg": msg}
+
+
+def _lunarcrush_error(kind: str, ctx: Ctx) -> Any:
+    error = {
+        "rate_limit": "Rate limit exceeded, please upgrade your subscription for higher limits",
+        "auth": "Unauthorized: invalid API key",
+        "generic": "Topic not found",
+    }[kind]
+    return {"error": error}
+
+
+def _coinmarketcal_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {"rate_limit": (429, "Too many requests"), "auth": (401, "Invalid API key"), "generic": (400, "Invalid parameter")}[kind]
+    return {"body": None, "status": {"error_code": code, "error_message": message}}
+
+
 ERROR_STYLES: dict[str, ErrorStyle] = {
     # market_data
     "coingecko": _coingecko_error,
@@ -1891,9 +2093,16 @@ ERROR_STYLES: dict[str, ErrorStyle] = {
     # news
     "cryptopanic": _cryptopanic_error,
     "newsapi": _newsapi_error,
+    "cryptocompare_news": _cryptocompare_error,
+    "coindesk_news": _coindesk_error,
+    "coinmarketcal": _coinmarketcal_error,
     # sentiment
     "alternative_me": _alternative_me_error,
     "cmc_fear_greed": _cmc_error,
+    "lunarcrush": _lunarcrush_error,
+    "santiment": _santiment_error,
+    "coinglass": _coinglass_error,
+    "binance_futures": _binance_error,
     # onchain
     "thegraph": _graphql_error,
     "defillama": _generic_error,
@@ -1907,6 +2116,7 @@ AUTH_STATUS: dict[str, int] = {
     "polygonscan": 200,
     "arbiscan": 200,
     "cryptocompare": 200,
+    "cryptocompare_news": 200,
 }
 
 
