@@ -1559,6 +1559,201 @@ def binance_open_interest(ctx: Ctx) -> Any:
 
 # ---------------------------------------------------------------- onchain and oracles
 
+WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
+USDC = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
+PYTH_FEEDS = {
+    "0xe62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43": "BTC",
+    "0xff61491a931112ddf1bd8147cd1b641375f79f5825126d665480874634fd0ace": "ETH",
+}
+
+
+def defillama_chains(ctx: Ctx) -> Any:
+    return [
+        {"gecko_id": "ethereum", "tvl": 6.2e10 + (int(ctx.now) % 3600) * 1e5, "tokenSymbol": "ETH", "cmcId": "1027", "name": "Ethereum", "chainId": 1},
+        {"gecko_id": "solana", "tvl": 9.1e9, "tokenSymbol": "SOL", "cmcId": "5426", "name": "Solana", "chainId": None},
+        {"gecko_id": "tron", "tvl": 5.8e9, "tokenSymbol": "TRX", "cmcId": "1958", "name": "Tron", "chainId": None},
+    ]
+
+
+def defillama_protocol_tvl(ctx: Ctx) -> Any:
+    # /tvl/{protocol} answers a bare number.
+    return 5.1e9 + (int(ctx.now) % 3600) * 1e4
+
+
+def dune_results(ctx: Ctx) -> Any:
+    ended = ctx.now - ctx.rng.randint(600, 6 * 3600)
+    return {
+        "execution_id": "01HS" + fake_hash("dune", int(ctx.now) // 3600, size=11).upper()[:22],
+        "query_id": 3324376,
+        "is_execution_finished": True,
+        "state": "QUERY_STATE_COMPLETED",
+        "submitted_at": iso(ended - 20),
+        "expires_at": iso(ended + 90 * 86400),
+        "execution_started_at": iso(ended - 15),
+        "execution_ended_at": iso(ended),
+        "result": {
+            "rows": [{"day": iso(ended, ms=False)[:10], "value": round(ctx.rng.uniform(1e5, 2e5), 2)}],
+            "metadata": {
+                "column_names": ["day", "value"],
+                "column_types": ["date", "double"],
+                "row_count": 1,
+                "result_set_bytes": 40,
+                "total_row_count": 365,
+                "total_result_set_bytes": 14600,
+                "datapoint_count": 2,
+                "pending_time_millis": 12,
+                "execution_time_millis": 980,
+            },
+        },
+        "next_offset": 1,
+        "next_uri": "https://api.dune.com/api/v1/execution/01HS/results?limit=1&offset=1",
+    }
+
+
+def glassnode_close(ctx: Ctx) -> Any:
+    # Daily points, t the day's start; the last one is the last full day.
+    last_day = int(ctx.now // 86400) * 86400 - 86400
+    price = ctx.price()
+    return [{"t": last_day - 86400 * i, "v": round(price * (1 - 0.004 * i), 2)} for i in range(6, -1, -1)]
+
+
+def goldrush_block(ctx: Ctx) -> Any:
+    h = height("eth", ctx.now) - ctx.rng.randint(0, 2)
+    return {
+        "data": {
+            "updated_at": iso(ctx.now),
+            "chain_id": 1,
+            "chain_name": "eth-mainnet",
+            "items": [
+                {
+                    "signed_at": iso(block_time("eth", ctx.now) - 12 * (height("eth", ctx.now) - h), ms=False),
+                    "height": h,
+                    "block_hash": "0x" + fake_hash("eth", h),
+                    "miner_address": "0x95222290dd7278aa3ddd389cc1e1d165cc4bafe5",
+                    "gas_used": ctx.rng.randint(8_000_000, 30_000_000),
+                    "gas_limit": 36_000_000,
+                }
+            ],
+            "pagination": None,
+        },
+        "error": False,
+        "error_message": None,
+        "error_code": None,
+    }
+
+
+def moralis_version(ctx: Ctx) -> Any:
+    return {"version": "2.2"}
+
+
+def moralis_price(ctx: Ctx) -> Any:
+    eth = ctx.eth()
+    return {
+        "tokenName": "Wrapped Ether",
+        "tokenSymbol": "WETH",
+        "tokenLogo": "https://logo.moralis.io/0x1_0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2.png",
+        "tokenDecimals": "18",
+        "nativePrice": {"value": "1000000000000000000", "decimals": 18, "name": "Ether", "symbol": "ETH", "address": WETH},
+        "usdPrice": eth,
+        "usdPriceFormatted": f"{eth:.2f}",
+        "exchangeName": "Uniswap v3",
+        "exchangeAddress": "0x1f98431c8ad98523631ae4a59f267346ea31f984",
+        "tokenAddress": WETH,
+        "priceLastChangedAtBlock": str(height("eth", ctx.now) - ctx.rng.randint(0, 5)),
+        "possibleSpam": False,
+        "verifiedContract": True,
+        "pairAddress": "0x88e6a0c2ddd26feeb64f039a2c41296fcb3f5640",
+        "pairTotalLiquidityUsd": "165000000.12",
+    }
+
+
+def oneinch_price(ctx: Ctx) -> Any:
+    return {WETH: f"{ctx.eth():.8f}"}
+
+
+def zerox_price(ctx: Ctx) -> Any:
+    # 1 WETH in, USDC (6 decimals) out, a little under the spot price for the route's costs.
+    buy = int(ctx.eth() * 0.9985 * 1_000_000)
+    return {
+        "allowanceTarget": "0x000000000022d473030f116ddee9f6b43ac78ba3",
+        "blockNumber": str(height("eth", ctx.now)),
+        "buyAmount": str(buy),
+        "buyToken": USDC,
+        "fees": {"integratorFee": None, "zeroExFee": None, "gasFee": None},
+        "gas": "180000",
+        "gasPrice": str(int(ctx.market.gas_gwei() * 1e9)),
+        "issues": {"allowance": None, "balance": None, "simulationIncomplete": False, "invalidSourcesPassed": []},
+        "liquidityAvailable": True,
+        "minBuyAmount": str(int(buy * 0.99)),
+        "route": {
+            "fills": [{"from": WETH, "to": USDC, "source": "Uniswap_V3", "proportionBps": "10000"}],
+            "tokens": [{"address": WETH, "symbol": "WETH"}, {"address": USDC, "symbol": "USDC"}],
+        },
+        "sellAmount": "1000000000000000000",
+        "sellToken": WETH,
+        "totalNetworkFee": "1200000000000000",
+        "zid": "0x" + fake_hash("zid", int(ctx.now), size=12),
+    }
+
+
+def pyth_latest(ctx: Ctx) -> Any:
+    feed = ctx.query.get("ids[]", next(iter(PYTH_FEEDS)))
+    price = ctx.eth() if PYTH_FEEDS.get(feed) == "ETH" else ctx.price()
+    published = int(ctx.now) - ctx.rng.randint(0, 3)
+    raw = str(int(price * 1e8))
+
+    def quote(value: str) -> dict[str, Any]:
+        return {"price": value, "conf": str(int(price * 1e8 * 0.0004)), "expo": -8, "publish_time": published}
+
+    return {
+        "binary": {"encoding": "hex", "data": [fake_hash("pyth", feed, published) * 4]},
+        "parsed": [
+            {
+                "id": feed.removeprefix("0x"),
+                "price": quote(raw),
+                "ema_price": quote(str(int(price * 0.9995 * 1e8))),
+                "metadata": {"slot": height("sol", ctx.now), "proof_available_time": published + 1, "prev_publish_time": published - 1},
+            }
+        ],
+    }
+
+
+def redstone_prices(ctx: Ctx) -> Any:
+    symbol = ctx.query.get("symbol", "BTC")
+    price = ctx.price_of(symbol)
+    ts = (int(ctx.now) // 10) * 10_000 - 10_000  # RedStone signs a price every 10 s
+    return [
+        {
+            "id": "047907fd-8c7a-4692-ba22-" + fake_hash("redstone", ts, size=6),
+            "symbol": symbol,
+            "provider": "I-5rWUehEv-MjdK9gFw09RxfSLQX9DIHxG614Wf8qo0",
+            "value": price,
+            "liteEvmSignature": "0x" + fake_hash("sig", symbol, ts, size=65),
+            "permawebTx": "mock-permaweb-tx",
+            "version": "0.4",
+            "source": {"binance": round(price * 0.9999, 2), "coinbaseprime": round(price * 1.0001, 2), "kraken": price},
+            "timestamp": ts,
+            "minutes": 0,
+        }
+    ]
+
+
+def dia_quotation(ctx: Ctx) -> Any:
+    eth = ctx.endpoint == "eth_quotation"
+    price = ctx.eth() if eth else ctx.price()
+    return {
+        "Symbol": "ETH" if eth else "BTC",
+        "Name": "Ethereum" if eth else "Bitcoin",
+        "Address": "0x0000000000000000000000000000000000000000",
+        "Blockchain": "Ethereum" if eth else "Bitcoin",
+        "Price": price,
+        "PriceYesterday": round(price * 0.988, 4),
+        "VolumeYesterdayUSD": 1.2e10,
+        "Time": iso_ns(ctx.now - ctx.rng.uniform(20, 120)),
+        "Source": "diadata.org",
+        "Signature": "0x" + fake_hash("dia", int(ctx.now), size=65),
+    }
+
 
 def generic(ctx: Ctx) -> Any:
     """For endpoints of user configs the simulator knows nothing about."""
@@ -1696,6 +1891,21 @@ PAYLOADS: dict[tuple[str, str], Generator] = {
     ("thegraph", "*"): graph_meta,
     ("defillama", "btc_price"): defillama_price,
     ("defillama", "eth_price"): defillama_price,
+    ("defillama_tvl", "chains"): defillama_chains,
+    ("defillama_tvl", "uniswap_tvl"): defillama_protocol_tvl,
+    ("dune", "latest_result"): dune_results,
+    ("glassnode", "btc_close"): glassnode_close,
+    ("goldrush", "latest_block"): goldrush_block,
+    ("moralis", "version"): moralis_version,
+    ("moralis", "weth_price"): moralis_price,
+    ("oneinch", "weth_price"): oneinch_price,
+    ("zerox", "weth_usdc_price"): zerox_price,
+    ("pyth", "btc_price"): pyth_latest,
+    ("pyth", "eth_price"): pyth_latest,
+    ("redstone", "btc_price"): redstone_prices,
+    ("redstone", "eth_price"): redstone_prices,
+    ("dia", "btc_quotation"): dia_quotation,
+    ("dia", "eth_quotation"): dia_quotation,
 }
 
 
@@ -2020,6 +2230,24 @@ def _coinglass_error(kind: str, ctx: Ctx) -> Any:
     return {"code": code, "msg": msg}
 
 
+def _goldrush_error(kind: str, ctx: Ctx) -> Any:
+    code, message = {
+        "rate_limit": (429, "Rate limit exceeded: too many requests per second for your plan."),
+        "auth": (401, "Invalid or missing API key (sign up at https://goldrush.dev/platform/apikey)."),
+        "generic": (500, "Internal error. Try again later."),
+    }[kind]
+    return {"data": None, "error": True, "error_message": message, "error_code": code}
+
+
+def _zerox_error(kind: str, ctx: Ctx) -> Any:
+    name, message = {
+        "rate_limit": ("RATE_LIMITED", "Too many requests"),
+        "auth": ("UNAUTHORIZED", "Invalid API key"),
+        "generic": ("INPUT_INVALID", "Validation Failed"),
+    }[kind]
+    return {"name": name, "message": message, "data": {"zid": "0x" + fake_hash("zid", int(ctx.now), size=12)}}
+
+
 def _lunarcrush_error(kind: str, ctx: Ctx) -> Any:
     error = {
         "rate_limit": "Rate limit exceeded, please upgrade your subscription for higher limits",
@@ -2106,6 +2334,16 @@ ERROR_STYLES: dict[str, ErrorStyle] = {
     # onchain
     "thegraph": _graphql_error,
     "defillama": _generic_error,
+    "defillama_tvl": _generic_error,
+    "dune": _error_field("Too many requests, rate limit exceeded", "invalid API Key", "Query not found"),
+    "glassnode": _generic_error,
+    "goldrush": _goldrush_error,
+    "moralis": _message_field("Rate limit exceeded.", "Invalid API key", "No pools found with enough liquidity to calculate the price"),
+    "oneinch": _error_field("Too Many Requests", "Unauthorized", "Internal Server Error"),
+    "zerox": _zerox_error,
+    "pyth": _generic_error,
+    "redstone": _generic_error,
+    "dia": _generic_error,
 }
 
 # HTTP status each provider answers a bad or missing key with: the Etherscan family and
