@@ -56,6 +56,14 @@ def test_contract_values(config: Config) -> None:
             assert "block_height" in _value_names(p), p.name
     every = set().union(*(_value_names(p) for p in config.providers))
     assert every >= CONTRACT_VALUES
+    for p in config.providers:
+        for ep in p.endpoints:
+            for v in ep.values:
+                assert re.fullmatch(r"[a-z][a-z0-9_]*", v.name), v.name
+                # PriceDivergence compares btc_usd across providers over 10 minutes: a
+                # value probed less often would be an old price, reported as btc_usd_slow.
+                if v.name == "btc_usd":
+                    assert ep.interval <= 600, (p.name, ep.name)
 
 
 def test_keys_come_from_env_only(config: Config) -> None:
@@ -187,8 +195,10 @@ async def test_simulator_payload_passes_registry_checks(sim: Simulator, keyed_co
     for value in ep.values:
         number = to_float(value.path.search(data))
         assert number is not None, f"value {value.name} at {value.path.source}"
-        if value.name == "btc_usd":
+        if value.name in ("btc_usd", "btc_usd_slow"):
             assert 80_000 < number * value.scale < 110_000
+        if value.name == "eth_usd":
+            assert 2_500 < number * value.scale < 4_000
         if value.name == "gas_price_gwei":
             assert 0 < number * value.scale < 500
         if value.name == "fear_greed_index":
