@@ -26,7 +26,7 @@ REDIRECT_HOPS = 5
 DETAIL_CHARS = 160
 
 # ---------------------------------------------------------------- the config file
-CONFIG_FILE_BYTES = 4 * MIB  # the shipped registry is ~30 KiB
+CONFIG_FILE_BYTES = 4 * MIB  # the shipped registry is ~100 KiB
 CONFIG_NESTING = 64  # mappings and lists inside each other; the registry needs ~10
 CONFIG_INT_DIGITS = 100  # Python refuses to convert integers past 4,300 digits
 CONFIG_ERRORS_SHOWN = 100  # error lines reported; the rest is counted in one last line
