@@ -161,7 +161,7 @@ def test_api_tokens_set_without_a_token_refuse_to_start(value: str) -> None:
 
 def test_api_tokens_empty_is_unset_and_short_tokens_are_refused() -> None:
     assert ApiSettings.from_env({"API_TOKENS": ""}).auth_enabled is False  # compose files write VAR= for unset
-    with pytest.raises(ConfigError, match="API_TOKENS: 1 token.s. shorter than 4 characters"):
+    with pytest.raises(ConfigError, match=r"API_TOKENS: 1 token\(s\) shorter than 4 characters"):
         ApiSettings.from_env({"API_TOKENS": "long-enough-token, abc"})
 
 
