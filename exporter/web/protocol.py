@@ -107,16 +107,40 @@ class ExporterRequestHandler(web.RequestHandler):
 
     def _fail_open_body(self) -> None:
         request: BaseRequest | None = self._current_request
-        if request is None or request.content.is_eof():
+        if request is not None and not request.content.is_eof():
+            # The reader fails now (the handler answers 400: routes.read_json_body), and
+            # finish_response closes the connection after that answer (the parser's own
+            # 400 for the same error, queued behind it, would be a second answer).
+            request.content.set_exception(web.RequestPayloadError("the body's framing is malformed"))
+
+    # ------------------------------------------------------------ a body that broke
+
+    async def finish_response(self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        """Before an answer goes out: if its request's body broke (bad chunking, an
+        undecodable Content-Encoding), the parser is done with this connection. Say so in
+        the answer (Connection: close), and skip aiohttp's lingering read over the rest,
+        which would raise the body's error and log it as an unhandled exception."""
+        body = request.content
+        failure = body.exception()
+        if failure is not None and not body.is_eof() and not isinstance(failure, ConnectionError):
+            cause = failure.__cause__ or failure
+            log.info("http_bad_request", status=getattr(resp, "status", None), error=type(cause).__name__, route=request_route(request), remote=request.remote)
+            body.feed_eof()
+            if isinstance(resp, web.StreamResponse):
+                resp.force_close()
+        return await super().finish_response(request, resp, start_time)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp logs here what escapes a request's handling, a body that breaks while
+        it reads the rest after the answer among it: that is a client's mistake, one info
+        line like the others; anything else keeps aiohttp's error line (a JSON line with
+        its traceback, through logs.ToStructlog)."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, (web.RequestPayloadError, http_exceptions.HttpProcessingError)):
+            cause = exc.__cause__ or exc
+            log.info("http_bad_request", status=None, error=type(cause).__name__, route=None, remote=_peer(self.transport) if self.transport else None)
             return
-        log.info("http_bad_request", status=400, error="body_framing", route=request_route(request), remote=request.remote)
-        # The reader fails now (the handler answers 400: routes.read_json_body), and at its
-        # end: aiohttp would otherwise wait out its lingering time reading the rest.
-        request.content.set_exception(web.RequestPayloadError("the body's framing is malformed"))
-        request.content.feed_eof()
-        # Close after that answer: the parser's own 400 for the same error, queued behind
-        # it, would be a second answer to one request.
-        self.close()
+        super().log_exception(*args, **kw)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_head_timer()

@@ -258,6 +258,27 @@ async def test_no_token_in_any_log_line(start_api: StartApi, json_logging: Calla
     assert [line["event"] for line in stdlib] == ["Error handling request: Authorization: Bearer ***"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status", "field"),
+    [("POST", "/api/schedule/trigger", 400, "body"), ("GET", "/api/status", 200, None)],
+    ids=["read-by-the-route", "left-unread"],
+)
+async def test_a_body_that_breaks_ends_the_connection_with_its_answer(api: ApiHarness, method: str, path: str, status: int, field: str | None) -> None:
+    """An undecodable Content-Encoding (found by the fuzz suite): the parser is done with the
+    connection, so the answer says Connection: close (it used to promise keep-alive, then
+    the connection dropped), and no 'Unhandled exception' is logged."""
+    garbage = b"\x1f\x8b\x08\x00" + bytes(range(40))
+    head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {len(garbage)}\r\n\r\n".encode()
+    with structlog.testing.capture_logs() as events:
+        data = await exchange(port_of(api), head + garbage)  # reads until the server closes
+    [(got, headers, body)] = responses(data)
+    assert got == status and headers["connection"].lower() == "close"
+    if field:
+        assert_json_error(got, headers, body, status, field)
+    assert [e["event"] for e in events if e["log_level"] in ("error", "critical")] == []
+    assert any(e["event"] == "http_bad_request" and e["error"] == "ContentEncodingError" for e in events)
+
+
 # ---------------------------------------------------------------- clients that leave, and slow ones
 
 

@@ -24,7 +24,7 @@ from ...model import Category, Outcome, ProviderStatus
 from ...state import State
 from ..control import ExporterControl, NotRunning
 from . import views
-from .errors import ApiError
+from .errors import ApiError, client_gone
 from .events import TYPES, Hub
 from .history import (
     HistoryRecorder,
@@ -118,8 +118,10 @@ async def read_json_body(request: web.Request, required: bool) -> dict[str, Any]
     except TimeoutError:
         raise ApiError(408, f"body: not received within {limits.API_BODY_SECONDS:g} s", "body") from None
     except web.RequestPayloadError:
-        # Bad chunking, a truncated or undecodable Content-Encoding (protocol.py fails
-        # the read when the framing breaks after the head).
+        if client_gone(request):
+            raise ConnectionResetError("the client left while its body was read") from None  # a 499
+        # Bad chunking, a truncated or undecodable Content-Encoding (protocol.py fails the
+        # read when the framing breaks after the head, and closes after this answer).
         raise ApiError(400, "body: malformed framing or encoding", "body") from None
     if not raw.strip():
         if required:
