@@ -11,7 +11,10 @@ aiohttp's `RequestHandler` (one per connection) with what it lacks:
   route), never with the raw request: aiohttp's own log line carries the offending header
   or query string, and with it any token the client sent;
 - a body whose framing breaks after its head (a bad chunk) fails the handler's read at
-  once instead of leaving it waiting for bytes that will never count.
+  once instead of leaving it waiting for bytes that will never count, and a broken body
+  (that, or an undecodable Content-Encoding) ends the connection with its answer, said
+  in it (Connection: close), instead of a keep-alive answer, an "Unhandled exception"
+  error line and a dropped connection.
 
 How it is plugged in, and why this way. aiohttp takes no handler class through a public
 option: `web.Server.__call__` builds a plain `RequestHandler`, and `web.AppRunner` builds
@@ -24,10 +27,11 @@ untouched. The alternatives: subclassing `AppRunner` means overriding its privat
 head ends, and cannot change the handler's error answers; `handler_args` only reach the
 constructor's options.
 
-What this subclass relies on beyond public methods (`handle_error`, `data_received`,
-`connection_made`, `connection_lost`, `force_close`) is in `_Internals` below, in one
-place; tests/api/test_hostile.py checks it is still there so an aiohttp upgrade that
-moves it fails a test rather than silently dropping a bound.
+It overrides RequestHandler's public methods (`connection_made`, `data_received`,
+`connection_lost`, `handle_error`, `finish_response`, `log_exception`) and calls
+`force_close`; the three attributes of its state it reads are named in `INTERNALS`
+below, in one place: tests/api/test_hostile.py checks they are still there, so an
+aiohttp upgrade that moves one fails a test rather than silently dropping a bound.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ INTERNALS = ("_request_count", "_waiter", "_current_request")
 class ExporterRequestHandler(web.RequestHandler):
     def __init__(self, manager: web.Server, *, loop: asyncio.AbstractEventLoop, head_timeout: float = limits.HTTP_HEAD_SECONDS, **kwargs: Any) -> None:
         super().__init__(manager, loop=loop, **kwargs)
+        self._timers = loop
         self._head_timeout = head_timeout
         self._head_timer: asyncio.TimerHandle | None = None
         self._heads_at_arming = 0
@@ -71,7 +76,7 @@ class ExporterRequestHandler(web.RequestHandler):
 
     def _arm_head_timer(self) -> None:
         self._heads_at_arming = self._heads()
-        self._head_timer = self._loop.call_later(self._head_timeout, self._head_timed_out)
+        self._head_timer = self._timers.call_later(self._head_timeout, self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
