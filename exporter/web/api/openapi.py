@@ -122,6 +122,7 @@ SHARED_ERRORS: dict[int, tuple[str, str]] = {
     408: ("RequestTimeout", f"the body did not arrive within {limits.API_BODY_SECONDS:g} s"),
     409: ("Conflict", "not possible in the exporter's current state"),
     413: ("PayloadTooLarge", "body too large (over 16 KiB)"),
+    415: ("UnsupportedMediaType", "a compressed body (Content-Encoding): send it uncompressed"),
     422: ("Unprocessable", "the provider cannot be tested"),
 }
 UNAUTHORIZED = ("Unauthorized", "API_TOKENS is set and the request carries no valid token")

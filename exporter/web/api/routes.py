@@ -112,6 +112,11 @@ async def read_json_body(request: web.Request, required: bool) -> dict[str, Any]
     takes to arrive, and in nesting (safejson: never a RecursionError)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, f"body: larger than {MAX_BODY} bytes", "body")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        # The server does not inflate request bodies (web/protocol.py: a small compressed
+        # body can stand for a huge one); a small JSON object gains nothing from it.
+        raise ApiError(415, "body: send it uncompressed (no Content-Encoding)", "body")
     try:
         async with asyncio.timeout(limits.API_BODY_SECONDS):
             raw = await _read_capped(request)
@@ -120,9 +125,9 @@ async def read_json_body(request: web.Request, required: bool) -> dict[str, Any]
     except web.RequestPayloadError:
         if client_gone(request):
             raise ConnectionResetError("the client left while its body was read") from None  # a 499
-        # Bad chunking, a truncated or undecodable Content-Encoding (protocol.py fails the
-        # read when the framing breaks after the head, and closes after this answer).
-        raise ApiError(400, "body: malformed framing or encoding", "body") from None
+        # Chunks that break after the head (protocol.py fails the read, and closes the
+        # connection after this answer).
+        raise ApiError(400, "body: malformed framing (Transfer-Encoding: chunked)", "body") from None
     if not raw.strip():
         if required:
             raise ApiError(400, 'body: a JSON object is required, e.g. {"provider": "etherscan"}', "body")
@@ -452,7 +457,7 @@ ROUTES: tuple[Operation, ...] = (
         tag="config",
         body=KeyTestRequest,
         body_required=True,
-        errors=(400, 404, 408, 409, 413, 422),
+        errors=(400, 404, 408, 409, 413, 415, 422),
         answers={403: _ACTIONS_OFF},
         description="One attempt per key, no retry; spends the client-side budget; what it learns about each key updates "
         f"crypto_api_key_valid. 409 before the exporter has started. {_ACTIONS_NOTE}",
@@ -467,7 +472,7 @@ ROUTES: tuple[Operation, ...] = (
         tag="schedule",
         params=(TRIGGER_PROVIDER, TRIGGER_ENDPOINT),
         body=TriggerRequest,
-        errors=(400, 404, 408, 409, 413),
+        errors=(400, 404, 408, 409, 413, 415),
         answers={403: _ACTIONS_OFF},
         description=f"409 when the exporter runs without its scheduler. {_ACTIONS_NOTE}",
     ),
