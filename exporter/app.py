@@ -28,6 +28,7 @@ from .redact import Redactor, mask
 from .runtime import Runtimes
 from .scheduler import Scheduler
 from .state import State
+from .web.api import API_KEY
 from .web.control import Listener, NotRunning
 from .web.server import WebOptions, build_web_app
 
@@ -249,6 +250,10 @@ class Exporter:
 def build_app(exporter: Exporter, options: WebOptions | None = None, *, handle_sighup: bool = True, schedule: bool = True) -> web.Application:
     """The web app with the exporter's start and stop around it."""
     app = build_web_app(exporter, exporter.state, exporter.exposition, exporter.registry, options)
+    # The API's tokens are secrets like the providers' keys: no log line may carry one
+    # (a client's header in an error, a query string). Their own group: a reload of the
+    # providers file replaces the keys, not these.
+    exporter.redactor.update(app[API_KEY].settings.tokens, group="api_tokens")
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await exporter.start(schedule=schedule)

@@ -35,8 +35,26 @@ CONFIG_DURATION_MAX = 31 * 86400.0  # every other duration: max_age, budget per,
 CONFIG_JSON_NODES = 10_000  # values in one endpoint's `json` body (YAML aliases can multiply them)
 CONFIG_JSON_DEPTH = 32  # nesting of one endpoint's `json` body
 
+# ---------------------------------------------------------------- the HTTP server (every route)
+# A request line (method, path and query) and one header line; aiohttp's parser answers
+# 400 past them (its defaults, and Apache's LimitRequestLine: kept, now stated).
+HTTP_REQUEST_LINE_BYTES = 8190
+HTTP_HEADER_BYTES = 8190
+HTTP_HEADERS = 128  # header lines in one request
+# Seconds a client may take to send a whole request head (request line and headers),
+# counted from the connection, or from the first byte of a later request on a kept-alive
+# connection: a client that sends a byte at a time (slowloris) is cut off here.
+HTTP_HEAD_SECONDS = 10.0
+# Seconds an idle kept-alive connection stays open (aiohttp's default is an hour; 75 s is
+# nginx's and `web.run_app`'s, longer than a 60 s scrape interval so scrapes reuse it).
+HTTP_KEEPALIVE_SECONDS = 75.0
+# Seconds the server goes on reading (and dropping) a body its handler left unread, after
+# the answer, before it closes the connection (aiohttp's default, stated).
+HTTP_LINGER_SECONDS = 10.0
+
 # ---------------------------------------------------------------- the JSON API
 API_BODY_BYTES = 16 * KIB  # a request body (the two POST routes take a small object)
+API_BODY_SECONDS = 10.0  # to receive that body once the head is in (a body sent a byte at a time)
 API_JSON_DEPTH = 32  # nesting of a request body or a WebSocket message
 API_PAGE_MAX = 100_000
 API_STRING_CHARS = 200  # a query string parameter
