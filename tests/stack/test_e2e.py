@@ -97,10 +97,10 @@ def scaled_rules(tmp: Path) -> Path:
     doc = yaml.safe_load(RULES_FILE.read_text())
     for group in doc["groups"]:
         for rule in group["rules"]:
-            if "for" in rule:
-                minutes = re.fullmatch(r"(\d+)m", rule["for"])
-                assert minutes, f"unexpected for: {rule['for']}"
-                rule["for"] = f"{minutes.group(1)}s"
+            for key in ("for", "keep_firing_for"):
+                if key in rule:
+                    minutes, secs = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", rule[key]).groups()
+                    rule[key] = f"{max(1, round((int(minutes or 0) * 60 + int(secs or 0)) / 60))}s"
     path = tmp / "crypto_api.rules.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
