@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from .conftest import ALERTMANAGER_DIR, REPO, alertmanager_binary, load_rules
-from .test_prometheus import NOT_PROVIDER_ALERTS
 from .helpers import (
     alertmanager_args,
     alertmanager_config_for_test,
@@ -26,6 +25,7 @@ from .helpers import (
     running,
     wait_until,
 )
+from .test_prometheus import NOT_PROVIDER_ALERTS
 
 pytestmark = pytest.mark.binary
 
