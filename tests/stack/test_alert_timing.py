@@ -97,10 +97,7 @@ def rows(providers: Iterable[Provider], pl: Pipeline) -> list[tuple[float, list[
     by_slowest: dict[float, list[Provider]] = {}
     for p in providers:
         by_slowest.setdefault(max(ep.interval for ep in p.endpoints), []).append(p)
-    return [
-        (slowest, [p.name for p in ps], max(to_page(p, pl) for p in ps), max(to_resolve(p, pl) for p in ps))
-        for slowest, ps in sorted(by_slowest.items())
-    ]
+    return [(slowest, [p.name for p in ps], max(to_page(p, pl) for p in ps), max(to_resolve(p, pl) for p in ps)) for slowest, ps in sorted(by_slowest.items())]
 
 
 def expected_table() -> str:
