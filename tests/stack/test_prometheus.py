@@ -204,3 +204,17 @@ def test_every_alert_has_a_runbook_section() -> None:
             anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
             assert anchor in anchors, f"docs/runbooks.md has no section for {rule['alert']}"
     assert anchors == {a.lower() for a in EXPECTED_ALERTS}, "one section per alert, no more"
+
+
+def test_every_keep_firing_for_is_unit_tested() -> None:
+    """Each alert with keep_firing_for has a promtool case one evaluation after it
+    should stop (HighErrorRate's own group, the others in "keep_firing_for")."""
+    tests = {t["name"]: t for t in yaml.safe_load(RULES_TEST_FILE.read_text())["tests"]}
+    kept = {r["alert"] for r in load_rules() if "keep_firing_for" in r}
+    covered = {re.search(r'alertname="(\w+)"', c["expr"]).group(1) for c in tests["keep_firing_for"]["promql_expr_test"] if not c["exp_samples"]}
+    covered |= (
+        {"HighErrorRate"}
+        if any(c["alertname"] == "HighErrorRate" and not c["exp_alerts"] and c["eval_time"] == "19m" for c in tests["HighErrorRate"]["alert_rule_test"])
+        else set()
+    )
+    assert kept == covered
