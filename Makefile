@@ -23,8 +23,8 @@ test: $(STAMP)
 
 ## lint: the gate .ci/run passes before the tests: ruff (lint and format) and mypy --strict
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests bench grafana
-	$(BIN)/ruff format --check exporter tests bench grafana
+	$(BIN)/ruff check exporter tests bench grafana tools
+	$(BIN)/ruff format --check exporter tests bench grafana tools
 	$(BIN)/mypy
 
 check-config: $(STAMP)

@@ -13,6 +13,7 @@ import gc
 import os
 import signal
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
@@ -27,6 +28,7 @@ from .redact import Redactor, mask
 from .runtime import Runtimes
 from .scheduler import Scheduler
 from .state import State
+from .web.api import API_KEY
 from .web.control import Listener, NotRunning
 from .web.server import WebOptions, build_web_app
 
@@ -147,9 +149,44 @@ class Exporter:
         spec = self._spec(provider, endpoint)
         if spec is None:
             return None
-        result = await KINDS[spec.endpoint.kind].probe(self._ctx, spec)
+        ctx = self._ctx
+        started = ctx.wall()
+        try:
+            result = await KINDS[spec.endpoint.kind].probe(ctx, spec)
+        except Exception as e:  # noqa: BLE001 - a kind's bug must still end in one outcome (DESIGN.md), not in the scheduler
+            result = self._crashed(ctx, spec, e, started)
         self.publish(result)
         return result
+
+    def _crashed(self, ctx: ProbeContext, spec: ProbeSpec, error: Exception, started: float) -> ProbeResult:
+        """The result of a probe kind that raised: logged once with its traceback, redacted
+        (exception text can carry a URL, and a URL a key), and published like any other.
+
+        The outcome is `bad_payload`: a kind turns every transport failure (timeouts,
+        refused connections, cut bodies) into its own outcome, so what is left to raise is
+        an answer our checks could not digest. It says "not confirmed good" (`up` 0, an
+        alert) without blaming the network, the quota or the key: no key is marked
+        invalid, no pause is taken, and the breaker sees it as it sees any bad payload,
+        which also ends a half-open trial that would otherwise stay running for ever."""
+        log.error(
+            "probe_crashed",
+            provider=spec.provider.name,
+            endpoint=spec.endpoint.name,
+            kind=spec.endpoint.kind.value,
+            error=type(error).__name__,
+            traceback=self.redactor.redact("".join(traceback.format_exception(error))),
+        )
+        spec.runtime.breaker.record(Outcome.BAD_PAYLOAD, ctx.monotonic())
+        return ProbeResult(
+            provider=spec.provider.name,
+            category=spec.provider.category.value,
+            endpoint=spec.endpoint.name,
+            outcome=Outcome.BAD_PAYLOAD,
+            started_at=started,
+            finished_at=ctx.wall(),
+            detail=f"the probe failed inside the exporter ({type(error).__name__}); see the log event probe_crashed",
+            circuit_state=spec.runtime.breaker.state,
+        )
 
     def publish(self, result: ProbeResult) -> None:
         previous = self.state.last_outcome(result.provider, result.endpoint)
@@ -205,7 +242,7 @@ class Exporter:
                 continue
             result = await probe_key(self._ctx, spec, key)
             for check in result.key_checks:
-                spec.runtime.keys.record(check.env, check.valid)
+                spec.runtime.keys.record(check.env, check.valid, self._ctx.monotonic())
             tests.append(KeyTest(env, True, mask(key.value), result))
         return tests
 
@@ -213,6 +250,10 @@ class Exporter:
 def build_app(exporter: Exporter, options: WebOptions | None = None, *, handle_sighup: bool = True, schedule: bool = True) -> web.Application:
     """The web app with the exporter's start and stop around it."""
     app = build_web_app(exporter, exporter.state, exporter.exposition, exporter.registry, options)
+    # The API's tokens are secrets like the providers' keys: no log line may carry one
+    # (a client's header in an error, a query string). Their own group: a reload of the
+    # providers file replaces the keys, not these.
+    exporter.redactor.update(app[API_KEY].settings.tokens, group="api_tokens")
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await exporter.start(schedule=schedule)

@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jmespath.exceptions
-import orjson
 
-from . import limits
-from .config import BodyFormat, Endpoint, Freshness, TimeUnit
+from . import limits, safejson
+from .config import BodyFormat, Endpoint, Expression, Freshness, TimeUnit
 from .model import Outcome
 
 # Providers that ban or meter with codes other than 429 are mapped per endpoint in
@@ -69,18 +68,20 @@ def classify_status(code: int, endpoint: Endpoint) -> Outcome | None:
 
 
 def to_number(value: Any) -> float | None:
-    """A JSON number, a numeric string ("97012.5") or a JSON-RPC hex quantity ("0x1b4")."""
+    """A JSON number, a numeric string ("97012.5") or a JSON-RPC hex quantity ("0x1b4");
+    None for anything else, including numbers no float can hold (a 400-digit integer,
+    "0x" and 300 hex digits: OverflowError, not a value)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
+    try:
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif isinstance(value, str):
+            text = value.strip()
             number = float(int(text, 16)) if text[:2].lower() == "0x" else float(text)
-        except ValueError:
+        else:
             return None
-    else:
+    except (ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 
@@ -96,7 +97,10 @@ def parse_timestamp(value: Any, unit: TimeUnit) -> float | None:
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
+        try:
+            return parsed.timestamp()
+        except (ValueError, OverflowError):  # "0001-01-01T00:00:00+14:00" is before year 1 in UTC
+            return None
     if unit is TimeUnit.HEX_S and not (isinstance(value, str) and value[:2].lower() == "0x"):
         return None
     number = to_number(value)
@@ -108,8 +112,12 @@ def parse_timestamp(value: Any, unit: TimeUnit) -> float | None:
 
 
 def short(text: str) -> str:
-    """A detail safe in size for logs and the API (secrets are redacted by the caller)."""
-    text = " ".join(str(text).split())
+    """A detail safe in size and encoding for logs and the API (secrets are redacted by
+    the caller). Text from a payload can be a megabyte long, and can hold lone
+    surrogates ("\\ud800" in a body the standard parser read), which no UTF-8 encoder
+    takes: the JSON log renderer would raise on them; they become "?"."""
+    text = " ".join(str(text)[: _DETAIL_MAX * 8].split())
+    text = text.encode("utf-8", "replace").decode("utf-8")
     return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 1] + "…"
 
 
@@ -124,49 +132,47 @@ def check_payload(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict
         return _check(body, endpoint, now)
     except jmespath.exceptions.JMESPathError as e:
         return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"expression failed on this body: {type(e).__name__}"))
+    except _ExpressionFailed as e:
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"expression failed on this body: {e}"))
+    except RecursionError:
+        # The parser admits PAYLOAD_JSON_DEPTH levels, but what walks the parsed value
+        # recursively (`to_string` in the registry's error rules, the rule message's
+        # rendering) reaches Python's recursion limit a little earlier. Bounding the depth
+        # lower would cost a walk of every payload; a body this deep is bad either way.
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, "nested too deeply to check")
 
 
 def _check(body: bytes, endpoint: Endpoint, now: float) -> PayloadVerdict:
     if endpoint.format is BodyFormat.TEXT:
         return _check_text(body, endpoint)
     try:
-        data = _parse_json(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        reason = "empty body" if not body.strip() else f"not JSON ({type(e).__name__} at byte {getattr(e, 'pos', '?')})"
-        return PayloadVerdict(Outcome.BAD_PAYLOAD, reason)
+        data = safejson.loads(body)
+    except safejson.JsonError as e:
+        return PayloadVerdict(Outcome.BAD_PAYLOAD, "empty body" if not body.strip() else short(str(e)))
     for rule in endpoint.error_rules:
-        if _truthy(rule.when.search(data)):
+        if _truthy(_search(rule.when, data)):
             if rule.outcome is Outcome.SUCCESS:
                 break
-            message = _message(rule.message.search(data)) if rule.message else ""
+            message = _message(_search(rule.message, data)) if rule.message else ""
             return PayloadVerdict(rule.outcome, short(f"body matched error rule '{rule.when.source}'" + (f": {message}" if message else "")))
     for assertion in endpoint.assertions:
-        if not _truthy(assertion.search(data)):
+        if not _truthy(_search(assertion, data)):
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"assertion failed: {assertion.source}"))
     values: list[tuple[str, float]] = []
     for spec in endpoint.values:
-        number = to_number(spec.path.search(data))
-        if number is None:
+        scaled = _scaled(to_number(_search(spec.path, data)), spec.scale)
+        if scaled is None:
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"value {spec.name}: no number at {spec.path.source}"))
-        values.append((spec.name, number * spec.scale))
+        values.append((spec.name, scaled))
     data_ts = None
     if endpoint.freshness is not None:
-        data_ts = parse_timestamp(endpoint.freshness.path.search(data), endpoint.freshness.unit)
+        data_ts = parse_timestamp(_search(endpoint.freshness.path, data), endpoint.freshness.unit)
         if data_ts is None:
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"freshness: no timestamp at {endpoint.freshness.path.source}"), None, tuple(values))
         if is_stale(data_ts, endpoint.freshness, now):
             age = now - data_ts
             return PayloadVerdict(Outcome.STALE, f"data is {age:.0f}s old (max {endpoint.freshness.max_age:g}s)", data_ts, tuple(values))
     return PayloadVerdict(Outcome.SUCCESS, "", data_ts, tuple(values))
-
-
-def _parse_json(body: bytes) -> Any:
-    """orjson (several times faster), falling back to the standard parser for what orjson
-    refuses but APIs send: NaN, Infinity, integers beyond 64 bits."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body)
 
 
 def is_stale(data_ts: float, freshness: Freshness, now: float) -> bool:
@@ -183,11 +189,37 @@ def _check_text(body: bytes, endpoint: Endpoint) -> PayloadVerdict:
     values: list[tuple[str, float]] = []
     for spec in endpoint.values:
         # A plain-text body (mempool.space's /blocks/tip/height) is the value itself.
-        number = to_number(text)
-        if number is None:
+        scaled = _scaled(to_number(text), spec.scale)
+        if scaled is None:
             return PayloadVerdict(Outcome.BAD_PAYLOAD, short(f"value {spec.name}: body is not a number"))
-        values.append((spec.name, number * spec.scale))
+        values.append((spec.name, scaled))
     return PayloadVerdict(Outcome.SUCCESS, "", None, tuple(values))
+
+
+def _search(expression: Expression, data: Any) -> Any:
+    """The expression's result on this body. jmespath 1.x raises a plain TypeError on some
+    shapes (an ordering comparison of a string with a number, as in the Binance rule
+    `code < 0` when `code` is a string): that is the expression failing on this body
+    too, not an error of ours."""
+    try:
+        return expression.search(data)
+    except jmespath.exceptions.JMESPathError:
+        raise
+    except (TypeError, ValueError, OverflowError) as e:
+        raise _ExpressionFailed(type(e).__name__) from None
+
+
+class _ExpressionFailed(Exception):
+    """An expression raised something jmespath does not wrap; the text is its type name."""
+
+
+def _scaled(number: float | None, scale: float) -> float | None:
+    """The value times its scale, or None when there is none or the product overflows
+    (1.5e308 x 1000 is no gauge value either)."""
+    if number is None:
+        return None
+    scaled = number * scale
+    return scaled if math.isfinite(scaled) else None
 
 
 def _truthy(value: Any) -> bool:

@@ -154,6 +154,7 @@ class Auth:
     env: tuple[str, ...] = ()
     keys: tuple[ApiKey, ...] = field(default=(), repr=False)  # the env vars that are set
     optional: bool = False  # probe without a key when none is set
+    retest_after: float = 900.0  # seconds a rejected key rests before one probe tries it again
 
     @property
     def requires_key(self) -> bool:
@@ -466,7 +467,8 @@ class _Compiler:
         if a.type is not AuthType.NONE and not keys:
             how = "it will be probed without a key" if a.optional else "its probes will fail with auth_error"
             self.warnings.append(f"providers[{p.name}].auth.env: none of {', '.join(a.env)} is set; {how}")
-        return Auth(a.type, a.name, a.prefix, tuple(a.env), tuple(keys), a.optional)
+        retest = a.retest_after if a.retest_after is not None else Auth.retest_after
+        return Auth(a.type, a.name, a.prefix, tuple(a.env), tuple(keys), a.optional, retest)
 
     def quota_headers(self, items: Iterable[Any], loc: Loc) -> tuple[QuotaHeaders, ...]:
         out: list[QuotaHeaders] = []

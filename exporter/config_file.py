@@ -510,6 +510,12 @@ class AuthFile(FileModel):
         description="Env var(s) holding the key, tried in order (key rotation); NAME_FILE names a file instead. Never put a key in this file.",
     )
     optional: Annotated[bool, Strict()] = Field(False, description="Probe without a key when none is set.")
+    retest_after: Duration | None = Field(
+        None,
+        examples=["15m"],
+        description="A key the provider rejected is tried again by one probe after this long (default 15m), so a key "
+        "fixed upstream comes back without a restart.",
+    )
 
 
 class QuotaHeaderFile(FileModel):

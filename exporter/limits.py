@@ -19,11 +19,14 @@ BODY_BYTES_MAX = 64 * MIB
 # Nesting of a JSON payload: orjson refuses deeper documents, and the standard parser
 # (the fallback for NaN and huge integers) would hit Python's recursion limit.
 PAYLOAD_JSON_DEPTH = 1024
+# Redirects one attempt follows, all within the configured origin (scheme, host, port):
+# keys never go to another origin, so a redirect there is not followed at all.
+REDIRECT_HOPS = 5
 # Characters of a human-readable detail (logs, the API), secrets redacted before.
 DETAIL_CHARS = 160
 
 # ---------------------------------------------------------------- the config file
-CONFIG_FILE_BYTES = 4 * MIB  # the shipped registry is ~30 KiB
+CONFIG_FILE_BYTES = 4 * MIB  # the shipped registry is ~100 KiB
 CONFIG_NESTING = 64  # mappings and lists inside each other; the registry needs ~10
 CONFIG_INT_DIGITS = 100  # Python refuses to convert integers past 4,300 digits
 CONFIG_ERRORS_SHOWN = 100  # error lines reported; the rest is counted in one last line
@@ -32,8 +35,26 @@ CONFIG_DURATION_MAX = 31 * 86400.0  # every other duration: max_age, budget per,
 CONFIG_JSON_NODES = 10_000  # values in one endpoint's `json` body (YAML aliases can multiply them)
 CONFIG_JSON_DEPTH = 32  # nesting of one endpoint's `json` body
 
+# ---------------------------------------------------------------- the HTTP server (every route)
+# A request line (method, path and query) and one header line; aiohttp's parser answers
+# 400 past them (its defaults, and Apache's LimitRequestLine: kept, now stated).
+HTTP_REQUEST_LINE_BYTES = 8190
+HTTP_HEADER_BYTES = 8190
+HTTP_HEADERS = 128  # header lines in one request
+# Seconds a client may take to send a whole request head (request line and headers),
+# counted from the connection, or from the first byte of a later request on a kept-alive
+# connection: a client that sends a byte at a time (slowloris) is cut off here.
+HTTP_HEAD_SECONDS = 10.0
+# Seconds an idle kept-alive connection stays open (aiohttp's default is an hour; 75 s is
+# nginx's and `web.run_app`'s, longer than a 60 s scrape interval so scrapes reuse it).
+HTTP_KEEPALIVE_SECONDS = 75.0
+# Seconds the server goes on reading (and dropping) a body its handler left unread, after
+# the answer, before it closes the connection (aiohttp's default, stated).
+HTTP_LINGER_SECONDS = 10.0
+
 # ---------------------------------------------------------------- the JSON API
 API_BODY_BYTES = 16 * KIB  # a request body (the two POST routes take a small object)
+API_BODY_SECONDS = 10.0  # to receive that body once the head is in (a body sent a byte at a time)
 API_JSON_DEPTH = 32  # nesting of a request body or a WebSocket message
 API_PAGE_MAX = 100_000
 API_STRING_CHARS = 200  # a query string parameter

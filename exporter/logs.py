@@ -61,6 +61,30 @@ def _is_terminal(stream: object) -> bool:
         return False
 
 
+class ToStructlog(logging.Handler):
+    """Hands the standard library's records (aiohttp's, asyncio's) to structlog, so they get
+    the same processors as the exporter's own events (the redactor among them) and come out
+    as the same one-line JSON: a traceback becomes the `exception` field of its line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"logger": record.name}
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            structlog.get_logger().log(record.levelno, record.getMessage(), **fields)
+        except Exception:  # noqa: BLE001 - logging must not raise into its caller
+            self.handleError(record)
+
+
+_writer: BatchedWriter | None = None
+
+
+def flush() -> None:
+    """Write out the log lines still held in the buffer (tests read the output at once)."""
+    if _writer is not None:
+        _writer.flush_now()
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor | None = None) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -83,12 +107,20 @@ def configure_logging(level: str = "INFO", fmt: str = "json", redactor: Redactor
         # orjson renders to bytes about ten times faster than json: a log line per probe
         # otherwise costs as much CPU as the probe's HTTP exchange.
         renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
-        factory = structlog.BytesLoggerFactory(BatchedWriter(sys.stderr.buffer))  # type: ignore[arg-type]
+        global _writer
+        _writer = BatchedWriter(sys.stderr.buffer)
+        factory = structlog.BytesLoggerFactory(_writer)  # type: ignore[arg-type]
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
-    # aiohttp logs through the standard library: route it to stderr too.
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    # aiohttp and asyncio log through the standard library: through structlog with them, so
+    # their lines are redacted and one JSON line each like ours, never multi-line text.
+    # Warnings and above only: their info lines are per-request noise.
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, ToStructlog)]:
+        root.removeHandler(handler)  # configured again (tests): one route, not two
+    root.addHandler(ToStructlog())
+    root.setLevel(max(numeric, logging.WARNING))

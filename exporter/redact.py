@@ -6,19 +6,26 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 MASK = "***"
-_MIN_SECRET = 4  # shorter values would mask ordinary words
+MIN_SECRET = 4  # shorter values would mask ordinary words (settings refuse shorter API tokens)
 
 
 class Redactor:
-    """Replaces every known secret value in a text. The set is swapped on reload."""
+    """Replaces every known secret value in a text.
+
+    Secrets come in groups with their own lifetimes: the providers' keys (`config`, swapped
+    on every reload) and the API's tokens (`api_tokens`, read once at start-up). Updating
+    one group leaves the others alone."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._groups: dict[str, frozenset[str]] = {}
         self._secrets: tuple[str, ...] = ()
         self.update(secrets)
 
-    def update(self, secrets: Iterable[str]) -> None:
+    def update(self, secrets: Iterable[str], group: str = "config") -> None:
+        """Replace the secrets of `group`."""
+        self._groups[group] = frozenset(s for s in secrets if len(s) >= MIN_SECRET)
         # Longest first, so a key that contains another is masked whole.
-        self._secrets = tuple(sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True))
+        self._secrets = tuple(sorted(frozenset().union(*self._groups.values()), key=len, reverse=True))
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:

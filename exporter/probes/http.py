@@ -8,13 +8,17 @@ Nothing here raises into the scheduler: every failure is an outcome.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import yarl
+from aiohttp import hdrs
 
+from .. import limits
 from ..classify import PayloadVerdict, classify_response, short
 from ..config import ApiKey, Endpoint, Provider
 from ..model import KeyCheck, Outcome, ProbeResult, QuotaObservation, RetryReason
@@ -24,6 +28,8 @@ from .request import env_proxy
 
 MAX_ATTEMPTS = 3  # DESIGN.md: timeouts and 5xx are tried at most three times
 TIMEOUT_GROWTH = 1.5  # each timeout retry waits 1.5x longer
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_READ_CHUNK = 64 * 1024  # aiohttp's read buffer: decoded bytes are counted in pieces of this size
 _RETRYABLE_BACKOFF = {Outcome.SERVER_ERROR: RetryReason.SERVER_ERROR, Outcome.CONNECTION_ERROR: RetryReason.CONNECTION_ERROR}
 
 
@@ -45,44 +51,92 @@ class _Attempt:
 
 @functools.lru_cache(maxsize=256)
 def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=seconds)
+    """The whole attempt's bound: aiohttp's total timeout runs from the request until the
+    body is read (a body sent a byte a second ends here too). Its default rounds
+    deadlines of 5 s and more up to the next whole second, which would let an attempt
+    run up to a second past the endpoint's timeout: not here."""
+    return aiohttp.ClientTimeout(total=seconds, ceil_threshold=math.inf)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The body, or None once it grows past `limit` (we stop reading there)."""
+    """The decoded body, or None once it grows past `limit` decoded bytes: reading stops
+    there and the connection is closed, so the rest is never received, let alone inflated.
+
+    Content-Length counts the bytes on the wire. With a Content-Encoding the decoded body
+    can be a thousand times larger (1,000 MiB of zeros gzip to 1 MB), so only an
+    unencoded length is trusted. aiohttp (3.14) inflates as the stream is read, at most
+    a read buffer ahead of us, so the count below bounds memory and CPU alike."""
     length = resp.content_length
-    if length is not None:
+    if length is not None and resp.headers.get(hdrs.CONTENT_ENCODING, "identity").lower() == "identity":
         if length > limit:
             return None
         return await resp.read()  # the common case: one call, no chunk iteration
     chunks: list[bytes] = []
     size = 0
-    async for chunk in resp.content.iter_chunked(65536):
+    async for chunk in resp.content.iter_chunked(_READ_CHUNK):
         size += len(chunk)
         if size > limit:
+            resp.close()
             return None
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, key: ApiKey | None, wait: float) -> _Attempt:
-    """One request; `wait` bounds it whole (connect, headers, body), in seconds."""
+    """One request; `wait` bounds it whole (connect, redirects, headers, body), in seconds.
+
+    Redirects are followed here rather than by aiohttp, which keeps custom headers (an
+    `X-Key`) on a redirect to another host, and would send a key in the path or the query
+    wherever the Location says. Within the configured origin a redirect is followed with
+    the key; to another origin it is not followed at all, and the attempt ends in
+    `bad_payload` naming that origin. Following it without the key would only end in a
+    401 that marks a good key invalid (or a keyless answer that hides the move), and a
+    monitor should not silently probe a host nobody configured: a provider that moved its
+    API shows up as a failing endpoint whose detail says where to, and the user updates
+    base_url once they trust the new host."""
     request = ctx.requests.get(provider, endpoint, key)
     session = ctx.fresh_session if endpoint.fresh_connection and ctx.fresh_session else ctx.session
+    url, method, headers, data = request.url, endpoint.method.value, request.headers, request.body
+    timeout = _client_timeout(wait)
+    hops = 0
     started = time.perf_counter()
     try:
-        async with session.request(
-            endpoint.method.value,
-            request.url,
-            headers=request.headers,
-            data=request.body,
-            timeout=_client_timeout(wait),
-            allow_redirects=True,
-            proxy=env_proxy(provider.base_url),
-        ) as resp:
-            body = await _read_capped(resp, endpoint.max_body_bytes)
+        while True:
+            async with session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                timeout=timeout,
+                allow_redirects=False,
+                proxy=env_proxy(provider.base_url),
+            ) as resp:
+                status, resp_headers = resp.status, resp.headers
+                location = resp_headers.get(hdrs.LOCATION) if status in _REDIRECT_CODES else None
+                if location is None:
+                    body = await _read_capped(resp, endpoint.max_body_bytes)
+                    duration = time.perf_counter() - started
+                    break
             duration = time.perf_counter() - started
-            status, resp_headers = resp.status, resp.headers
+            target = _redirect_target(url, location)
+            if target is None:
+                return _Attempt(Outcome.BAD_PAYLOAD, status, duration, resp_headers, detail="redirected to an invalid location")
+            if _origin(target) != _origin(request.url):
+                origin = short(str(target.origin()))  # scheme, host and port only: never the path or query, where a key may sit
+                detail = f"redirected to another origin ({origin}); not followed, so no key goes there: update base_url if the API moved"
+                return _Attempt(Outcome.BAD_PAYLOAD, status, duration, resp_headers, detail=detail)
+            hops += 1
+            if hops > limits.REDIRECT_HOPS:
+                return _Attempt(Outcome.BAD_PAYLOAD, status, duration, resp_headers, detail=f"more than {limits.REDIRECT_HOPS} redirects")
+            if status == 303 or (status in (301, 302) and method == "POST"):
+                # What browsers and aiohttp do: the redirected request is a GET, without the body.
+                method, data = "GET", None
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+            url = target
+            left = wait - duration  # every hop spends the same attempt's time
+            if left <= 0:
+                raise TimeoutError
+            timeout = aiohttp.ClientTimeout(total=left, ceil_threshold=math.inf)
     except TimeoutError:
         return _Attempt(Outcome.TIMEOUT, detail=f"no complete answer within {wait:g}s")
     except aiohttp.ClientPayloadError as e:
@@ -95,6 +149,22 @@ async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, ke
         return _Attempt(Outcome.BAD_PAYLOAD, status, duration, resp_headers, detail=f"body larger than {endpoint.max_body_bytes} bytes")
     verdict = classify_response(status, body, endpoint, ctx.wall())
     return _Attempt(verdict.outcome, status, duration, resp_headers, verdict, verdict.detail)
+
+
+def _redirect_target(url: yarl.URL, location: str) -> yarl.URL | None:
+    """The absolute http(s) URL a Location header points to, or None when it is none."""
+    try:
+        target = url.join(yarl.URL(location))
+    except (ValueError, TypeError):
+        return None
+    if target.scheme not in ("http", "https") or not target.host:
+        return None
+    return target
+
+
+def _origin(url: yarl.URL) -> tuple[str, str | None, int | None]:
+    # yarl lowercases scheme and host and gives the scheme's default port when none is written.
+    return (url.scheme, url.host, url.port)
 
 
 async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
@@ -124,7 +194,7 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
         return finish(Outcome.CIRCUIT_OPEN, detail="circuit breaker open: provider failing, probe skipped")
 
     timeout = endpoint.timeout
-    key = runtime.keys.current()
+    key = runtime.keys.current(started_mono)  # may be a rejected key whose rest is over: its trial
     tried_keys: set[str] = set()
     codes: list[int] = []
     retries: list[RetryReason] = []
@@ -154,7 +224,7 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
                 continue
         elif outcome is Outcome.AUTH_ERROR and key is not None:
             key_checks.append(KeyCheck(key.env, False))
-            nxt = runtime.keys.reject(key)
+            nxt = runtime.keys.reject(key, ctx.monotonic())
             if nxt is not None and nxt.env not in tried_keys:
                 retries.append(RetryReason.KEY_ROTATION)
                 key = nxt
@@ -170,7 +240,8 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
 
     assert last is not None
     runtime.breaker.record(last.outcome, ctx.monotonic())
-    if key is not None and last.status is not None and last.status < 400 and last.outcome is not Outcome.AUTH_ERROR:
+    # A 2xx proves the key; a redirect that was not followed says nothing of it.
+    if key is not None and last.status is not None and last.status < 300 and last.outcome is not Outcome.AUTH_ERROR:
         runtime.keys.accept(key)
         key_checks.append(KeyCheck(key.env, True))
     now = ctx.wall()
@@ -205,7 +276,7 @@ async def probe_key(ctx: ProbeContext, spec: ProbeSpec, key: ApiKey) -> ProbeRes
         check: tuple[KeyCheck, ...] = ()
         if attempt is not None and outcome is Outcome.AUTH_ERROR:
             check = (KeyCheck(key.env, False),)
-        elif attempt is not None and attempt.status is not None and attempt.status < 400:
+        elif attempt is not None and attempt.status is not None and attempt.status < 300:
             check = (KeyCheck(key.env, True),)
         return ProbeResult(
             provider=provider.name,

@@ -6,15 +6,31 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import yarl
+
+from .hostile import DEEP_JSON_LEVELS
+
 BODY_ERRORS = ("rate_limit", "auth", "generic")
 MAX_HANG_SECONDS = 300.0
 MAX_LATENCY_MS = 300_000
 MAX_OVERSIZED_BYTES = 64 * 1024 * 1024
+MAX_DEEP_JSON_LEVELS = 1_000_000  # 2 MB of brackets
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+MAX_REDIRECT_URL = 2000
 
 
 @dataclass(frozen=True)
 class RateLimitFault:
     retry_after: float = 30.0
+
+
+@dataclass(frozen=True)
+class RedirectFault:
+    """Answer with a redirect to `to` followed by the request's path and query, as a
+    provider that moved its API to another host does."""
+
+    to: str
+    status: int = 302
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,10 @@ class FaultSpec:
     garbage: bool = False
     truncated: bool = False
     oversized_bytes: int | None = None
+    gzip_bomb: bool = False
+    deep_json: int | None = None
+    slow_body: bool = False
+    redirect: RedirectFault | None = None
     stale_seconds: float = 0.0
     invalid_keys: tuple[str, ...] | str = field(default=(), repr=False)
     quota_remaining: int | None = None
@@ -79,7 +99,7 @@ class FaultSpec:
             if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
                 raise ValueError("status: must be an HTTP status code (100 to 599)")
             kw["status"] = status
-        for flag in ("hang", "disconnect", "garbage", "truncated"):
+        for flag in ("hang", "disconnect", "garbage", "truncated", "gzip_bomb", "slow_body"):
             if flag in data:
                 if not isinstance(data[flag], bool):
                     raise ValueError(f"{flag}: must be true or false")
@@ -100,6 +120,11 @@ class FaultSpec:
             kw["body_error"] = data["body_error"]
         if data.get("oversized_bytes") is not None:
             kw["oversized_bytes"] = _int("oversized_bytes", data["oversized_bytes"], 1, MAX_OVERSIZED_BYTES)
+        levels = data.get("deep_json")
+        if levels is not None and levels is not False:  # `true` asks for the default depth
+            kw["deep_json"] = _int("deep_json", DEEP_JSON_LEVELS if levels is True else levels, 1, MAX_DEEP_JSON_LEVELS)
+        if data.get("redirect") is not None:
+            kw["redirect"] = _redirect(data["redirect"])
         if "stale_seconds" in data:
             kw["stale_seconds"] = _number("stale_seconds", data["stale_seconds"], 0, 10 * 365 * 86400)
         if data.get("invalid_keys") is not None:
@@ -129,10 +154,35 @@ class FaultSpec:
                 continue
             if f.name == "rate_limit":
                 value = {"retry_after": value.retry_after}
+            elif f.name == "redirect":
+                value = {"to": value.to, "status": value.status}
             elif f.name == "invalid_keys":
                 value = "all" if value == "all" else ["***"] * len(value)
             out[f.name] = value
         return out
+
+
+def _redirect(value: Any) -> RedirectFault:
+    if isinstance(value, str):
+        value = {"to": value}
+    if not isinstance(value, dict):
+        raise ValueError('redirect: must be a URL or an object like {"to": "http://127.0.0.1:9999", "status": 301}')
+    for key in value:
+        if key not in ("to", "status"):
+            raise ValueError(f"redirect.{key}: unknown field")
+    to = value.get("to")
+    if not isinstance(to, str) or len(to) > MAX_REDIRECT_URL:
+        raise ValueError(f"redirect.to: must be an http(s) URL of at most {MAX_REDIRECT_URL} characters")
+    try:
+        url = yarl.URL(to)
+    except ValueError:
+        raise ValueError("redirect.to: must be an http(s) URL") from None
+    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+        raise ValueError("redirect.to: must be an http(s) URL with a host, and no query or fragment (the request's path and query are appended)")
+    status = value.get("status", 302)
+    if isinstance(status, bool) or not isinstance(status, int) or status not in REDIRECT_CODES:
+        raise ValueError(f"redirect.status: must be one of {', '.join(map(str, REDIRECT_CODES))}")
+    return RedirectFault(to.rstrip("/"), status)
 
 
 def _name(where: str, value: Any, allow_star: bool = False) -> str:

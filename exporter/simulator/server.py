@@ -11,7 +11,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlparse
@@ -19,8 +19,9 @@ from urllib.parse import urlparse
 import structlog
 from aiohttp import web
 
+from .. import limits, safejson
 from ..config import AuthType, Config, Endpoint, Provider, QuotaHeaders, ResetFormat
-from . import payloads
+from . import hostile, payloads
 from .faults import MAX_HANG_SECONDS, FaultSpec, FaultStore
 
 log = structlog.get_logger()
@@ -29,6 +30,7 @@ _KEY = object()  # the {key} wildcard segment
 _GARBAGE = b"\x00\x9c\xff<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body>\xfe"
 DEFAULT_QUOTA_LIMIT = 120.0
 DEFAULT_QUOTA_WINDOW = 60.0
+SLOW_BODY_PERIOD = 1.0  # seconds between two bytes of a slow_body answer
 
 
 def simulator_config(config: Config, base_url: str) -> Config:
@@ -156,6 +158,7 @@ class Simulator:
         self._quota = _Quota()
         self._max_hang = max_hang
         self._closing: asyncio.Event | None = None
+        self._bomb: asyncio.Future[bytes] | None = None  # built on first use, then kept
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._app = web.Application()
@@ -232,8 +235,8 @@ class Simulator:
 
     async def _control_set(self, request: web.Request) -> web.Response:
         try:
-            data = json.loads(await request.read() or b"null")
-        except (ValueError, UnicodeDecodeError):
+            data = safejson.loads(await request.read() or b"null", max_depth=limits.API_JSON_DEPTH)
+        except safejson.JsonError:
             return _bad_request("body", "must be a JSON object")
         try:
             spec = FaultSpec.from_json(data)
@@ -270,8 +273,8 @@ class Simulator:
         body: Any = None
         if raw:
             try:
-                body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+                body = safejson.loads(raw)
+            except safejson.JsonError:
                 body = None
         segments = _split("/" + request.match_info.get("tail", ""))
         best: tuple[int, _Route, str | None] | None = None
@@ -301,6 +304,10 @@ class Simulator:
         if fault and fault.hang:
             await self._hang(request)
             return self._drop(request)
+        if fault and fault.redirect:
+            # A moved host redirects every request, with a key or without one.
+            redirect = fault.redirect
+            return web.Response(status=redirect.status, headers={"Location": redirect.to + request.path_qs})
         now = self._clock()
         stale = fault.stale_seconds if fault else 0.0
         ctx = payloads.Ctx(provider.name, route.endpoint.name, now - stale, self.market, request.query, body, stale)
@@ -330,13 +337,60 @@ class Simulator:
             data, content_type = payload.encode(), "text/plain"
         else:
             data, content_type = json.dumps(payload, separators=(",", ":")).encode(), "application/json"
-        if fault and fault.oversized_bytes:
-            data, content_type = _oversized(payload, fault.oversized_bytes), "application/json"
+        headers = {**quota, "Content-Type": content_type}
+        if fault and fault.oversized_bytes and not (fault.garbage or fault.gzip_bomb or fault.deep_json):
+            headers["Content-Type"] = "application/json"
+            return await self._stream(request, headers, hostile.oversized(payload, fault.oversized_bytes), fault)
+        if fault and fault.deep_json:
+            data, headers["Content-Type"] = hostile.deep_json(fault.deep_json), "application/json"
         if fault and fault.truncated:
             data = data[: max(1, len(data) // 2)]
         if fault and fault.garbage:
             data = _GARBAGE
-        return web.Response(body=data, status=200, headers={**quota, "Content-Type": content_type})
+        if fault and fault.gzip_bomb:
+            data, headers["Content-Type"], headers["Content-Encoding"] = await self._gzip_bomb(), "application/json", "gzip"
+        if fault and fault.slow_body:
+            return await self._trickle(request, headers, data)
+        return web.Response(body=data, status=200, headers=headers)
+
+    async def _gzip_bomb(self) -> bytes:
+        """The bomb, built once in a thread (a third of a second of CRC-32 the event loop
+        should not wait for) and shared by every request that arrives meanwhile."""
+        if self._bomb is None:
+            self._bomb = asyncio.get_running_loop().run_in_executor(None, hostile.gzip_bomb)
+        # shield: a client that hangs up must not cancel the build the others wait for.
+        return await asyncio.shield(self._bomb)
+
+    async def _stream(self, request: web.Request, headers: dict[str, str], chunks: Iterator[bytes], fault: FaultSpec) -> web.StreamResponse:
+        """A body sent in pieces without a Content-Length (chunked), as it is generated: a
+        64 MiB answer never sits in the simulator's memory, and the client cannot tell its
+        size before reading it. `truncated` stops it halfway; `slow_body` trickles it."""
+        if fault.truncated and fault.oversized_bytes:
+            chunks = _take(chunks, max(1, fault.oversized_bytes // 2))
+        if fault.slow_body:
+            # A client gives up long before the first MiB at a byte a second: no need for more.
+            return await self._trickle(request, headers, b"".join(_take(chunks, 1 << 20)))
+        resp = web.StreamResponse(status=200, headers=headers)
+        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the client stopped reading: the answer ends here
+            for chunk in chunks:
+                await resp.write(chunk)
+        return resp
+
+    async def _trickle(self, request: web.Request, headers: dict[str, str], data: bytes) -> web.StreamResponse:
+        """Headers at once with the full Content-Length, then the body one byte a second:
+        only a timeout that covers the body read ends it early."""
+        resp = web.StreamResponse(status=200, headers=headers)
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for i in range(len(data)):
+                transport = request.transport
+                if transport is None or transport.is_closing() or (self._closing is not None and self._closing.is_set()):
+                    return self._drop(request)
+                await resp.write(data[i : i + 1])
+                await self._sleep(SLOW_BODY_PERIOD)
+        return resp
 
     def _key_ok(self, request: web.Request, provider: Provider, path_key: str | None, fault: FaultSpec | None) -> bool:
         auth = provider.auth
@@ -388,10 +442,10 @@ def _bad_request(field_name: str, message: str) -> web.Response:
     return web.json_response({"error": f"{field_name}: {message}", "field": field_name}, status=400)
 
 
-def _oversized(payload: Any, size: int) -> bytes:
-    base = dict(payload) if isinstance(payload, dict) else {"data": payload}
-    base["_padding"] = ""
-    head = json.dumps(base, separators=(",", ":"))
-    pad = max(0, size - len(head.encode()))
-    base["_padding"] = "x" * pad
-    return json.dumps(base, separators=(",", ":")).encode()
+def _take(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """The first `size` bytes of a stream of chunks."""
+    for chunk in chunks:
+        if size <= 0:
+            return
+        yield chunk[:size]
+        size -= len(chunk)

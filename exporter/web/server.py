@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
+from .. import limits
 from ..metrics import Exposition
 from ..state import State
 from .api import ApiOptions, setup_api
 from .api.errors import error_response
 from .api.models import Ok, ReloadFailed
 from .control import ExporterControl
+from .protocol import ExporterSite
 
 # Level 1: the exposition is repetitive text, so the fastest level already shrinks it
 # about tenfold; higher levels cost several times the CPU for a few percent (bench/).
@@ -134,11 +136,20 @@ def build_web_app(
     return app
 
 
-async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start serving `app`; returns the runner (for cleanup) and the bound port."""
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    head_timeout: float = limits.HTTP_HEAD_SECONDS,
+    keepalive_timeout: float = limits.HTTP_KEEPALIVE_SECONDS,
+) -> tuple[web.AppRunner, int]:
+    """Start serving `app`; returns the runner (for cleanup) and the bound port. Connections
+    are `protocol.ExporterRequestHandler`s: bounded request heads, JSON errors, no raw
+    request in a log line. Tests pass shorter timeouts."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = ExporterSite(runner, host, port, head_timeout=head_timeout, keepalive_timeout=keepalive_timeout)
     await site.start()
     bound = int(runner.addresses[0][1]) if runner.addresses else port  # the port bound for port 0
     return runner, bound

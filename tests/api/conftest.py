@@ -18,8 +18,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from exporter import limits
 from exporter.app import Exporter, build_app
 from exporter.model import ProbeResult
+from exporter.redact import Redactor
 from exporter.simulator import Simulator
 from exporter.web.api import ApiOptions, ApiSettings
 from exporter.web.server import WebOptions, serve
@@ -141,6 +143,9 @@ async def start_api() -> AsyncIterator[StartApi]:
         use_token: bool = True,
         enable_actions: bool = True,
         enable_lifecycle: bool = True,
+        redactor: Redactor | None = None,
+        head_timeout: float = limits.HTTP_HEAD_SECONDS,
+        keepalive_timeout: float = limits.HTTP_KEEPALIVE_SECONDS,
     ) -> ApiHarness:
         sim, keys = await start_simulated()
         cleanups.append(sim.stop)
@@ -156,9 +161,9 @@ async def start_api() -> AsyncIterator[StartApi]:
             enable_actions=enable_actions,
             sleep=timer.sleep,
         )
-        exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, backoff_base=BACKOFF)
+        exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, backoff_base=BACKOFF, redactor=redactor)
         app: web.Application = build_app(exporter, WebOptions(enable_lifecycle=enable_lifecycle, api=options), handle_sighup=False, schedule=False)
-        runner, port = await serve(app, "127.0.0.1", 0)
+        runner, port = await serve(app, "127.0.0.1", 0, head_timeout=head_timeout, keepalive_timeout=keepalive_timeout)
         cleanups.append(runner.cleanup)
         headers = {"Authorization": f"Bearer {settings.tokens[0]}"} if settings.tokens and use_token else {}
         return ApiHarness(sim, exporter, app, http, f"http://127.0.0.1:{port}", headers, timer, options)

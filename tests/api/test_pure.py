@@ -129,14 +129,14 @@ def test_cors_origin(origin: str | None, allowed: tuple[str, ...], result: str |
 def test_settings_from_env() -> None:
     s = ApiSettings.from_env(
         {
-            "API_TOKENS": " a, b ,",
+            "API_TOKENS": " token-a, token-b ,",
             "ALLOWED_IPS": "10.0.0.0/8; 127.0.0.1",
             "CORS_ORIGINS": "https://x.example/",
             "PROTECT_METRICS": "yes",
             "PROMETHEUS_URL": "http://prom:9090/",
         }
     )
-    assert s.tokens == ("a", "b") and len(s.allowed_ips) == 2 and s.cors_origins == ("https://x.example",)
+    assert s.tokens == ("token-a", "token-b") and len(s.allowed_ips) == 2 and s.cors_origins == ("https://x.example",)
     assert s.protect_metrics and s.prometheus_url == "http://prom:9090"
     assert "tokens=" not in repr(s)  # never in a log line
     assert ApiSettings.from_env({}) == ApiSettings()
@@ -148,6 +148,21 @@ def test_settings_errors_name_the_variable() -> None:
     assert [line.split(":")[0] for line in e.value.errors] == ["ALLOWED_IPS", "CORS_ORIGINS", "PROTECT_METRICS", "PROMETHEUS_URL"]
     with pytest.raises(ConfigError, match="PROTECT_METRICS: needs API_TOKENS"):
         ApiSettings.from_env({"PROTECT_METRICS": "true"})
+
+
+@pytest.mark.parametrize("value", [",", " ", " , ,", "\t"])
+def test_api_tokens_set_without_a_token_refuse_to_start(value: str) -> None:
+    """Someone meant to protect the API: starting open would be a silent failure."""
+    with pytest.raises(ConfigError) as e:
+        ApiSettings.from_env({"API_TOKENS": value})
+    [line] = e.value.errors
+    assert line.startswith("API_TOKENS: ") and "holds no token" in line
+
+
+def test_api_tokens_empty_is_unset_and_short_tokens_are_refused() -> None:
+    assert ApiSettings.from_env({"API_TOKENS": ""}).auth_enabled is False  # compose files write VAR= for unset
+    with pytest.raises(ConfigError, match=r"API_TOKENS: 1 token\(s\) shorter than 4 characters"):
+        ApiSettings.from_env({"API_TOKENS": "long-enough-token, abc"})
 
 
 @pytest.mark.parametrize(

@@ -35,23 +35,29 @@ async def test_categories(api: ApiHarness) -> None:
     rows = {r["category"]: r for r in await api.get("/api/categories")}
     assert set(rows) == {"market_data", "exchanges", "explorers", "rpc_nodes", "news", "sentiment", "onchain"}
     ex = rows["exchanges"]
-    assert ex["name"] == "Exchanges" and ex["total_sources"] == 4 and ex["online_sources"] == 1
-    assert ex["online_ratio"] == 0.25 and ex["status"] == "online"  # of the probed ones
+    n = sum(p.category == "exchanges" for p in api.exporter.config.providers)
+    assert ex["name"] == "Exchanges" and ex["total_sources"] == n and ex["online_sources"] == 1
+    assert ex["online_ratio"] == round(1 / n, 4) and ex["status"] == "online"  # of the probed ones
     assert rows["news"]["status"] == "unknown"
 
 
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("category=exchanges", {"binance", "bybit", "okx", "kraken"}),
+        ("category=exchanges", "every exchange"),
         ("category=EXCHANGES&status=online", {"binance"}),
         ("status=offline", {"kraken"}),
-        ("search=scan", {"etherscan", "bscscan", "tronscan"}),
+        ("search=scan", "every provider named or described with 'scan'"),
         ("category=explorers&search=tron", {"tronscan"}),
         ("status=degraded", set()),
     ],
 )
-async def test_provider_filters(api: ApiHarness, query: str, expected: set[str]) -> None:
+async def test_provider_filters(api: ApiHarness, query: str, expected: set[str] | str) -> None:
+    providers = api.exporter.config.providers
+    if expected == "every exchange":  # the shipped registry grows: read it, not a copy
+        expected = {p.name for p in providers if p.category == "exchanges"}
+    elif isinstance(expected, str):
+        expected = {p.name for p in providers if "scan" in p.name or "scan" in p.description.lower()}
     await api.probe_all("binance")
     await api.fault(provider="kraken", status=503)
     await api.probe_all("kraken")
@@ -61,7 +67,7 @@ async def test_provider_filters(api: ApiHarness, query: str, expected: set[str])
 
 async def test_provider_row_shape(api: ApiHarness) -> None:
     await api.probe_all("binance")
-    (row,) = await api.get("/api/providers?search=binance")
+    row = next(r for r in await api.get("/api/providers?search=binance") if r["id"] == "binance")
     assert row["id"] == "binance" and row["status"] == "online" and row["health_score"] == 100
     assert row["has_key"] is False and row["circuit_state"] == "closed"
     assert row["rate_limit"]["period"] == "weight_1m" and row["rate_limit"]["total"] > 0

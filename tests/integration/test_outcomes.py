@@ -8,8 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
+import structlog
+from aiohttp import web
 
-from exporter.model import Outcome, RetryReason
+from exporter.model import Outcome, ProbeKind, ProbeResult, RetryReason
+from exporter.probes import KINDS, Kind, ProbeContext, ProbeSpec
 from exporter.ratelimit import PAUSE_MARGIN
 
 from .conftest import BAD_KEY, TEST_TIMEOUT, Harness
@@ -136,14 +139,23 @@ async def test_404_is_client_error(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    "fault",
-    [{"garbage": True}, {"truncated": True}, {"oversized_bytes": 2_000_000}, {"body_error": "generic"}],
-    ids=["garbage", "truncated", "oversized", "body_error"],
+    ("fault", "detail"),
+    [
+        ({"garbage": True}, "not JSON"),
+        ({"truncated": True}, "not JSON"),
+        ({"oversized_bytes": 2_000_000}, "body larger than 1048576 bytes"),
+        ({"oversized_bytes": 20_000_000}, "body larger than 1048576 bytes"),
+        ({"body_error": "generic"}, "body matched error rule"),
+        ({"gzip_bomb": True}, "body larger than 1048576 bytes"),  # 1 MB on the wire, 1,000 MiB inflated
+        ({"deep_json": True}, "nested deeper than 1024 levels"),  # 100,000 levels: a RecursionError before
+    ],
+    ids=["garbage", "truncated", "oversized", "oversized_20mb", "body_error", "gzip_bomb", "deep_json"],
 )
-async def test_bad_bodies_are_bad_payload(harness: Harness, fault: dict) -> None:
+async def test_bad_bodies_are_bad_payload(harness: Harness, fault: dict, detail: str) -> None:
     await harness.fault(provider="okx", endpoint="btc_ticker", **fault)
     r = await harness.probe("okx", "btc_ticker")
     assert r.outcome is Outcome.BAD_PAYLOAD, r.detail
+    assert r.detail.startswith(detail), r.detail
     labels = ep_labels("okx", "exchanges", "btc_ticker")
     assert await harness.sample("crypto_api_probes_total", **labels, outcome="bad_payload") == 1
     assert await harness.sample("crypto_api_value", provider="okx", endpoint="btc_ticker", name="btc_usd") is None
@@ -187,3 +199,95 @@ async def test_count_limited_fault_then_recovery(harness: Harness) -> None:
     assert await harness.sample("crypto_api_retries_total", provider="alternative_me", endpoint="fear_greed", reason="server_error") == 1
     index = await harness.sample("crypto_api_value", provider="alternative_me", endpoint="fear_greed", name="fear_greed_index")
     assert index is not None and 0 <= index <= 100
+
+
+async def test_a_probe_kind_that_raises_still_ends_in_one_outcome(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DESIGN.md: every probe ends in exactly one outcome; nothing raises into the
+    scheduler. A kind's bug becomes a published bad_payload and one redacted error log."""
+
+    async def crash(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
+        raise RuntimeError(f"cannot handle https://api.example/?apikey={BAD_KEY}")
+
+    monkeypatch.setitem(KINDS, ProbeKind.HTTP, Kind(crash))  # type: ignore[index]
+    with structlog.testing.capture_logs() as logs:
+        r = await harness.probe("etherscan", "gas_oracle")
+    assert r.outcome is Outcome.BAD_PAYLOAD and r.attempts == 0
+    assert r.detail == "the probe failed inside the exporter (RuntimeError); see the log event probe_crashed"
+    labels = ep_labels("etherscan", "explorers", "gas_oracle")
+    assert await harness.sample("crypto_api_up", **labels) == 0
+    assert await harness.sample("crypto_api_probes_total", **labels, outcome="bad_payload") == 1
+    crashes = [e for e in logs if e["event"] == "probe_crashed"]
+    assert len(crashes) == 1 and crashes[0]["log_level"] == "error"
+    assert "RuntimeError: cannot handle https://api.example/?apikey=***" in crashes[0]["traceback"]
+    assert BAD_KEY not in repr(logs)
+
+
+async def test_body_at_one_byte_a_second_is_a_timeout(harness: Harness) -> None:
+    """Headers at once, then a byte a second: each attempt ends at its timeout, as a hang does."""
+    await harness.fault(provider="okx", endpoint="server_time", slow_body=True)
+    started = time.monotonic()
+    r = await harness.probe("okx", "server_time")
+    elapsed = time.monotonic() - started
+    assert r.outcome is Outcome.TIMEOUT and r.attempts == 3
+    budget = TEST_TIMEOUT * (1 + 1.5 + 2.25)
+    assert budget - 0.1 <= elapsed <= budget + 1.5
+
+
+class Recorder:
+    """A tiny aiohttp app on another loopback port: what a redirect to another origin
+    would reach. It notes every request it gets."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append((request.path_qs, dict(request.headers)))
+        return web.json_response({"jsonrpc": "2.0", "id": 1, "result": "0x10", "status": {"error_code": 0}})
+
+    async def __aenter__(self) -> Recorder:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("provider", "endpoint", "key_env"),
+    [("coinmarketcap", "btc_quote", "CMC_API_KEY"), ("etherscan", "gas_oracle", "ETHERSCAN_API_KEY_1"), ("infura", "block_number", "INFURA_API_KEY")],
+    ids=["header_key", "query_key", "path_key"],
+)
+async def test_redirect_to_another_origin_never_carries_the_key(harness: Harness, provider: str, endpoint: str, key_env: str) -> None:
+    """A provider that moved its API host answers 302 to it, path and query kept. The
+    exporter does not follow: the other server gets nothing, not even a key-less request."""
+    key = next(k.value for k in harness.exporter.config.provider(provider).auth.keys if k.env == key_env)
+    async with Recorder() as elsewhere:
+        await harness.fault(provider=provider, endpoint=endpoint, redirect=elsewhere.url)
+        r = await harness.probe(provider, endpoint)
+    assert elsewhere.seen == []
+    assert (r.outcome, r.status_code, r.attempts, r.key_env) == (Outcome.BAD_PAYLOAD, 302, 1, key_env)
+    assert r.detail.startswith(f"redirected to another origin ({elsewhere.url}); not followed")
+    assert key not in r.detail
+    # The key was neither blamed for the move nor proven by it.
+    assert r.key_checks == ()
+    assert await harness.sample("crypto_api_key_valid", provider=provider, key=key_env) != 0
+    labels = ep_labels(provider, harness.exporter.config.provider(provider).category.value, endpoint)
+    assert await harness.sample("crypto_api_up", **labels) == 0
+    assert await harness.sample("crypto_api_http_responses_total", provider=provider, endpoint=endpoint, code="302") == 1
+
+
+async def test_redirect_within_the_origin_is_followed_with_the_key(harness: Harness) -> None:
+    # Once to the simulator itself (same host and port), then the normal answer, which
+    # the simulator gives only with the key in the header.
+    await harness.fault(provider="coinmarketcap", endpoint="btc_quote", redirect=harness.sim.url, count=1)
+    r = await harness.probe("coinmarketcap", "btc_quote")
+    assert (r.outcome, r.status_code, r.attempts) == (Outcome.SUCCESS, 200, 1), r.detail
+    assert harness.sim.request_count("coinmarketcap", "btc_quote") == 2

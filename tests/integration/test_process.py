@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -164,8 +166,14 @@ def test_reload_keeps_last_good_config_and_drops_removed_series(tmp_path: Path) 
     with cli(["simulate", "-c", str(config), f"--web.listen-address=127.0.0.1:{sim_port}"], tmp_path, name="simulator"):
         wait_until(lambda: http("GET", f"{sim_url}/control/health")[0] == 200, 20, "the simulator")
         with cli(["run", "-c", str(config), f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"], tmp_path) as exporter:
-            up_fear_greed = ("crypto_api_up", frozenset({("provider", "alternative_me"), ("category", "sentiment"), ("endpoint", "fear_greed")}))
-            wait_until(lambda: up_fear_greed in samples(http("GET", f"{base}/metrics")[1]), 20, "first probes")
+            # Every endpoint probed once: first runs fall anywhere in the first interval, and
+            # binance's series are checked after the reloads below.
+            up = {
+                ("crypto_api_up", frozenset({("provider", p["name"]), ("category", p["category"]), ("endpoint", ep["name"])}))
+                for p in good["providers"]
+                for ep in p["endpoints"]
+            }
+            wait_until(lambda: up <= set(samples(http("GET", f"{base}/metrics")[1])), 20, "first probes of every endpoint")
 
             # A bad file, by SIGHUP: the reload fails, the old config keeps probing.
             config.write_text(config.read_text().replace("category: exchanges", "category: exchange"))
@@ -194,3 +202,70 @@ def test_reload_keeps_last_good_config_and_drops_removed_series(tmp_path: Path) 
         log = exporter.output()
     events = {line["event"] for line in log_lines(log)}
     assert {"config_reload_failed", "config_reloaded"} <= events
+
+
+def raw_exchange(port: int, data: bytes, close_early: bool = False) -> bytes:
+    """Send raw bytes to the exporter; read its answer until it closes the connection (or
+    leave at once, mid-request, with `close_early`)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        if close_early:
+            time.sleep(0.2)  # the server has started on the request
+            return b""
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_api_token_in_malformed_requests_appears_nowhere(tmp_path: Path) -> None:
+    """Requests aiohttp's parser refuses, carrying the configured token in the places
+    clients put it: each is answered with the JSON error and logged as one structured line;
+    the token is in no line of the process's output (LOG_LEVEL=DEBUG)."""
+    canary = "CANARY-api-token-7f3e91b2c4"
+    port, closed = free_port(), free_port()
+    config = write_yaml(tmp_path / "providers.yaml", registry_subset(["binance"], f"http://127.0.0.1:{closed}", interval="1h"))
+    env = {"API_TOKENS": canary, "LOG_LEVEL": "DEBUG"}
+    t = canary.encode()
+    malformed = [
+        b"GET /api/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + t + b"\r\nX-Bad: a\x01b\r\n\r\n",
+        b"GET /ws/live?token=" + t + b" HTT/1.1\r\nHost: x\r\n\r\n",
+        b"GET /api/status HTTP/1.1\r\nHost: x\r\nX-API-Key: " + t + b"a" * 9000 + b"\r\n\r\n",
+        b"GET /api/status?api_key=" + t + b"\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /api/schedule/trigger HTTP/1.1\r\nHost: x\r\nX-API-Key: " + t + b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + t + b"\r\n0\r\n\r\n",
+    ]
+    with cli(["run", "-c", str(config), f"--web.listen-address=127.0.0.1:{port}"], tmp_path, env=env) as exporter:
+        wait_until(lambda: http("GET", f"http://127.0.0.1:{port}/healthz")[0] == 200, 20, "the exporter")
+        answers = [raw_exchange(port, request) for request in malformed]
+        # A client that leaves while its body is read: a 499, at debug.
+        raw_exchange(port, b"POST /api/schedule/trigger HTTP/1.1\r\nHost: x\r\nX-API-Key: " + t + b"\r\nContent-Length: 100\r\n\r\n{", close_early=True)
+        trigger = {("method", "POST"), ("route", "/api/schedule/trigger")}
+
+        def requests(code: str) -> float | None:
+            return samples(http("GET", f"http://127.0.0.1:{port}/metrics")[1]).get(
+                ("crypto_api_exporter_requests_total", frozenset({*trigger, ("code", code)}))
+            )
+
+        wait_until(lambda: requests("499") == 1, 10, "the 499")
+        assert requests("500") is None
+        time.sleep(0.3)  # the log's batch is written within 0.1 s
+        output = exporter.output()
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b" 400 " in head.split(b"\r\n")[0] and b"application/json" in head, answer[:300]
+        assert set(json.loads(body)) == {"error", "detail", "field"}
+        assert t not in answer
+    assert canary not in output and canary[:12] not in output
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # every line one JSON object
+    refused = [line for line in lines if line["event"] == "http_bad_request"]
+    assert len(refused) == len(malformed) and {line["remote"] for line in refused} == {"127.0.0.1"}
+    assert any(line["event"] == "client_disconnected" and line["level"] == "debug" for line in lines)
+    assert not [line for line in lines if line["level"] == "error"]
+
+
+def test_api_tokens_set_to_no_token_refuses_to_start(tmp_path: Path) -> None:
+    port = free_port()
+    with cli(["run", f"--web.listen-address=127.0.0.1:{port}"], tmp_path, env={"API_TOKENS": ","}) as exporter:
+        assert exporter.proc.wait(timeout=30) == 1
+    output = exporter.output()
+    assert "error: API_TOKENS: set to ',', which holds no token" in output, output

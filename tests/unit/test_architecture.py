@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter.config", "exporter.config_file"),
     ("exporter.classify", "exporter.ratelimit", "exporter.circuit", "exporter.keys"),
     ("exporter.simulator*",),
-    ("exporter.runtime",),
+    ("exporter.runtime", "exporter.chains"),
     ("exporter.probes*",),
     ("exporter.scheduler",),
     ("exporter.state",),

@@ -46,3 +46,34 @@ def test_keyring_rotates_and_comes_back() -> None:
 
 def test_keyring_empty() -> None:
     assert KeyRing((), ()).current() is None
+
+
+def test_a_rejected_key_is_tried_again_after_its_rest() -> None:
+    k1, k2 = ApiKey("K_1", "v1"), ApiKey("K_2", "v2")
+    ring = KeyRing(("K_1", "K_2"), (k1, k2), retest_after=600.0)
+    assert ring.reject(k1, now=100.0) == k2
+    assert ring.current(now=699.0) == k2  # still resting
+    assert ring.current(now=700.0) == k1  # its trial, once...
+    assert ring.current(now=701.0) == k2  # ...then the next trial is a rest away
+    ring.accept(k1)  # the trial succeeded: valid again
+    assert ring.validity() == {"K_1": True, "K_2": True}
+    assert ring.current(now=5000.0) == k2  # no flapping back: the key in use stays
+
+
+def test_a_trial_that_fails_rests_again() -> None:
+    k1, k2 = ApiKey("K_1", "v1"), ApiKey("K_2", "v2")
+    ring = KeyRing(("K_1", "K_2"), (k1, k2), retest_after=600.0)
+    ring.reject(k1, now=0.0)
+    assert ring.current(now=600.0) == k1
+    assert ring.reject(k1, now=600.5) == k2
+    assert ring.current(now=1200.0) == k2 and ring.current(now=1200.5) == k1
+
+
+def test_key_test_results_are_recorded() -> None:
+    k1 = ApiKey("K_1", "v1")
+    ring = KeyRing(("K_1", "K_UNSET"), (k1,), retest_after=60.0)
+    ring.record("K_1", False, now=10.0)
+    assert ring.validity() == {"K_1": False, "K_UNSET": False}
+    ring.record("K_1", True)
+    ring.record("K_UNSET", True)  # an unset env var cannot become a usable key
+    assert ring.validity() == {"K_1": True, "K_UNSET": False}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from exporter.classify import check_payload, classify_status, parse_timestamp, to_number
@@ -142,3 +143,90 @@ def test_json_orjson_refuses_still_parses(body: bytes, value: float | None) -> N
         assert verdict.outcome is Outcome.BAD_PAYLOAD  # NaN parses, but is no number
     else:
         assert verdict.outcome is Outcome.SUCCESS and verdict.values == (("v", value),)
+
+
+# ---------------------------------------------------------------- hostile bodies (issue 9)
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(DEEP, id="100000_levels"),
+        pytest.param(b'{"v": NaN, "deep": ' + DEEP + b"}", id="nan_then_100000_levels"),  # orjson refuses NaN first: the standard parser's turn
+        pytest.param(b"[" * 1025 + b"]" * 1025, id="just_past_the_bound"),
+    ],
+)
+def test_deeply_nested_json_is_bad_payload(body: bytes) -> None:
+    verdict = check_payload(body, ETHERSCAN, NOW)
+    assert verdict.outcome is Outcome.BAD_PAYLOAD
+    assert verdict.detail == "nested deeper than 1024 levels"
+
+
+def test_nesting_within_the_bound_that_an_expression_cannot_handle_is_bad_payload() -> None:
+    """1,000 levels parse (orjson's bound is 1,024), but `to_string` in the shipped error
+    rules and the error message's rendering recurse once per level: past Python's
+    recursion limit that is a RecursionError, which must end as a verdict too."""
+    ep = endpoint(error_rules=[{"when": "status == '0' && contains(to_string(result), 'rate limit')", "outcome": "rate_limited"}])
+    body = b'{"status": "0", "result": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    verdict = check_payload(body, ep, NOW)
+    assert verdict.outcome is Outcome.BAD_PAYLOAD
+    assert "nested too deeply" in verdict.detail
+    message_rule = endpoint(error_rules=[{"when": "status == '0'", "outcome": "bad_payload", "message": "result"}])
+    assert check_payload(body, message_rule, NOW).outcome is Outcome.BAD_PAYLOAD
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0x" + "f" * 300, "0X" + "F" * 5000, 10**400, -(10**400), "1e999", "-1e999", "9" * 5000],
+    ids=["hex_300_digits", "hex_5000_digits", "int_400_digits", "negative_int_400_digits", "exp_999", "negative_exp_999", "decimal_5000_digits"],
+)
+def test_huge_numbers_are_no_number_rather_than_an_error(value: object) -> None:
+    assert to_number(value) is None
+
+
+def test_huge_integer_payload_value_is_bad_payload() -> None:
+    ep = endpoint(values=[{"name": "v", "path": "v"}])
+    # NaN sends the document to the standard parser, which keeps a 400-digit integer exact.
+    verdict = check_payload(b'{"x": NaN, "v": 1' + b"0" * 400 + b"}", ep, NOW)
+    assert verdict.outcome is Outcome.BAD_PAYLOAD and "no number" in verdict.detail
+
+
+def test_a_value_that_overflows_when_scaled_is_bad_payload() -> None:
+    ep = endpoint(values=[{"name": "v", "path": "v", "scale": 1000}])
+    verdict = check_payload(b'{"v": 1.5e308}', ep, NOW)
+    assert verdict.outcome is Outcome.BAD_PAYLOAD and "no number" in verdict.detail
+
+
+def test_digits_past_pythons_integer_limit_are_bad_payload() -> None:
+    # orjson reads this as a float; with NaN beside it the standard parser refuses 5,000 digits.
+    verdict = check_payload(b'{"x": NaN, "v": ' + b"7" * 5000 + b"}", endpoint(values=[{"name": "v", "path": "v"}]), NOW)
+    assert verdict.outcome is Outcome.BAD_PAYLOAD
+
+
+def test_detail_from_a_body_with_a_lone_surrogate_is_valid_utf8() -> None:
+    """orjson refuses "\\ud800"; the standard parser reads it into a str no UTF-8 encoder
+    takes. A rule message carries it into the detail, and the JSON log renderer (orjson)
+    and the API would raise on it."""
+    body = b'{"status": "0", "message": "NOTOK", "result": "bad \\ud800 key"}'
+    verdict = check_payload(body, ETHERSCAN, NOW)
+    assert verdict.outcome is Outcome.BAD_PAYLOAD
+    assert verdict.detail.encode("utf-8").decode() == verdict.detail
+    assert "bad ? key" in verdict.detail
+    orjson.dumps({"detail": verdict.detail})
+
+
+def test_an_ordering_comparison_on_a_string_is_bad_payload() -> None:
+    """jmespath 1.x raises a bare TypeError for `code < \\`0\\`` when code is a string
+    (the shipped Binance rule); found by tests/fuzz/test_fuzz_payloads.py."""
+    ep = endpoint(error_rules=[{"when": "code != null && code < `0`", "outcome": "bad_payload", "message": "msg"}])
+    assert check_payload(b'{"code": -1003, "msg": "Too much request weight used"}', ep, NOW).outcome is Outcome.BAD_PAYLOAD
+    verdict = check_payload(b'{"code": "x", "msg": "?"}', ep, NOW)
+    assert (verdict.outcome, verdict.detail) == (Outcome.BAD_PAYLOAD, "expression failed on this body: TypeError")
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59-14:00"])
+def test_iso_timestamps_at_the_ends_of_the_calendar(ts: str) -> None:
+    ep = endpoint(freshness={"path": "ts", "max_age": "2m", "unit": "iso"})
+    assert check_payload(json.dumps({"ts": ts}).encode(), ep, NOW).outcome in (Outcome.BAD_PAYLOAD, Outcome.STALE, Outcome.SUCCESS)

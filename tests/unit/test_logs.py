@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 from typing import Any
 
 import structlog
@@ -78,3 +79,36 @@ def test_json_lines_with_secrets_redacted(capfd) -> None:  # type: ignore[no-unt
     line = json.loads(out[0])
     assert line["event"] == "probe" and line["level"] == "info"
     assert line["detail"] == "failed for ?apikey=***"
+
+
+def test_redactor_groups_are_replaced_separately() -> None:
+    redactor = Redactor(["provider-key-0001"])
+    redactor.update(["api-token-0001"], group="api_tokens")
+    redactor.update(["provider-key-0002"])  # a reload: the config's group only
+    assert redactor.redact("provider-key-0001 provider-key-0002 api-token-0001") == "provider-key-0001 *** ***"
+
+
+def test_stdlib_records_are_redacted_json_lines(capfd) -> None:  # type: ignore[no-untyped-def]
+    """aiohttp and asyncio log through the standard library: their records go through
+    structlog's processors (the redactor too) and come out as one JSON line each, a
+    traceback in its `exception` field."""
+    saved, root = structlog.get_config(), logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    root.handlers[:] = []  # as in a real process (pytest adds its own capture handlers)
+    configure_logging("INFO", "json", Redactor(["sekrit-token-123"]))
+    try:
+        try:
+            raise ValueError("bad header: Authorization: Bearer sekrit-token-123\nsecond line")
+        except ValueError:
+            logging.getLogger("aiohttp.server").exception("Error handling request from %s", "10.0.0.1")
+        logging.getLogger("aiohttp.server").info("below the stdlib threshold")
+        logs.flush()
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    out = capfd.readouterr().err
+    assert "sekrit-token-123" not in out
+    [line] = [json.loads(x) for x in out.splitlines()]
+    assert line["event"] == "Error handling request from 10.0.0.1" and line["logger"] == "aiohttp.server" and line["level"] == "error"
+    assert "ValueError: bad header: Authorization: Bearer ***" in line["exception"]

@@ -4,11 +4,18 @@ Mocks are fine here (unit tests of the prober); integration tests use the simula
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import AsyncIterator
+import time
+import tracemalloc
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aioresponses import aioresponses
 
 from exporter.config import Config, parse_config, parse_duration
@@ -18,6 +25,7 @@ from exporter.probes.http import probe
 from exporter.ratelimit import PAUSE_MARGIN
 from exporter.redact import Redactor
 from exporter.runtime import ProviderRuntime
+from exporter.simulator import hostile
 
 from . import aioresponses_compat
 
@@ -205,6 +213,23 @@ async def test_invalid_key_rotates_to_the_next_key(session, clock, mocked) -> No
     assert sent_keys(mocked) == [SECRET_1, SECRET_2]
 
 
+async def test_a_rejected_key_is_retested_after_its_rest_and_comes_back(session, clock, mocked) -> None:
+    """The key ring's default rest is 15 minutes: the first probe after it tries the
+    rejected key once; the provider accepting it makes it valid again, no restart."""
+    mocked.get(URL, payload={"status": "0", "message": "NOTOK", "result": "Invalid API Key"})
+    mocked.get(URL, payload={"status": "1"}, repeat=True)
+    _, guards = await run(session, clock, make_config())
+    assert guards.keys.validity() == {"K_1": False, "K_2": True}
+    clock.now += 899.0
+    await run(session, clock, make_config(), guards)
+    assert sent_keys(mocked).count(SECRET_1) == 1  # still resting: not sent again
+    clock.now += 1.0
+    result, _ = await run(session, clock, make_config(), guards)
+    assert result.key_env == "K_1" and result.outcome is Outcome.SUCCESS  # the trial, accepted
+    assert sent_keys(mocked).count(SECRET_1) == 2
+    assert guards.keys.validity() == {"K_1": True, "K_2": True}
+
+
 async def test_all_keys_rejected_is_auth_error_without_endless_retries(session, clock, mocked) -> None:
     mocked.get(URL, status=401, repeat=True)
     result, guards = await run(session, clock, make_config())
@@ -306,3 +331,280 @@ def test_payload_checks_leave_no_cyclic_garbage() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+# ---------------------------------------------------------------- hostile answers on real loopback servers (issue 9)
+
+MIB = 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Serve = Callable[[Handler], Awaitable[str]]
+
+
+@pytest.fixture
+async def loopback() -> AsyncIterator[Serve]:
+    """Start tiny aiohttp apps on free loopback ports, each answering every path with one
+    handler; all stopped after the test."""
+    runners: list[web.AppRunner] = []
+
+    async def serve(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()
+
+
+def loopback_config(base_url: str, auth: dict[str, Any] | None = None, **endpoint: object) -> Config:
+    provider: dict[str, Any] = {
+        "name": "hostile",
+        "category": "market_data",
+        "base_url": base_url,
+        "endpoints": [{"name": "e", "interval": "1m", "timeout": "2s", **endpoint}],
+    }
+    if auth is not None:
+        provider["auth"] = auth
+    return parse_config({"providers": [provider]}, env={"K_1": SECRET_1, "K_2": SECRET_2})
+
+
+async def probe_real(session: aiohttp.ClientSession, config: Config):  # type: ignore[no-untyped-def]
+    """One probe on real clocks (timeouts and retries are the point of these tests)."""
+    provider = config.providers[0]
+    ctx = ProbeContext(session=session, redactor=Redactor(config.secrets()))
+    return await probe(ctx, ProbeSpec(provider, provider.endpoints[0], ProviderRuntime.fresh(provider)))
+
+
+def gzip_block() -> bytes:
+    """One MiB of zeros deflated with a full flush: repeatable forever in one stream."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return deflate.compress(bytes(MIB)) + deflate.flush(zlib.Z_FULL_FLUSH)
+
+
+async def test_gzip_bomb_is_capped_on_decoded_bytes(session, loopback: Serve) -> None:
+    """64 MiB of zeros in 66 KB of gzip: Content-Length is far under the 1 MiB cap, so a
+    cap that trusts it inflates everything. The cap holds on decoded bytes instead."""
+    bomb = hostile.gzip_bomb(64 * MIB)
+    assert len(bomb) < 100_000
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    url = await loopback(handler)
+    tracemalloc.start()
+    try:
+        result = await probe_real(session, loopback_config(url))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (result.outcome, result.status_code, result.attempts) == (Outcome.BAD_PAYLOAD, 200, 1)
+    assert result.detail == "body larger than 1048576 bytes"
+    assert peak < 8 * MIB, f"{peak / MIB:.1f} MiB allocated while probing"
+
+
+async def test_endless_gzip_stream_stops_at_the_cap(session, loopback: Serve) -> None:
+    """A compressed body without end and without Content-Length: the probe ends in
+    bad_payload (not a timeout) only if reading stops at the cap."""
+    block = gzip_block()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the client hangs up: the end of this answer
+            await resp.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")
+            while True:
+                await resp.write(block)
+        return resp
+
+    url = await loopback(handler)
+    started = time.monotonic()
+    result = await probe_real(session, loopback_config(url, max_body_bytes=4 * MIB))
+    assert result.outcome is Outcome.BAD_PAYLOAD and result.detail == f"body larger than {4 * MIB} bytes"
+    assert time.monotonic() - started < 2.0  # the endpoint's timeout: it did not run into it
+
+
+@pytest.mark.parametrize("framing", ["content_length", "chunked", "gzip"])
+async def test_body_sent_one_byte_per_second_is_a_timeout_within_the_timeout(session, loopback: Serve, framing: str) -> None:
+    """aiohttp's total timeout, as the probe passes it, covers reading the body and not
+    only the headers: whether the body is read whole (Content-Length) or streamed."""
+    body = b'{"status": "1", "result": "' + b"x" * 100 + b'"}'
+    sent: list[int] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        data = body
+        headers = {"Content-Type": "application/json"}
+        if framing == "gzip":
+            data = zlib.compress(body, wbits=31)
+            headers["Content-Encoding"] = "gzip"
+        resp = web.StreamResponse(headers=headers)
+        if framing != "chunked":
+            resp.content_length = len(data)
+        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for i in range(len(data)):
+                await resp.write(data[i : i + 1])
+                sent.append(i)
+                await asyncio.sleep(1.0)
+        return resp
+
+    url = await loopback(handler)
+    started = time.monotonic()
+    # 1 s timeout, 2 s interval: a retry (1.5 s more) would not fit, so one attempt.
+    result = await probe_real(session, loopback_config(url, timeout="1s", interval="2s"))
+    elapsed = time.monotonic() - started
+    assert (result.outcome, result.attempts) == (Outcome.TIMEOUT, 1)
+    assert result.detail == "no complete answer within 1s"
+    assert sent, "the headers and a first byte went out: the timeout struck while reading the body"
+    assert 0.9 <= elapsed < 1.5
+
+
+@pytest.mark.parametrize("seconds", [0.5, 5.0, 30.0])
+def test_attempt_deadlines_are_not_rounded_up(seconds: float) -> None:
+    """aiohttp rounds deadlines of ceil_threshold (5 s) and more up to a whole second; an
+    attempt must end within the endpoint's timeout, not up to a second after it."""
+    from exporter.probes.http import _client_timeout
+
+    timeout = _client_timeout(seconds)
+    assert timeout.total == seconds and seconds < timeout.ceil_threshold
+
+
+# ---------------------------------------------------------------- redirects: keys never reach another origin
+
+Seen = list[tuple[str, str, dict[str, str], bytes]]  # method, path and query, headers, body
+
+
+def recorder(seen: Seen, status: int = 200, body: object = None) -> Handler:
+    """A handler that notes every request it gets and answers `body` as JSON."""
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.method, request.path_qs, dict(request.headers), await request.read()))
+        return web.json_response(body if body is not None else {"status": "1", "result": "ok"}, status=status)
+
+    return handler
+
+
+AUTHS = {
+    "header": ({"type": "header", "name": "X-Key", "env": ["K_1"]}, ""),
+    "query": ({"type": "query", "name": "apikey", "env": ["K_1"]}, ""),
+    "path": ({"type": "path", "env": ["K_1"]}, "/v3/{key}"),
+}
+
+
+@pytest.mark.parametrize("auth", list(AUTHS))
+async def test_redirect_to_another_origin_is_not_followed(session, loopback: Serve, auth: str) -> None:
+    """A 302 to another host:port must not carry the key there, wherever the key sits:
+    in a header, in the query or in the path (a moved host keeps path and query)."""
+    elsewhere: Seen = []
+    other = await loopback(recorder(elsewhere))
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound(other + request.path_qs)
+
+    url = await loopback(moved)
+    spec, path = AUTHS[auth]
+    result = await probe_real(session, loopback_config(url + path, auth=spec))
+    assert elsewhere == [], "the other origin was contacted"
+    assert (result.outcome, result.status_code, result.attempts) == (Outcome.BAD_PAYLOAD, 302, 1)
+    assert result.detail == f"redirected to another origin ({other}); not followed, so no key goes there: update base_url if the API moved"
+    assert SECRET_1 not in result.detail
+
+
+async def test_redirect_within_the_origin_is_followed_with_the_key(session, loopback: Serve) -> None:
+    seen: Seen = []
+    answer = recorder(seen)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/api/old":
+            raise web.HTTPMovedPermanently("/api/new")  # relative: resolved against the request
+        return await answer(request)
+
+    url = await loopback(handler)
+    result = await probe_real(session, loopback_config(url + "/api/old", auth=AUTHS["header"][0]))
+    assert (result.outcome, result.status_code, result.attempts) == (Outcome.SUCCESS, 200, 1)
+    assert [(method, path, headers.get("X-Key")) for method, path, headers, _ in seen] == [("GET", "/api/new", SECRET_1)]
+
+
+async def test_redirects_end_after_the_hop_limit(session, loopback: Serve) -> None:
+    from exporter.limits import REDIRECT_HOPS
+
+    hops: list[str] = []
+
+    async def loop(request: web.Request) -> web.Response:
+        hops.append(request.path)
+        raise web.HTTPFound(f"/hop{len(hops)}")
+
+    url = await loopback(loop)
+    result = await probe_real(session, loopback_config(url))
+    assert (result.outcome, result.status_code) == (Outcome.BAD_PAYLOAD, 302)
+    assert result.detail == f"more than {REDIRECT_HOPS} redirects"
+    assert len(hops) == REDIRECT_HOPS + 1
+
+
+@pytest.mark.parametrize(
+    ("status", "method", "body"),
+    [
+        (307, "POST", b'{"jsonrpc":"2.0","method":"eth_blockNumber","id":1}'),
+        (308, "POST", b'{"jsonrpc":"2.0","method":"eth_blockNumber","id":1}'),
+        (303, "GET", b""),
+        (302, "GET", b""),
+    ],
+)
+async def test_a_followed_redirect_keeps_or_drops_the_post_body_as_http_says(session, loopback: Serve, status: int, method: str, body: bytes) -> None:
+    seen: Seen = []
+    answer = recorder(seen)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/rpc":
+            return web.Response(status=status, headers={"Location": "/rpc2"})
+        return await answer(request)
+
+    url = await loopback(handler)
+    result = await probe_real(session, loopback_config(url + "/rpc", method="POST", json={"jsonrpc": "2.0", "method": "eth_blockNumber", "id": 1}))
+    assert result.outcome is Outcome.SUCCESS
+    assert [(m, p, b) for m, p, _, b in seen] == [(method, "/rpc2", body)]
+    if method == "GET":
+        assert "Content-Type" not in seen[0][2]
+
+
+async def test_redirect_hops_share_the_attempts_timeout(session, loopback: Serve) -> None:
+    async def slow_hops(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.6)
+        if request.path == "/a":
+            raise web.HTTPFound("/b")
+        return web.json_response({"status": "1"})
+
+    url = await loopback(slow_hops)
+    started = time.monotonic()
+    result = await probe_real(session, loopback_config(url + "/a", timeout="1s", interval="2s"))
+    assert result.outcome is Outcome.TIMEOUT
+    assert time.monotonic() - started < 1.4
+
+
+@pytest.mark.parametrize(
+    ("location", "detail"),
+    [
+        ("ftp://files.example/x", "redirected to an invalid location"),
+        ("mailto:ops@example.test", "redirected to an invalid location"),
+        ("http://[::1", "redirected to an invalid location"),
+        (
+            "//elsewhere.test:8443/v1",
+            "redirected to another origin (http://elsewhere.test:8443); not followed, so no key goes there: update base_url if the API moved",
+        ),
+        (
+            "https://SAME-HOST.test/v1",
+            "redirected to another origin (https://same-host.test); not followed, so no key goes there: update base_url if the API moved",
+        ),
+    ],
+    ids=["ftp", "mailto", "broken", "scheme_relative", "https_upgrade_is_another_origin"],
+)
+async def test_redirect_locations_that_are_not_followed(session, loopback: Serve, location: str, detail: str) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": location})
+
+    url = await loopback(handler)
+    result = await probe_real(session, loopback_config(url, auth=AUTHS["header"][0]))
+    assert (result.outcome, result.status_code, result.detail) == (Outcome.BAD_PAYLOAD, 302, detail)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,18 +14,26 @@ from typing import Any
 import aiohttp
 import pytest
 
+from exporter.classify import classify_response
 from exporter.config import DEFAULT_FILE, AuthType, BodyFormat, Config, Endpoint, Provider, TimeUnit, load_config
-from exporter.model import Category, Outcome
-from exporter.simulator import Simulator, simulator_config
+from exporter.model import Category, Outcome, ProbeKind
+from exporter.simulator import FaultSpec, RateLimitFault, Simulator, payloads, simulator_config
 
 from .conftest import StartSim
 
 REQUIRED = {
+    # what the old backends monitored (DESIGN.md), the exchanges and RPC nodes it names
     "coingecko", "coinmarketcap", "cryptocompare", "binance", "etherscan", "bscscan", "tronscan",
     "cryptopanic", "newsapi", "alternative_me", "thegraph", "blockchair", "bybit", "okx",
     "publicnode", "infura", "alchemy",
+    # what issue 13 names
+    "coinpaprika", "coincap", "messari", "coinapi", "coinbase", "kraken", "kucoin", "gateio",
+    "bitfinex", "bitstamp", "htx", "bitget", "mexc", "deribit", "polygonscan", "arbiscan",
+    "mempool_space", "blockstream", "solscan", "subscan", "defillama", "dune", "goldrush", "moralis",
+    "oneinch", "zerox", "coinmarketcal", "santiment", "lunarcrush", "pyth", "redstone", "dia",
 }  # fmt: skip
-CONTRACT_VALUES = {"btc_usd", "gas_price_gwei", "fear_greed_index", "block_height"}
+CONTRACT_VALUES = {"btc_usd", "eth_usd", "gas_price_gwei", "fear_greed_index", "block_height"}
+MIN_PROVIDERS, MIN_ENDPOINTS, MIN_PER_CATEGORY = 60, 150, 5
 
 
 def _value_names(p: Provider) -> set[str]:
@@ -39,9 +48,14 @@ def test_loads_without_env_with_warnings_only(config: Config) -> None:
 
 def test_coverage(config: Config) -> None:
     names = {p.name for p in config.providers}
-    assert len(names) >= 16
+    assert len(names) >= MIN_PROVIDERS
+    assert sum(len(p.endpoints) for p in config.providers) >= MIN_ENDPOINTS
     assert names >= REQUIRED, REQUIRED - names
-    assert {p.category for p in config.providers} == set(Category)
+    per_category = Counter(p.category for p in config.providers)
+    assert set(per_category) == set(Category)
+    assert min(per_category.values()) >= MIN_PER_CATEGORY, per_category
+    # RPC chain heads and WebSocket feeds are other probe kinds (other issues): plain HTTP here.
+    assert all(ep.kind is ProbeKind.HTTP for p in config.providers for ep in p.endpoints)
 
 
 def test_contract_values(config: Config) -> None:
@@ -56,6 +70,14 @@ def test_contract_values(config: Config) -> None:
             assert "block_height" in _value_names(p), p.name
     every = set().union(*(_value_names(p) for p in config.providers))
     assert every >= CONTRACT_VALUES
+    for p in config.providers:
+        for ep in p.endpoints:
+            for v in ep.values:
+                assert re.fullmatch(r"[a-z][a-z0-9_]*", v.name), v.name
+                # PriceDivergence compares btc_usd across providers over 10 minutes: a
+                # value probed less often would be an old price, reported as btc_usd_slow.
+                if v.name == "btc_usd":
+                    assert ep.interval <= 600, (p.name, ep.name)
 
 
 def test_keys_come_from_env_only(config: Config) -> None:
@@ -81,8 +103,31 @@ def test_odd_status_codes_and_quota(config: Config) -> None:
     assert config.provider("infura").endpoint("block_number").status_outcomes[402] is Outcome.RATE_LIMITED
     (weight,) = config.provider("binance").quota_headers
     assert (weight.scope, weight.used, weight.limit_value, weight.window) == ("weight_1m", "X-MBX-USED-WEIGHT-1M", 6000, 60)
-    for metered in ("coinmarketcap", "etherscan", "newsapi", "cryptopanic"):
+    for metered in ("coinmarketcap", "etherscan", "newsapi", "cryptopanic", "coingecko", "coinapi", "dune", "santiment", "coinglass"):
         assert config.provider(metered).budget is not None, metered
+
+
+def test_keyed_metered_providers_are_probed_under_a_budget(config: Config) -> None:
+    """A provider that meters a user's key gets a client-side budget: monitoring must
+    never spend the quota the product needs. Path keys (RPC nodes, The Graph) meter
+    in credits far above what a probe a minute costs; exchanges meter by IP weight."""
+    for p in config.providers:
+        if p.auth.type in (AuthType.QUERY, AuthType.HEADER) and not p.auth.optional:
+            assert p.budget is not None, p.name
+        if p.budget is not None:
+            planned = sum(p.budget.per / ep.interval for ep in p.endpoints)
+            assert planned <= p.budget.requests, p.name
+
+
+def test_every_provider_names_its_source_and_confidence(config: Config) -> None:
+    from tools.providers_md import read_provenance
+
+    provenance = read_provenance(Path(DEFAULT_FILE).read_text())
+    assert set(provenance) == {p.name for p in config.providers}
+    for name, prov in provenance.items():
+        assert prov.sources and prov.confidence in ("V", "P", "U"), name
+        # Whatever is not confirmed in a source is said so.
+        assert prov.confidence == "V" or prov.unconfirmed, name
 
 
 # ---------------------------------------------------------------- cross-check
@@ -187,8 +232,10 @@ async def test_simulator_payload_passes_registry_checks(sim: Simulator, keyed_co
     for value in ep.values:
         number = to_float(value.path.search(data))
         assert number is not None, f"value {value.name} at {value.path.source}"
-        if value.name == "btc_usd":
+        if value.name in ("btc_usd", "btc_usd_slow"):
             assert 80_000 < number * value.scale < 110_000
+        if value.name == "eth_usd":
+            assert 2_500 < number * value.scale < 4_000
         if value.name == "gas_price_gwei":
             assert 0 < number * value.scale < 500
         if value.name == "fear_greed_index":
@@ -214,3 +261,64 @@ async def test_stale_fault_makes_every_freshness_endpoint_stale(sim: Simulator, 
                     data = await resp.json(content_type=None)
                 ts = to_timestamp(ep.freshness.path.search(data), ep.freshness.unit)
                 assert ts is not None and time.time() - ts > ep.freshness.max_age, (p.name, ep.name)
+
+
+# ---------------------------------------------------------------- error bodies
+
+
+def test_every_endpoint_has_its_providers_payloads_and_error_bodies(config: Config) -> None:
+    """No endpoint falls back to the generic payload or error body, and no generator is
+    left behind for an endpoint the registry no longer has."""
+    shipped = {(p.name, e.name) for p in config.providers for e in p.endpoints}
+    for provider, endpoint in shipped:
+        assert (provider, endpoint) in payloads.PAYLOADS or (provider, "*") in payloads.PAYLOADS, (provider, endpoint)
+    providers = {p for p, _ in shipped}
+    assert {p for p, e in payloads.PAYLOADS if e == "*" or (p, e) in shipped} == {p for p, _ in payloads.PAYLOADS}
+    assert {(p, e) for p, e in payloads.PAYLOADS if e != "*"} <= shipped
+    assert set(payloads.ERROR_STYLES) == providers
+    assert set(payloads.AUTH_STATUS) <= providers
+
+
+async def _answer(sim: Simulator, p: Provider, ep: Endpoint, fault: FaultSpec | None) -> tuple[int, bytes]:
+    sim.clear_faults()
+    if fault is not None:
+        sim.set_fault(fault)
+    async with aiohttp.ClientSession() as client, client.request(**request_for(p, ep)) as resp:
+        return resp.status, await resp.read()
+
+
+@pytest.mark.parametrize(("provider", "endpoint"), shipped_endpoints())
+async def test_provider_error_bodies_are_classified(sim: Simulator, keyed_config: Config, provider: str, endpoint: str) -> None:
+    """Each endpoint with its provider's own error bodies, as the provider sends them,
+    ends in the classified outcome, never `success`."""
+    p = simulator_config(keyed_config, sim.url).provider(provider)
+    ep = p.endpoint(endpoint)
+
+    def verdict(status: int, body: bytes) -> Outcome:
+        return classify_response(status, body, ep, time.time()).outcome
+
+    # A 429 with the provider's rate-limit body.
+    status, body = await _answer(sim, p, ep, FaultSpec(provider, rate_limit=RateLimitFault(retry_after=5.0)))
+    assert status == 429 and verdict(status, body) is Outcome.RATE_LIMITED, body
+    # The provider's own codes for a limit or a ban (Binance 418, Blockchair 402/430...).
+    for code, mapped in ep.status_outcomes.items():
+        if mapped is Outcome.RATE_LIMITED:
+            status, body = await _answer(sim, p, ep, FaultSpec(provider, status=code))
+            assert verdict(status, body) is Outcome.RATE_LIMITED, (code, body)
+    # A rejected key, with the status the provider answers it with (200 for Etherscan).
+    if p.auth.type is not AuthType.NONE:
+        status, body = await _answer(sim, p, ep, FaultSpec(provider, invalid_keys="all"))
+        assert status == payloads.AUTH_STATUS.get(provider, 401)
+        assert verdict(status, body) is Outcome.AUTH_ERROR, body
+    # Errors in an HTTP 200 body, for the endpoints that read them.
+    if ep.error_rules:
+        status, body = await _answer(sim, p, ep, FaultSpec(provider, body_error="rate_limit"))
+        assert status == 200 and verdict(status, body) is Outcome.RATE_LIMITED, body
+        status, body = await _answer(sim, p, ep, FaultSpec(provider, body_error="generic"))
+        assert verdict(status, body) not in (Outcome.SUCCESS, Outcome.RATE_LIMITED), body
+        if payloads.AUTH_STATUS.get(provider) == 200:
+            status, body = await _answer(sim, p, ep, FaultSpec(provider, body_error="auth"))
+            assert verdict(status, body) is Outcome.AUTH_ERROR, body
+        else:
+            status, body = await _answer(sim, p, ep, FaultSpec(provider, body_error="auth"))
+            assert verdict(status, body) is not Outcome.SUCCESS, body

@@ -70,7 +70,10 @@ async def test_set_list_clear(sim: Simulator, client: aiohttp.ClientSession) -> 
         (b'{"provider": "binance", "disconnect": 1}', "disconnect"),
         (b'{"provider": "nosuch"}', "provider"),
         (b'{"provider": "binance", "endpoint": "nosuch"}', "endpoint"),
+        (b"[" * 100_000 + b"]" * 100_000, "body"),  # a RecursionError, and a 500, before
+        (b'{"provider": "binance", "redirect": "ftp://elsewhere"}', "redirect.to"),
     ],
+    ids=["not_json", "empty", "string", "unknown_field", "latency", "status", "flag", "provider", "endpoint", "deep", "redirect"],
 )
 async def test_bad_fault_bodies_are_400(sim: Simulator, client: aiohttp.ClientSession, raw: bytes, field: str) -> None:
     async with client.post(f"{sim.url}/control/faults", data=raw, headers={"Content-Type": "application/json"}) as r:
@@ -78,6 +81,29 @@ async def test_bad_fault_bodies_are_400(sim: Simulator, client: aiohttp.ClientSe
         data = await r.json()
     assert data["field"] == field and data["error"].startswith(f"{field}:")
     assert sim.faults.active() == []
+
+
+async def test_hostile_faults_are_set_and_listed(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    faults = f"{sim.url}/control/faults"
+    bodies = [
+        {"provider": "binance", "endpoint": "ping", "gzip_bomb": True},
+        {"provider": "binance", "endpoint": "server_time", "deep_json": True},
+        {"provider": "binance", "endpoint": "btc_ticker", "oversized_bytes": 20_000_000},
+        {"provider": "coingecko", "slow_body": True},
+        {"provider": "kraken", "redirect": "http://127.0.0.1:9/"},
+    ]
+    for body in bodies:
+        async with client.post(faults, json=body) as r:
+            assert r.status == 201, await r.text()
+    async with client.get(faults) as r:
+        listed = (await r.json())["faults"]
+    assert listed == [
+        {"provider": "binance", "endpoint": "ping", "gzip_bomb": True},
+        {"provider": "binance", "endpoint": "server_time", "deep_json": 100_000},
+        {"provider": "binance", "endpoint": "btc_ticker", "oversized_bytes": 20_000_000},
+        {"provider": "coingecko", "slow_body": True},
+        {"provider": "kraken", "redirect": {"to": "http://127.0.0.1:9", "status": 302}},
+    ]
 
 
 async def test_request_counts(sim: Simulator, client: aiohttp.ClientSession) -> None:
@@ -270,7 +296,7 @@ async def test_run_chaos_injects_rotates_and_cleans_up(config: Config) -> None:
     active = sim.faults.active()
     assert {f.target for f in active} == set(born)
     assert all(t > 130.0 - LIFETIME_PERIODS * period for t in born.values())
-    assert len(active) == 5  # random.Random(2)'s figure: rounds 4 to 6 (busy providers skipped)
+    assert len(active) == 6  # random.Random(2)'s figure over the shipped registry: rounds 4 to 6
     assert 0 < len(active) <= 6
     assert len({f.provider for f in active}) < len(config.providers) // 2  # most stay healthy
     task.cancel()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import struct
 import time
+import zlib
 
 import aiohttp
 import pytest
@@ -12,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from exporter.config import Config
-from exporter.simulator import FaultSpec, Simulator
+from exporter.simulator import FaultSpec, Simulator, hostile
 from tests.clock import SetClock
 
 from .conftest import StartSim
@@ -146,8 +149,13 @@ async def test_garbage_truncated_oversized(sim: Simulator, client: aiohttp.Clien
     with pytest.raises(json.JSONDecodeError):
         json.loads(body)
     sim.set_fault(FaultSpec("binance", endpoint="btc_ticker", oversized_bytes=2_000_000))
-    _, body, _ = await fetch(client, sim.url + TICKER)
+    _, body, headers = await fetch(client, sim.url + TICKER)
     assert len(body) == 2_000_000 and "lastPrice" in json.loads(body)
+    # Streamed as generated: no Content-Length tells the client the size before it reads.
+    assert "Content-Length" not in headers and headers["Transfer-Encoding"] == "chunked"
+    sim.set_fault(FaultSpec("binance", endpoint="btc_ticker", oversized_bytes=2_000_000, truncated=True))
+    _, body, _ = await fetch(client, sim.url + TICKER)
+    assert len(body) == 1_000_000 and body.startswith(b"{")
 
 
 async def test_stale_seconds_shifts_timestamps(config: Config, start_sim: StartSim, client: aiohttp.ClientSession) -> None:
@@ -210,6 +218,68 @@ async def test_stop_ends_hanging_requests_quickly(config: Config) -> None:
             await task
 
 
+# ---------------------------------------------------------------- hostile answers (issue 9)
+
+
+async def test_gzip_bomb(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    sim.set_fault(FaultSpec.from_json({"provider": "binance", "endpoint": "ping", "gzip_bomb": True}))
+    started = time.monotonic()
+    async with client.get(sim.url + PING, auto_decompress=False) as r:
+        body, headers = await r.read(), r.headers
+    first = time.monotonic() - started
+    assert headers["Content-Encoding"] == "gzip" and int(headers["Content-Length"]) == len(body)
+    assert len(body) < 1024 * 1024  # under the exporter's default body cap on the wire...
+    assert struct.unpack("<I", body[-4:])[0] == hostile.GZIP_BOMB_BYTES % 2**32  # ...1,000 MiB once inflated
+    assert zlib.decompressobj(31).decompress(body[:4096], 65536) == bytes(65536)
+    started = time.monotonic()
+    async with client.get(sim.url + PING, auto_decompress=False) as r:
+        assert await r.read() == body
+    assert time.monotonic() - started < max(first, 0.2)  # built once, then kept
+
+
+def test_gzip_bomb_is_valid_gzip_of_zeros() -> None:
+    bomb = hostile.gzip_bomb(3 * 1024 * 1024)
+    assert gzip.decompress(bomb) == bytes(3 * 1024 * 1024)  # CRC-32 and size checked
+    with pytest.raises(ValueError, match="whole number of MiB"):
+        hostile.gzip_bomb(1000)
+
+
+@pytest.mark.parametrize(("value", "levels"), [(True, 100_000), (3, 3)])
+async def test_deep_json(sim: Simulator, client: aiohttp.ClientSession, value: object, levels: int) -> None:
+    sim.set_fault(FaultSpec.from_json({"provider": "binance", "deep_json": value}))
+    status, body, headers = await fetch(client, sim.url + TIME)
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert body == b"[" * levels + b"]" * levels
+
+
+async def test_slow_body_sends_a_byte_a_second(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    sim.set_fault(FaultSpec("binance", endpoint="server_time", slow_body=True))
+    started = time.monotonic()
+    async with client.get(sim.url + TIME) as r:
+        assert r.status == 200 and int(r.headers["Content-Length"]) > 10
+        assert await r.content.readexactly(1) == b"{"
+        assert time.monotonic() - started < 0.5
+        await r.content.readexactly(1)
+        assert 0.9 <= time.monotonic() - started < 1.8
+
+
+@pytest.mark.parametrize(
+    ("redirect", "status"),
+    [("http://127.0.0.1:9", 302), ({"to": "https://moved.example.test/base/", "status": 301}, 301), ({"to": "http://127.0.0.1:9", "status": 308}, 308)],
+)
+async def test_redirect_keeps_path_and_query(sim: Simulator, client: aiohttp.ClientSession, redirect: object, status: int) -> None:
+    sim.set_fault(FaultSpec.from_json({"provider": "etherscan", "redirect": redirect}))
+    to = redirect if isinstance(redirect, str) else redirect["to"].rstrip("/")  # type: ignore[index]
+    got, _, headers = await fetch(client, sim.url + ETHERSCAN_GAS, allow_redirects=False)
+    assert got == status and headers["Location"] == to + ETHERSCAN_GAS
+
+
+async def test_redirect_is_answered_before_the_key_is_checked(sim: Simulator, client: aiohttp.ClientSession) -> None:
+    sim.set_fault(FaultSpec.from_json({"provider": "etherscan", "redirect": "http://127.0.0.1:9", "invalid_keys": "all"}))
+    got, _, _ = await fetch(client, sim.url + ETHERSCAN_GAS, allow_redirects=False)
+    assert got == 302
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -223,6 +293,18 @@ async def test_stop_ends_hanging_requests_quickly(config: Config) -> None:
         ({"provider": "binance", "rate_limit": {"retry_after": "soon"}}, "rate_limit.retry_after"),
         ({"provider": "binance", "body_error": "oops"}, "body_error"),
         ({"provider": "binance", "oversized_bytes": -1}, "oversized_bytes"),
+        ({"provider": "binance", "gzip_bomb": "yes"}, "gzip_bomb"),
+        ({"provider": "binance", "slow_body": 1}, "slow_body"),
+        ({"provider": "binance", "deep_json": 0}, "deep_json"),
+        ({"provider": "binance", "deep_json": 2_000_000}, "deep_json"),
+        ({"provider": "binance", "deep_json": "deep"}, "deep_json"),
+        ({"provider": "binance", "redirect": 5}, "redirect"),
+        ({"provider": "binance", "redirect": "ftp://x.test"}, "redirect.to"),
+        ({"provider": "binance", "redirect": "http://x.test/?q=1"}, "redirect.to"),
+        ({"provider": "binance", "redirect": {"to": "http://x.test", "status": 200}}, "redirect.status"),
+        ({"provider": "binance", "redirect": {"to": "http://x.test", "status": 302.0}}, "redirect.status"),
+        ({"provider": "binance", "redirect": {"to": "http://x.test", "code": 301}}, "redirect.code"),
+        ({"provider": "binance", "redirect": {"status": 301}}, "redirect.to"),
         ({"provider": "binance", "invalid_keys": "some"}, "invalid_keys"),
         ({"provider": "binance", "invalid_keys": [1]}, "invalid_keys"),
         ({"provider": "binance", "quota_remaining": 1.5}, "quota_remaining"),
@@ -242,3 +324,5 @@ def test_fault_spec_round_trip_masks_keys() -> None:
     shown = spec.to_json()
     assert "s3cret" not in json.dumps(shown) and "s3cret" not in repr(spec)
     assert shown == {"provider": "etherscan", "endpoint": "gas_oracle", "rate_limit": {"retry_after": 20.0}, "invalid_keys": ["***"], "count": 2}
+    spec = FaultSpec.from_json({"provider": "okx", "redirect": {"to": "http://127.0.0.1:9/", "status": 307}, "deep_json": 5})
+    assert FaultSpec.from_json(spec.to_json()) == spec

@@ -24,7 +24,7 @@ from typing import Literal, cast, overload
 import structlog
 from aiohttp import WSMsgType, web
 
-from ... import limits
+from ... import limits, safejson
 from ...model import ProbeResult, ProviderStatus
 from ...state import State
 from .errors import ApiError, error_body
@@ -284,8 +284,10 @@ class Hub:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     self._on_message(client, msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    self._reply(client, "error", error_body(400, "message: must be a text frame holding a JSON object", "message"))
                 elif msg.type is WSMsgType.ERROR:
-                    break
+                    break  # a frame over WS_MESSAGE_BYTES (closed with 1009) or a broken one
         finally:
             self.clients.discard(client)
             self.metrics.ws_clients.set(len(self.clients))
@@ -306,28 +308,35 @@ class Hub:
         self._offer(client, Event(type_, data, self.clock()))
 
     def _on_message(self, client: Client, text: str) -> None:
-        """`{"type": "subscribe" | "unsubscribe", "types": [...]}`, `ping`, `pong`."""
+        """`{"type": "subscribe" | "unsubscribe", "types": [...]}`, `ping`, `pong`. Whatever
+        a client sends, it gets a reply or nothing, never a closed connection: a bad message
+        is answered with an `error`, and so (logged) is a bug in handling one."""
         try:
-            msg = json.loads(text)
-        except ValueError:
-            self._reply(client, "error", error_body(400, "message: not valid JSON", "message"))
-            return
-        kind = msg.get("type") if isinstance(msg, dict) else None
-        try:
-            if kind == "subscribe":
-                client.types = parse_types(msg["types"]) if msg.get("types") is not None else frozenset(EVENT_TYPES)
-                self._reply(client, "subscribed", {"types": sorted(client.types)})
-            elif kind == "unsubscribe":
-                client.types = client.types - parse_types(msg.get("types", []))
-                self._reply(client, "subscribed", {"types": sorted(client.types)})
-            elif kind == "ping":
-                self._reply(client, "pong", {})
-            elif kind == "pong":
-                pass
-            else:
-                raise ApiError(400, "type: must be subscribe, unsubscribe, ping or pong", "type")
+            self._handle_message(client, text)
         except ApiError as e:
             self._reply(client, "error", error_body(e.status, e.detail, e.field))
+        except Exception:  # a bug here must not end the client's connection
+            log.exception("websocket_message_failed", client=client.id)
+            self._reply(client, "error", error_body(500, "internal error; see the exporter's log", None))
+
+    def _handle_message(self, client: Client, text: str) -> None:
+        try:
+            msg = safejson.loads(text, max_depth=limits.API_JSON_DEPTH)
+        except safejson.JsonError as e:
+            raise ApiError(400, f"message: not valid JSON ({e})", "message") from None
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind == "subscribe":
+            client.types = parse_types(msg["types"]) if msg.get("types") is not None else frozenset(EVENT_TYPES)
+            self._reply(client, "subscribed", {"types": sorted(client.types)})
+        elif kind == "unsubscribe":
+            client.types = client.types - parse_types(msg.get("types", []))
+            self._reply(client, "subscribed", {"types": sorted(client.types)})
+        elif kind == "ping":
+            self._reply(client, "pong", {})
+        elif kind == "pong":
+            pass
+        else:
+            raise ApiError(400, "type: must be subscribe, unsubscribe, ping or pong", "type")
 
     async def _write(self, client: Client) -> None:
         try:

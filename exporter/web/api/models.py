@@ -41,6 +41,7 @@ ErrorCode = Literal[
     "forbidden",
     "not_found",
     "method_not_allowed",
+    "request_timeout",
     "conflict",
     "payload_too_large",
     "unsupported_media_type",

@@ -21,6 +21,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
 from pydantic_core import CoreSchema
 
+from ... import limits
 from .models import Error
 from .query import QueryParam, Schema
 
@@ -118,8 +119,10 @@ def json_route(
 SHARED_ERRORS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "bad parameter or body"),
     404: ("NotFound", "unknown provider or endpoint"),
+    408: ("RequestTimeout", f"the body did not arrive within {limits.API_BODY_SECONDS:g} s"),
     409: ("Conflict", "not possible in the exporter's current state"),
     413: ("PayloadTooLarge", "body too large (over 16 KiB)"),
+    415: ("UnsupportedMediaType", "a compressed body (Content-Encoding): send it uncompressed"),
     422: ("Unprocessable", "the provider cannot be tested"),
 }
 UNAUTHORIZED = ("Unauthorized", "API_TOKENS is set and the request carries no valid token")

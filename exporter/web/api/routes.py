@@ -8,6 +8,7 @@ web/server.py are in it too, without a handler, so they are documented)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -17,13 +18,13 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from ... import limits
+from ... import limits, safejson
 from ...config import Provider as ProviderSpec
 from ...model import Category, Outcome, ProviderStatus
 from ...state import State
 from ..control import ExporterControl, NotRunning
 from . import views
-from .errors import ApiError
+from .errors import ApiError, client_gone
 from .events import TYPES, Hub
 from .history import (
     HistoryRecorder,
@@ -106,25 +107,47 @@ def _api(request: web.Request) -> Api:
 
 
 async def read_json_body(request: web.Request, required: bool) -> dict[str, Any]:
-    """The JSON object body; an empty body is `{}` unless `required`."""
+    """The JSON object body; an empty body is `{}` unless `required`. Bounded in size
+    (decoded bytes: aiohttp inflates a Content-Encoding as it is read), in the time it
+    takes to arrive, and in nesting (safejson: never a RecursionError)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, f"body: larger than {MAX_BODY} bytes", "body")
-    raw = b""
-    while chunk := await request.content.read(MAX_BODY + 1 - len(raw)):  # chunked bodies come in pieces
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise ApiError(413, f"body: larger than {MAX_BODY} bytes", "body")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        # The server does not inflate request bodies (web/protocol.py: a small compressed
+        # body can stand for a huge one); a small JSON object gains nothing from it.
+        raise ApiError(415, "body: send it uncompressed (no Content-Encoding)", "body")
+    try:
+        async with asyncio.timeout(limits.API_BODY_SECONDS):
+            raw = await _read_capped(request)
+    except TimeoutError:
+        raise ApiError(408, f"body: not received within {limits.API_BODY_SECONDS:g} s", "body") from None
+    except web.RequestPayloadError:
+        if client_gone(request):
+            raise ConnectionResetError("the client left while its body was read") from None  # a 499
+        # Chunks that break after the head (protocol.py fails the read, and closes the
+        # connection after this answer).
+        raise ApiError(400, "body: malformed framing (Transfer-Encoding: chunked)", "body") from None
     if not raw.strip():
         if required:
             raise ApiError(400, 'body: a JSON object is required, e.g. {"provider": "etherscan"}', "body")
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"body: malformed JSON ({type(e).__name__})", "body") from None
+        body = safejson.loads(raw, max_depth=limits.API_JSON_DEPTH)
+    except safejson.JsonError as e:
+        raise ApiError(400, f"body: malformed JSON ({e})", "body") from None
     if not isinstance(body, dict):
         raise ApiError(400, "body: must be a JSON object", "body")
     return body
+
+
+async def _read_capped(request: web.Request) -> bytes:
+    raw = b""
+    while chunk := await request.content.read(MAX_BODY + 1 - len(raw)):  # chunked bodies come in pieces
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, f"body: larger than {MAX_BODY} bytes", "body")
+    return raw
 
 
 def body_str(body: dict[str, Any], name: str) -> str | None:
@@ -434,7 +457,7 @@ ROUTES: tuple[Operation, ...] = (
         tag="config",
         body=KeyTestRequest,
         body_required=True,
-        errors=(400, 404, 409, 413, 422),
+        errors=(400, 404, 408, 409, 413, 415, 422),
         answers={403: _ACTIONS_OFF},
         description="One attempt per key, no retry; spends the client-side budget; what it learns about each key updates "
         f"crypto_api_key_valid. 409 before the exporter has started. {_ACTIONS_NOTE}",
@@ -449,7 +472,7 @@ ROUTES: tuple[Operation, ...] = (
         tag="schedule",
         params=(TRIGGER_PROVIDER, TRIGGER_ENDPOINT),
         body=TriggerRequest,
-        errors=(400, 404, 409, 413),
+        errors=(400, 404, 408, 409, 413, 415),
         answers={403: _ACTIONS_OFF},
         description=f"409 when the exporter runs without its scheduler. {_ACTIONS_NOTE}",
     ),

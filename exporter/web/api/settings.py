@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ...config import ConfigError
+from ...redact import MIN_SECRET
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _TRUE = {"1", "true", "yes", "on"}
@@ -35,7 +36,17 @@ class ApiSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiSettings:
         errors: list[str] = []
-        tokens = tuple(t.strip() for t in env.get("API_TOKENS", "").split(",") if t.strip())
+        raw_tokens = env.get("API_TOKENS", "")
+        tokens = tuple(t.strip() for t in raw_tokens.split(",") if t.strip())
+        if raw_tokens and not tokens:
+            # Set, but to nothing usable (`,` or blanks): someone meant to protect the API.
+            # Starting open would be the one silent failure here. Empty means unset.
+            errors.append(f"API_TOKENS: set to {raw_tokens!r}, which holds no token: list tokens separated by commas, or unset it to leave the API open")
+        short = [t for t in tokens if len(t) < MIN_SECRET]
+        if short:
+            # The redactor leaves values this short alone (they would mask ordinary words),
+            # so such a token could reach a log line.
+            errors.append(f"API_TOKENS: {len(short)} token(s) shorter than {MIN_SECRET} characters; use long random tokens")
         networks: list[IPNetwork] = []
         for item in split_list(env.get("ALLOWED_IPS", "")):
             try:
