@@ -95,7 +95,8 @@ SCENARIOS = (
     Scenario(
         "category",
         "whole category down (news)",
-        ({"provider": "cryptopanic", "status": 503}, {"provider": "newsapi", "status": 503}),
+        # Every provider of the category: main() checks it against the registry.
+        tuple({"provider": name, "status": 503} for name in ("cryptopanic", "newsapi", "cryptocompare_news", "coindesk_news", "coinmarketcal")),
         "CategoryOutage",
         "critical",
         outage=True,
@@ -414,6 +415,12 @@ def main() -> None:
         sys.exit(f"unknown scenarios: {', '.join(sorted(unknown))}")
 
     config = load_config(str(REPO / "providers.yaml"), {})
+    for s in SCENARIOS:
+        members = {p.name for p in config.providers if p.category == s.category}
+        if s.category and members != s.providers:
+            sys.exit(
+                f"scenario {s.key}: category {s.category} is {', '.join(sorted(members))} in providers.yaml, the scenario faults {', '.join(sorted(s.providers))}"
+            )
     used = {p for s in SCENARIOS for p in s.providers} | {STANDING[0]}
     noise_providers = {p.name for p in config.providers} - used
     noise_endpoints = sorted((p.name, e.name) for p in config.providers if p.name in noise_providers for e in p.endpoints)
