@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint check-config schema run bench bench-render clean
+.PHONY: demo test lint check-config schema run bench bench-render alert-quality clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: $(STAMP)
 ## bench-render: /metrics plain and gzip against prometheus-client's exposition, in-process
 bench-render: $(STAMP)
 	$(BIN)/python bench/render.py $(BENCH_ARGS)
+
+## alert-quality: by hand, not in CI (about 65 min): real Prometheus and Alertmanager on loopback with the repo's rules and routes, the demo, issue 10's scenarios and noise (docs/alerts.md)
+alert-quality: $(STAMP)
+	$(BIN)/python -m bench.alert_quality $(ALERT_QUALITY_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,14 +1,17 @@
-"""Running the real Prometheus and Alertmanager binaries in tests: free ports, temp
-configs derived from the committed ones, processes that are always killed."""
+"""Running the real Prometheus and Alertmanager binaries in tests (and in the
+alert-quality harness, bench/alert_quality.py): free ports, temp configs derived from
+the committed ones, processes that are always killed, a webhook receiver."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp import web
 
-from .conftest import ALERTMANAGER_DIR
+from .conftest import ALERTMANAGER_DIR, PROMETHEUS_DIR
 
 
 def free_port() -> int:
@@ -77,19 +81,31 @@ def running(args: list[str], log: Path, ready_url: str, timeout: float = 20) -> 
                 proc.wait(timeout=10)
 
 
-def alertmanager_config_for_test(tmp: Path, *, webhook_base: str | None = None, notify_base: str | None = None, group_wait: str = "1s") -> Path:
+def _routes(route: dict) -> Iterator[dict]:
+    yield route
+    for child in route.get("routes", []):
+        yield from _routes(child)
+
+
+def alertmanager_config_for_test(tmp: Path, *, webhook_base: str | None = None, notify_base: str | None = None, group_wait: str | None = "1s") -> Path:
     """The committed alertmanager.yml, with only delivery changed for a test.
 
-    Routes, grouping and inhibitions stay as committed. With `webhook_base`, each
-    receiver becomes a webhook to `{webhook_base}/{receiver name}`. With
-    `notify_base`, the Slack and PagerDuty configs stay (so the templates render for
-    real) but post to `{notify_base}/slack` and `{notify_base}/pagerduty`, with the
-    secret files written in `tmp`.
+    Routes, grouping and inhibitions stay as committed. `group_wait` (with a 1 s
+    group interval) replaces every route's timings, for tests that do not measure
+    them; None keeps the committed timings. With `webhook_base`, each receiver becomes
+    a webhook to `{webhook_base}/{receiver name}`. With `notify_base`, the Slack and
+    PagerDuty configs stay (so the templates render for real) but post to
+    `{notify_base}/slack` and `{notify_base}/pagerduty`, with the secret files
+    written in `tmp`.
     """
     config = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
     config["templates"] = [str(ALERTMANAGER_DIR / t) for t in config["templates"]]
-    config["route"]["group_wait"] = group_wait
-    config["route"]["group_interval"] = "1s"
+    if group_wait is not None:
+        for route in _routes(config["route"]):
+            route.pop("group_wait", None)
+            route.pop("group_interval", None)
+        config["route"]["group_wait"] = group_wait
+        config["route"]["group_interval"] = "1s"
     if webhook_base is not None:
         config["global"].pop("slack_api_url_file", None)
         config["receivers"] = [
@@ -117,3 +133,83 @@ def alertmanager_args(binary: str, config: Path, tmp: Path, port: int) -> list[s
         "--cluster.listen-address=",  # no gossip: a single, isolated instance
         "--log.level=debug",
     ]
+
+
+def prometheus_config(tmp: Path, rules: list[Path], hosts: dict[str, str], interval: str | None = None) -> Path:
+    """The committed prometheus.yml with these rule files and the compose hostnames
+    mapped to loopback ports; `interval` replaces the scrape and evaluation
+    intervals (None keeps the committed ones)."""
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    if interval is not None:
+        config["global"].update(scrape_interval=interval, scrape_timeout=interval, evaluation_interval=interval)
+    config["rule_files"] = [str(r) for r in rules]
+
+    def remap(static_configs: list[dict]) -> None:
+        for sc in static_configs:
+            sc["targets"] = [hosts[t] for t in sc["targets"]]
+
+    for job in config["scrape_configs"]:
+        remap(job["static_configs"])
+    for am in config["alerting"]["alertmanagers"]:
+        remap(am["static_configs"])
+    path = tmp / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+class WebhookReceiver:
+    """An aiohttp server on its own thread and loop: Alertmanager posts to
+    /<receiver name>; every payload is kept as (unix time received, path, json)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, str, dict]] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        with self._lock:
+            self.received.append((time.time(), request.path, payload))
+        return web.json_response({"status": "ok"})
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/{receiver}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def payloads(self) -> list[tuple[float, str, dict]]:
+        with self._lock:
+            return list(self.received)
+
+    def alerts(self, receiver: str, status: str, **labels: str) -> list[dict]:
+        """Alerts with `status` and these labels that reached `receiver`."""
+        return [
+            alert for _, path, p in self.payloads() if path == f"/{receiver}" for alert in p["alerts"]
+            if alert["status"] == status and all(alert["labels"].get(k) == v for k, v in labels.items())
+        ]  # fmt: skip
+
+    def first(self, receiver: str, status: str, **labels: str) -> float | None:
+        """When the first notification with such an alert arrived (unix time)."""
+        for at, path, p in self.payloads():
+            if path == f"/{receiver}" and any(a["status"] == status and all(a["labels"].get(k) == v for k, v in labels.items()) for a in p["alerts"]):
+                return at
+        return None

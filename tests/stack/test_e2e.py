@@ -1,24 +1,25 @@
 """End to end: the exporter demo (with its simulator), a real Prometheus with the
 committed rules, a real Alertmanager with the committed routes, and a webhook
-receiver in this test.
+receiver in this test, all at the shipped timings.
 
-It injects a 503 outage for one provider in the simulator, sees ProviderDown for
-that provider arrive at the receiver, clears the outage and sees it resolve. In the
+It injects a 503 outage for one provider in the simulator and measures what issue
+10 asks of a hard outage at the demo's intervals (5 s probes; Prometheus and
+Alertmanager as committed): ProviderDown paged within 2.5 minutes, alone (one
+notification for the incident), and resolved within 90 s of the recovery. In the
 same run, every dashboard panel query and every recording rule runs on that
 Prometheus, and the overview's panels return data.
 
-Time is bounded: intervals are 1 s, and the `for:` of every alert is scaled down
-60x (minutes become seconds) in a test-only copy of the rules generated from the
-committed file. Every process is killed in teardown.
+The rules, scrape and evaluation intervals and Alertmanager timings are the
+committed ones; only the addresses and the receivers (webhooks) change. About three
+minutes; every process is killed in teardown. The other scenarios of the issue are
+the alert-quality harness's (`make alert-quality`, by hand).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -26,104 +27,29 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiohttp import web
 
 from tests.binaries import require_binary
 
-from .conftest import PROMETHEUS_DIR, RULES_FILE, alertmanager_binary
-from .helpers import alertmanager_args, alertmanager_config_for_test, free_port, http_json, running, wait_until
+from .conftest import RULES_FILE, alertmanager_binary
+from .helpers import (
+    WebhookReceiver,
+    alertmanager_args,
+    alertmanager_config_for_test,
+    free_port,
+    http_json,
+    prometheus_config,
+    running,
+    wait_until,
+)
 from .promql import dashboard_files, dashboard_queries, panels, recording_rule_queries
 
-pytestmark = [pytest.mark.binary, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.binary, pytest.mark.timeout(480)]
 
 OUTAGE_PROVIDER = "binance"
 OUTAGE_CATEGORY = "exchanges"
 EXPORTER_JOB = "crypto-api-exporter"
-
-
-# ------------------------------------------------------------------ webhook receiver
-
-
-class WebhookReceiver:
-    """An aiohttp server on its own thread and loop: Alertmanager posts to
-    /<receiver name>; every payload is kept as (path, json)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict]] = []
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        payload = await request.json()
-        with self._lock:
-            self.received.append((request.path, payload))
-        return web.json_response({"status": "ok"})
-
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/{receiver}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    def start(self) -> None:
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-
-    def alerts(self, receiver: str, status: str, **labels: str) -> list[dict]:
-        """Alerts with `status` and these labels that reached `receiver`."""
-        with self._lock:
-            payloads = [p for path, p in self.received if path == f"/{receiver}"]
-        return [
-            alert for p in payloads for alert in p["alerts"]
-            if alert["status"] == status and all(alert["labels"].get(k) == v for k, v in labels.items())
-        ]  # fmt: skip
-
-
-# ------------------------------------------------------------------ configs
-
-
-def scaled_rules(tmp: Path) -> Path:
-    """The committed rules with every `for:` scaled down 60x (5m -> 5s)."""
-    doc = yaml.safe_load(RULES_FILE.read_text())
-    for group in doc["groups"]:
-        for rule in group["rules"]:
-            if "for" in rule:
-                minutes = re.fullmatch(r"(\d+)m", rule["for"])
-                assert minutes, f"unexpected for: {rule['for']}"
-                rule["for"] = f"{minutes.group(1)}s"
-    path = tmp / "crypto_api.rules.yml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-def prometheus_config(tmp: Path, rules: Path, hosts: dict[str, str]) -> Path:
-    """The committed prometheus.yml with 1 s intervals, the test's rules, and the
-    compose hostnames mapped to loopback ports."""
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    config["rule_files"] = [str(rules)]
-
-    def remap(static_configs: list[dict]) -> None:
-        for sc in static_configs:
-            sc["targets"] = [hosts[t] for t in sc["targets"]]
-
-    for job in config["scrape_configs"]:
-        remap(job["static_configs"])
-    for am in config["alerting"]["alertmanagers"]:
-        remap(am["static_configs"])
-    path = tmp / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+PAGE_GOAL = 150.0  # seconds from the fault to the page (issue 10)
+RESOLVE_GOAL = 90.0  # seconds from the recovery to the resolve
 
 
 # ------------------------------------------------------------------ the stack
@@ -157,27 +83,23 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         processes.callback(receiver.stop)
         processes.enter_context(running(
             [sys.executable, "-m", "exporter", "demo", f"--web.listen-address=127.0.0.1:{ports['exporter']}",
-             f"--simulator.listen-address=127.0.0.1:{ports['simulator']}", "--no-chaos", "--interval", "1s"],
+             f"--simulator.listen-address=127.0.0.1:{ports['simulator']}", "--no-chaos"],
             tmp_path / "exporter.log", f"{exporter}/healthz", timeout=30,
         ))  # fmt: skip
-        am_config = alertmanager_config_for_test(tmp_path, webhook_base=f"http://127.0.0.1:{receiver.port}")
+        am_config = alertmanager_config_for_test(tmp_path, webhook_base=receiver.url, group_wait=None)
         processes.enter_context(running(
             alertmanager_args(am_bin, am_config, tmp_path, ports["alertmanager"]),
             tmp_path / "alertmanager.log", f"{alertmanager}/-/ready",
         ))  # fmt: skip
-        prom_config = prometheus_config(
-            tmp_path,
-            scaled_rules(tmp_path),
-            {
-                "exporter:7860": f"127.0.0.1:{ports['exporter']}",
-                "localhost:9090": f"127.0.0.1:{ports['prometheus']}",
-                "alertmanager:9093": f"127.0.0.1:{ports['alertmanager']}",
-            },
-        )
+        hosts = {
+            "exporter:7860": f"127.0.0.1:{ports['exporter']}",
+            "localhost:9090": f"127.0.0.1:{ports['prometheus']}",
+            "alertmanager:9093": f"127.0.0.1:{ports['alertmanager']}",
+        }
+        prom_config = prometheus_config(tmp_path, [RULES_FILE], hosts)
         processes.enter_context(running(
             [prometheus_bin, f"--config.file={prom_config}", f"--storage.tsdb.path={tmp_path / 'prom-data'}",
-             f"--web.listen-address=127.0.0.1:{ports['prometheus']}", "--rules.alert.resend-delay=1s",
-             "--log.level=info"],
+             f"--web.listen-address=127.0.0.1:{ports['prometheus']}", "--log.level=info"],
             tmp_path / "prometheus.log", f"{prometheus}/-/ready",
         ))  # fmt: skip
         yield Stack(exporter, simulator, prometheus, alertmanager, receiver)
@@ -185,23 +107,26 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             http_json(f"{simulator}/control/faults", method="DELETE")
 
 
-def test_outage_alert_and_dashboard_queries(stack: Stack) -> None:
-    started = time.monotonic()
+def test_outage_pages_fast_alone_and_resolves_fast(stack: Stack) -> None:
     down = {"alertname": "ProviderDown", "provider": OUTAGE_PROVIDER}
 
     # The pipeline works: Prometheus scrapes the exporter and sees the provider up.
     wait_until(
         lambda: stack.query(f'max(crypto_api_up{{job="{EXPORTER_JOB}", provider="{OUTAGE_PROVIDER}"}}) == 1'),
-        timeout=30, what=f"{OUTAGE_PROVIDER} up in Prometheus",
+        timeout=60, what=f"{OUTAGE_PROVIDER} up in Prometheus",
     )  # fmt: skip
     assert not stack.receiver.alerts("pagerduty-critical", "firing", **down)
 
     # Outage: every endpoint of the provider answers 503.
+    injected = time.time()
     http_json(f"{stack.simulator}/control/faults", {"provider": OUTAGE_PROVIDER, "status": 503}, method="POST")
     (alert,) = wait_until(
         lambda: stack.receiver.alerts("pagerduty-critical", "firing", **down)[:1],
-        timeout=45, interval=0.5, what="ProviderDown at the receiver",
+        timeout=PAGE_GOAL + 30, interval=0.5, what="ProviderDown at the receiver",
     )  # fmt: skip
+    paged = stack.receiver.first("pagerduty-critical", "firing", **down) - injected
+    print(f"\ntime to page: {paged:.0f} s (goal {PAGE_GOAL:.0f} s)")
+    assert paged <= PAGE_GOAL
     assert alert["labels"] == {
         "alertname": "ProviderDown",
         "severity": "critical",
@@ -210,18 +135,30 @@ def test_outage_alert_and_dashboard_queries(stack: Stack) -> None:
         "monitor": "crypto-api",  # external label of prometheus.yml
     }
     assert alert["annotations"]["runbook_url"].endswith("docs/runbooks.md#providerdown")
-    assert alert["annotations"]["description"].startswith(f"Every endpoint of {OUTAGE_PROVIDER} ({OUTAGE_CATEGORY})")
+    assert alert["annotations"]["description"] == (
+        f"Every endpoint of {OUTAGE_PROVIDER} ({OUTAGE_CATEGORY}) has failed its last probe for at least 1 minute, mostly with server_error."
+    )
 
     # Every dashboard query and recording rule runs, with data accumulated meanwhile.
     check_queries(stack)
 
     # Recovery: the alert resolves (the demo's breaker half-opens within 20 s).
+    cleared = time.time()
     http_json(f"{stack.simulator}/control/faults", method="DELETE")
     wait_until(
         lambda: stack.receiver.alerts("pagerduty-critical", "resolved", **down),
-        timeout=60, interval=0.5, what="ProviderDown resolved at the receiver",
+        timeout=RESOLVE_GOAL + 30, interval=0.5, what="ProviderDown resolved at the receiver",
     )  # fmt: skip
-    assert time.monotonic() - started < 120
+    resolved = stack.receiver.first("pagerduty-critical", "resolved", **down) - cleared
+    print(f"time to resolve after recovery: {resolved:.0f} s (goal {RESOLVE_GOAL:.0f} s)")
+    assert resolved <= RESOLVE_GOAL
+
+    # One notification for the incident: nothing else about the provider was sent.
+    others = {
+        (a["labels"]["alertname"], a["status"]) for _, path, p in stack.receiver.payloads() for a in p["alerts"]
+        if a["labels"].get("provider") == OUTAGE_PROVIDER and a["labels"]["alertname"] != "ProviderDown"
+    }  # fmt: skip
+    assert not others, others
 
 
 def check_queries(stack: Stack) -> None:
