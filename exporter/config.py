@@ -57,6 +57,7 @@ from .config_file import (
     ProviderFile,
     ResetFormat,
     RootFile,
+    StatusFormat,
     TimeUnit,
     TimingFile,
     kind,
@@ -94,6 +95,8 @@ __all__ = [
     "Provider",
     "QuotaHeaders",
     "ResetFormat",
+    "StatusFormat",
+    "StatusSource",
     "TimeUnit",
     "compile_jmespath",
     "load_config",
@@ -194,6 +197,15 @@ class ExtractedValue:
     name: str
     path: Expression
     scale: float = 1.0
+    max_unchanged: float | None = None  # seconds the value may stay equal to itself (frozen.py)
+
+
+@dataclass(frozen=True)
+class StatusSource:
+    """Where a `status` endpoint reads the provider's own system status, and its shape."""
+
+    format: StatusFormat
+    base_url: str | None = None  # another host (a status page); None: the provider's base_url
 
 
 @dataclass(frozen=True)
@@ -250,6 +262,7 @@ class Endpoint:
     max_body_bytes: int = limits.BODY_BYTES_DEFAULT
     fresh_connection: bool = False
     kind: ProbeKind = ProbeKind.HTTP  # last, so positional construction keeps its meaning
+    status: StatusSource | None = None  # kind: status only
 
 
 @dataclass(frozen=True)
@@ -424,6 +437,9 @@ class _Compiler:
             elif not self._bad((*eloc, "name")):
                 first[e.name] = i
             endpoints.append(self.endpoint(e, eloc, timing, shared))
+        sources = [i for i, e in enumerate(p.endpoints) if e.kind is ProbeKind.STATUS]
+        if len(sources) > 1:  # two sources would overwrite each other's maintenance report
+            self.error((*loc, "endpoints", sources[1], "kind"), f"a provider has at most one kind: status endpoint (endpoints[{sources[0]}] is one)")
         if budget is not None:
             self.warn_budget(p.name, budget, endpoints)
         return Provider(
@@ -503,7 +519,15 @@ class _Compiler:
         for i, v in enumerate(e.values):
             if any(o.name == v.name for o in values):
                 self.error((*loc, "values", i, "name"), f"duplicate value name {v.name!r}")
-            values.append(ExtractedValue(v.name, compile_jmespath(v.path), v.scale))
+            values.append(ExtractedValue(v.name, compile_jmespath(v.path), v.scale, v.max_unchanged))
+        # The status kind reads its source's own shape: a side channel, with no values
+        # or rules of its own (a failing source must never count against the provider).
+        if e.kind is ProbeKind.STATUS and e.status is None:
+            self.error((*loc, "status"), "kind: status needs a status mapping with its format, e.g. {format: statuspage}", (*loc, "kind"))
+        if e.status is not None and e.kind is not ProbeKind.STATUS:
+            self.error((*loc, "status"), "a status source needs kind: status", (*loc, "kind"))
+        if e.kind is ProbeKind.STATUS and (e.values or e.assertions or e.freshness):
+            self.error((*loc, "kind"), "kind: status reads the source's own format: no values, assertions or freshness")
         f = e.freshness
         return Endpoint(
             name=e.name,
@@ -527,6 +551,7 @@ class _Compiler:
             max_body_bytes=t.max_body_bytes,
             fresh_connection=t.fresh_connection,
             kind=e.kind,
+            status=StatusSource(e.status.format, e.status.base_url) if e.status is not None else None,
         )
 
     def warn_budget(self, provider: str, budget: Budget, endpoints: list[Endpoint]) -> None:

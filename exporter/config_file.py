@@ -82,6 +82,16 @@ class TimeUnit(StrEnum):
     HEX_S = "hex_s"  # JSON-RPC quantities such as a block's "timestamp": "0x6543..."
 
 
+class StatusFormat(StrEnum):
+    """The response shapes the `status` probe kind reads (probes/status.py cites each)."""
+
+    BINANCE = "binance"  # GET /sapi/v1/system/status: {"status": 0|1, "msg": ...}
+    KRAKEN = "kraken"  # GET /0/public/SystemStatus: result.status online|maintenance|cancel_only|post_only
+    OKX = "okx"  # GET /api/v5/system/status: data[] windows with state, begin, end (ms)
+    BYBIT = "bybit"  # GET /v5/system/status: result.list[] windows with state, begin, end (ms)
+    STATUSPAGE = "statuspage"  # Atlassian Statuspage /api/v2/summary.json
+
+
 class ResetFormat(StrEnum):
     AUTO = "auto"
     EPOCH_S = "epoch_s"
@@ -573,6 +583,20 @@ class ValueFile(FileModel):
     name: Name = Field(examples=["btc_usd"], description="Unique within the endpoint; the `name` label of crypto_api_value.")
     path: JMESPath = Field(examples=["bitcoin.usd"], description="JMESPath to a number, a numeric string or a hex string.")
     scale: Scale = Field(1.0, description="A finite positive factor the value is multiplied by.")
+    max_unchanged: Duration | None = Field(
+        None,
+        examples=["10m"],
+        description="The value may stay equal to itself this long (by the exporter's clock); longer makes the probe stale (a frozen upstream cache).",
+    )
+
+
+class StatusFile(FileModel):
+    """Where and in which shape the provider publishes its own system status (kind: status)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"format": "statuspage", "base_url": "https://status.coinbase.com"}]})
+
+    format: StatusFormat = Field(examples=["statuspage"], description="The response shape: binance, kraken, okx, bybit or statuspage.")
+    base_url: BaseUrl | None = Field(None, description="Another host than the provider's (a status page); no key is ever sent there.")
 
 
 class EndpointFile(TimingFile):
@@ -597,6 +621,7 @@ class EndpointFile(TimingFile):
     error_rules: tuple[ErrorRuleFile, ...] = Field((), description="Errors in the body of a 200 answer, before the provider's rules.")
     freshness: FreshnessFile | None = Field(None, description="How old the payload's data may be.")
     values: tuple[ValueFile, ...] = Field((), description="Numbers extracted from the payload (crypto_api_value).")
+    status: StatusFile | None = Field(None, description="For kind: status, the status source's format and host.")
 
 
 class ProviderFile(TimingFile):

@@ -25,6 +25,7 @@ DEMO_BREAKER_RESET = 20.0  # seconds: short, so a newcomer sees half_open and re
 # budget_exhausted shows up within seconds of every window instead of after hours.
 TIGHT_BUDGET_SHARE = 0.25
 TIGHT_BUDGET_WINDOW = 20.0
+DEMO_FROZEN_PROBES = 4  # max_unchanged shrinks to this many intervals (issue 11)
 
 
 def demo_env(config: Config, env: Mapping[str, str]) -> dict[str, str]:
@@ -64,6 +65,8 @@ def demo_config(config: Config, simulator_url: str, interval: float) -> Config:
                 timeout=min(ep.timeout, interval * 0.8),
                 jitter=min(ep.jitter, interval * 0.2),
                 slow_threshold=min(ep.slow_threshold, interval * 0.4),
+                # A frozen price must end stale within the demo's first minutes.
+                values=tuple(replace(v, max_unchanged=min(v.max_unchanged, DEMO_FROZEN_PROBES * interval)) if v.max_unchanged else v for v in ep.values),
             )
             for ep in p.endpoints
         )

@@ -85,9 +85,18 @@ INFO = _f("provider_info", G, "Configured providers.", "provider", "category", "
 RELOAD_OK = _f("config_last_reload_successful", G, "1 if the last load or reload of providers.yaml worked.")
 RELOAD_AT = _f("config_last_reload_success_timestamp_seconds", G, "When providers.yaml was last loaded successfully (unix seconds).")
 
+# ---- issue 11: maintenance and frozen values (DESIGN.md, "Contract additions") ----
+VALUE_CHANGED = _f("value_last_change_timestamp_seconds", G, "When the extracted value last changed, by the exporter's clock (unix seconds).", *PE, "name")
+MAINTENANCE = _f("provider_maintenance", G, "1 while the provider's own status source says maintenance (announced window begun, or ongoing).", "provider")
+MAINTENANCE_START = _f("provider_maintenance_start_timestamp_seconds", G, "Start of the announced or ongoing maintenance window (unix seconds).", "provider")
+MAINTENANCE_END = _f("provider_maintenance_end_timestamp_seconds", G, "Announced end of the maintenance window (unix seconds).", "provider")
+MAINTENANCE_FAMILIES: tuple[Family, ...] = (VALUE_CHANGED, MAINTENANCE, MAINTENANCE_START, MAINTENANCE_END)
+# ---- end issue 11 ----
+
 CONTRACT: tuple[Family, ...] = (
     UP, DURATION, PROBES, CODES, RETRIES, LAST_PROBE, LAST_SUCCESS, DATA_AGE, MAX_AGE, ZSCORE, VALUE,
     RL_LIMIT, RL_REMAINING, RL_RESET, CIRCUIT, STATUS, DELAY, RUNS, KEYS, INFO, RELOAD_OK, RELOAD_AT,
+    *MAINTENANCE_FAMILIES,
 )  # fmt: skip
 
 # The server's own metrics, under `crypto_api_exporter_` (not the probes' contract).

@@ -34,6 +34,9 @@ from .families import (
     KEYS,
     LAST_PROBE,
     LAST_SUCCESS,
+    MAINTENANCE,
+    MAINTENANCE_END,
+    MAINTENANCE_START,
     MAX_AGE,
     OUTCOMES,
     PROBES,
@@ -49,6 +52,7 @@ from .families import (
     STATUS,
     UP,
     VALUE,
+    VALUE_CHANGED,
     ZSCORE,
     Family,
 )
@@ -120,7 +124,9 @@ class LabelCache:
 
 
 def _up(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
-    if (last := ep.last_completed) is not None:
+    # A status source is a side channel (probes/status.py): no `up`, so no rule built on
+    # crypto_api_up (ProviderDown, EndpointDown, availability) ever sees it.
+    if (last := ep.last_completed) is not None and not ep.side_channel:
         yield f"{UP.name}{{{epl}}} {'1.0' if last.ok else '0.0'}\n"
 
 
@@ -155,6 +161,8 @@ def _last_success(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator
 
 
 def _data_age(ep: EndpointState, epl: str, pel: str, now: float) -> Iterator[str]:
+    if ep.side_channel:
+        return
     if (age := ep.data_age(now)) is not None:
         yield f"{DATA_AGE.name}{{{pel}}} {_num(age)}\n"
 
@@ -213,6 +221,34 @@ def _info(p: ProviderState, pl: str, now: float) -> Iterator[str]:
     yield f'{INFO.name}{{{pl},category="{p.category}",base_url="{_escape(p.spec.base_url)}",requires_key="{auth}"}} 1.0\n'
 
 
+# ---- issue 11: frozen values and maintenance ----
+def _value_changed(p: ProviderState, pl: str, now: float) -> Iterator[str]:
+    for endpoint, name, at in p.runtime.values.last_changes():
+        yield f'{VALUE_CHANGED.name}{{{pl},endpoint="{_escape(endpoint)}",name="{_escape(name)}"}} {_num(at)}\n'
+
+
+def _maintenance(p: ProviderState, pl: str, now: float) -> Iterator[str]:
+    if (report := p.maintenance(now)) is not None:
+        yield f"{MAINTENANCE.name}{{{pl}}} {'1.0' if report.active(now) else '0.0'}\n"
+
+
+def _maintenance_bound(attr: str, family: Family) -> Callable[[ProviderState, str, float], Iterator[str]]:
+    def lines(p: ProviderState, pl: str, now: float) -> Iterator[str]:
+        if (report := p.maintenance(now)) is not None and (at := getattr(report, attr)) is not None:
+            yield f"{family.name}{{{pl}}} {_num(at)}\n"
+
+    return lines
+
+
+LATE_PROVIDER_WRITERS: dict[Family, Callable[[ProviderState, str, float], Iterator[str]]] = {
+    VALUE_CHANGED: _value_changed,
+    MAINTENANCE: _maintenance,
+    MAINTENANCE_START: _maintenance_bound("start", MAINTENANCE_START),
+    MAINTENANCE_END: _maintenance_bound("end", MAINTENANCE_END),
+}
+# ---- end issue 11 ----
+
+
 EndpointLines = Callable[[EndpointState, str, str, float], Iterator[str]]
 ProviderLines = Callable[[ProviderState, str, float], Iterator[str]]
 ENDPOINT_WRITERS: dict[Family, EndpointLines] = {
@@ -268,6 +304,10 @@ class Exposition:
         yield RELOAD_AT.header()
         if self.state.config_reload_success_at is not None:
             yield f"{RELOAD_AT.name} {_num(self.state.config_reload_success_at)}\n"
+        for family, lwrite in LATE_PROVIDER_WRITERS.items():  # after the contract's first table (families.py order)
+            yield family.header()
+            for p in providers:
+                yield from lwrite(p, self.labels.provider(p.name), now)
         self.labels.trim(len(endpoints))
 
     def render(self) -> bytes:

@@ -43,6 +43,7 @@ class ProbeKind(StrEnum):
     """How an endpoint is probed: one module per kind in `exporter/probes/`."""
 
     HTTP = "http"
+    STATUS = "status"  # the provider's own system status: a side channel (probes/status.py)
 
 
 class ScheduleResult(StrEnum):
@@ -89,6 +90,41 @@ class KeyCheck:
     valid: bool
 
 
+# ---- maintenance (status probe kind, issue 11) --------------------------------------
+
+
+class MaintenanceState(StrEnum):
+    """What a provider's own status source says, in one closed set across formats."""
+
+    NONE = "none"  # normal operation, nothing announced
+    SCHEDULED = "scheduled"  # a window is announced, not started
+    ONGOING = "ongoing"  # maintenance now
+
+
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """One status source's report: its state and the window it announces (unix seconds;
+    None when the source gives no time)."""
+
+    state: MaintenanceState
+    start: float | None = None
+    end: float | None = None
+    detail: str = ""  # the source's own words (title, msg), short and secret-free
+
+    def active(self, now: float) -> bool:
+        """Maintenance now: the source says so (an overrun past the announced end still
+        counts), or an announced window has begun by our clock and not ended (a source
+        polled every few minutes lags its own window)."""
+        if self.state is MaintenanceState.ONGOING:
+            return True
+        if self.state is MaintenanceState.SCHEDULED and self.start is not None and self.start <= now:
+            return self.end is None or now < self.end
+        return False
+
+
+# ---- end maintenance ------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     provider: str
@@ -111,6 +147,7 @@ class ProbeResult:
     circuit_state: CircuitState = CircuitState.CLOSED
     pause_until: float | None = None  # unix seconds; set when the provider asked us to back off
     slow: bool = False
+    maintenance: Maintenance | None = None  # set by the status kind when its source answered
 
     @property
     def ok(self) -> bool:

@@ -6,16 +6,18 @@ provider's runtime; the store and /metrics read it and never keep a copy, so wha
 /metrics shows is what the next probe will use, reloads included. On reload each piece
 carries over while its own spec is unchanged and starts fresh otherwise: a new breaker
 spec closes the breaker, a rotated key value is valid until rejected, and an unchanged
-budget keeps what it has spent (a reload must not grant a second quota).
+budget keeps what it has spent (a reload must not grant a second quota), and a value's
+frozen-value memory stays while its spec is unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .circuit import CircuitBreaker
 from .config import Config, Provider
+from .frozen import ValueTracker
 from .keys import KeyRing
 from .ratelimit import BudgetWindow
 
@@ -25,6 +27,7 @@ class ProviderRuntime:
     breaker: CircuitBreaker
     keys: KeyRing
     budget: BudgetWindow | None = None
+    values: ValueTracker = field(default_factory=ValueTracker)  # frozen-value memory (frozen.py)
 
     @classmethod
     def fresh(cls, provider: Provider) -> ProviderRuntime:
@@ -43,7 +46,7 @@ class ProviderRuntime:
             budget = self.budget
         else:
             budget = BudgetWindow(provider.budget)
-        return ProviderRuntime(breaker, self.keys.carried_to(provider.auth), budget)
+        return ProviderRuntime(breaker, self.keys.carried_to(provider.auth), budget, self.values.carried_to(provider))
 
 
 class Runtimes:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .config import Config, Endpoint, Provider
 from .families import DELAY_BUCKETS, DURATION_BUCKETS
-from .model import CircuitState, Outcome, ProbeResult, ProviderStatus, QuotaObservation, ScheduleResult, ScheduleRun
+from .model import CircuitState, Maintenance, Outcome, ProbeKind, ProbeResult, ProviderStatus, QuotaObservation, ScheduleResult, ScheduleRun
 from .ratelimit import BUDGET_SCOPE
 from .runtime import ProviderRuntime, Runtimes
 
@@ -26,6 +26,9 @@ ZSCORE_MIN_SAMPLES = 10
 HEALTH_WINDOW = 20
 HISTORY_SIZE = 1000
 FAILURES_SIZE = 200
+# A maintenance report is trusted this many intervals of its status endpoint: a source
+# that stopped answering must not keep a provider muted for ever (nor unmute it at once).
+MAINTENANCE_TTL_INTERVALS = 3
 # Outcomes that say the endpoint is down for us (as opposed to impaired: stale, slow,
 # rate-limited or over budget).
 FAILING = frozenset(
@@ -155,6 +158,11 @@ class EndpointState:
         return None if ts is None else max(now - ts, 0.0)
 
     @property
+    def side_channel(self) -> bool:
+        """A status source: never counts in the provider's status, health or `up`."""
+        return self.spec.kind is ProbeKind.STATUS
+
+    @property
     def healthy(self) -> bool:
         return self.last is not None and self.last.ok and not self.last.slow
 
@@ -180,13 +188,16 @@ class ProviderState:
     _probed: int = field(default=0, init=False)
     _healthy: int = field(default=0, init=False)
     _failing: int = field(default=0, init=False)
+    # The last report of the provider's status source, when it came, and that endpoint's
+    # interval (its trust horizon); None before any source answered.
+    maintenance_report: tuple[Maintenance, float, float] | None = None
 
     def __post_init__(self) -> None:
         for ep in self.endpoints.values():
             self._count(ep, +1)
 
     def _count(self, ep: EndpointState, sign: int) -> None:
-        if ep.last is not None:
+        if ep.last is not None and not ep.side_channel:
             self._probed += sign
             self._healthy += sign * ep.healthy
             self._failing += sign * ep.failing
@@ -216,6 +227,14 @@ class ProviderState:
         """Validity by env var name (never a value): unset ones are invalid."""
         return self.runtime.keys.validity()
 
+    def maintenance(self, now: float) -> Maintenance | None:
+        """The status source's last report while it is trusted; None when there is no
+        source, it never answered, or its last answer is too old."""
+        if self.maintenance_report is None:
+            return None
+        report, at, interval = self.maintenance_report
+        return report if now - at <= MAINTENANCE_TTL_INTERVALS * interval else None
+
     def status(self) -> ProviderStatus:
         if self._probed == 0:
             return ProviderStatus.UNKNOWN
@@ -227,7 +246,7 @@ class ProviderState:
 
     def health_score(self) -> int | None:
         """0 to 100: recent successes across the provider's endpoints, slow ones half."""
-        scores = [s for e in self.endpoints.values() if (s := e.health_score()) is not None]
+        scores = [s for e in self.endpoints.values() if not e.side_channel and (s := e.health_score()) is not None]
         return None if not scores else round(100 * sum(scores) / len(scores))
 
 
@@ -255,6 +274,8 @@ class State:
                     endpoints[ep.name] = EndpointState(p.name, p.category.value, ep)
             if old is not None:
                 new[p.name] = ProviderState(p, endpoints, runtimes[p.name], old.quotas, old.schedule_delay, old.schedule_runs)
+                if any(ep.kind is ProbeKind.STATUS for ep in p.endpoints):
+                    new[p.name].maintenance_report = old.maintenance_report
             else:
                 new[p.name] = ProviderState(p, endpoints, runtimes[p.name])
         self.providers = new
@@ -287,6 +308,8 @@ class State:
                 ep.last_success_at = result.finished_at
             if result.data_timestamp is not None:
                 ep.data_timestamp = result.data_timestamp
+        if result.maintenance is not None:
+            provider.maintenance_report = (result.maintenance, result.finished_at, ep.spec.interval)
         for quota in result.quotas:
             if quota.scope != BUDGET_SCOPE:  # the budget is read live from the runtime
                 provider.quotas[quota.scope] = quota

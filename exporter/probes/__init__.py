@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..config import ApiKey
 from ..model import ProbeKind, ProbeResult
-from . import http
+from . import http, status
 from .context import ProbeContext, ProbeSpec
 
 ProbeFn = Callable[[ProbeContext, ProbeSpec], Awaitable[ProbeResult]]
@@ -28,6 +28,7 @@ class Kind:
 
 KINDS: Mapping[ProbeKind, Kind] = {
     ProbeKind.HTTP: Kind(http.probe, http.probe_key),
+    ProbeKind.STATUS: Kind(status.probe),  # no key test: status sources are public
 }
 
 __all__ = ["KINDS", "Kind", "ProbeContext", "ProbeSpec"]

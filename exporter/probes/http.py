@@ -47,6 +47,7 @@ class _Attempt:
     headers: Mapping[str, str] = field(default_factory=dict)
     verdict: PayloadVerdict | None = None
     detail: str = ""
+    body: bytes | None = None  # the answer's body, for kinds that read it themselves (status)
 
 
 @functools.lru_cache(maxsize=256)
@@ -148,7 +149,7 @@ async def _attempt(ctx: ProbeContext, provider: Provider, endpoint: Endpoint, ke
     if body is None:
         return _Attempt(Outcome.BAD_PAYLOAD, status, duration, resp_headers, detail=f"body larger than {endpoint.max_body_bytes} bytes")
     verdict = classify_response(status, body, endpoint, ctx.wall())
-    return _Attempt(verdict.outcome, status, duration, resp_headers, verdict, verdict.detail)
+    return _Attempt(verdict.outcome, status, duration, resp_headers, verdict, verdict.detail, body)
 
 
 def _redirect_target(url: yarl.URL, location: str) -> yarl.URL | None:
@@ -247,14 +248,21 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
     now = ctx.wall()
     quotas = parse_quotas(last.headers, provider.quota_headers, now)
     verdict = last.verdict
+    outcome, detail = last.outcome, last.detail
+    if verdict is not None and verdict.values:
+        # A value equal to itself past its max_unchanged: the answer is current in
+        # form only (a stuck cache upstream); frozen.py.
+        frozen = runtime.values.observe(endpoint, verdict.values, now)
+        if frozen is not None and outcome is Outcome.SUCCESS:
+            outcome, detail = Outcome.STALE, frozen
     return finish(
-        last.outcome,
+        outcome,
         duration=last.duration,
         status_code=last.status,
         attempts=attempts,
         http_codes=tuple(codes),
         retries=tuple(retries),
-        detail=last.detail,
+        detail=detail,
         quotas=quotas,
         data_timestamp=verdict.data_timestamp if verdict else None,
         values=verdict.values if verdict else (),

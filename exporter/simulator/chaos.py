@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from ..config import AuthType, Config, Provider
+from ..model import ProbeKind
 from .faults import FaultSpec
 
 if TYPE_CHECKING:
@@ -72,6 +73,21 @@ def _invalid_key(p: Provider, rng: random.Random) -> FaultSpec | None:
     return FaultSpec(p.name, invalid_keys="all")
 
 
+def _maintenance(p: Provider, rng: random.Random) -> FaultSpec | None:
+    """The provider's status source announces maintenance (mostly ongoing: it mutes the
+    provider's alerts; sometimes only scheduled)."""
+    ep = next((e for e in p.endpoints if e.kind is ProbeKind.STATUS), None)
+    if ep is None:
+        return None
+    return FaultSpec(p.name, endpoint=ep.name, maintenance=rng.choice(("ongoing", "ongoing", "scheduled")))
+
+
+def _frozen(p: Provider, rng: random.Random) -> FaultSpec | None:
+    """A price that stops moving while its timestamps advance (a stuck cache upstream)."""
+    ep = next((e for e in p.endpoints if any(v.max_unchanged is not None for v in e.values)), None)
+    return FaultSpec(p.name, endpoint=ep.name, frozen=True) if ep else None
+
+
 def _retry(rng: random.Random):  # type: ignore[no-untyped-def]
     from .faults import RateLimitFault
 
@@ -89,6 +105,8 @@ SCENARIOS: tuple[tuple[str, Scenario], ...] = (
     ("invalid_key", _invalid_key),
     ("disconnect", _disconnect),
     ("client_error", _client_error),
+    ("maintenance", _maintenance),
+    ("frozen", _frozen),
 )
 
 

@@ -16,6 +16,7 @@ MAX_LATENCY_MS = 300_000
 MAX_OVERSIZED_BYTES = 64 * 1024 * 1024
 MAX_DEEP_JSON_LEVELS = 1_000_000  # 2 MB of brackets
 REDIRECT_CODES = (301, 302, 303, 307, 308)
+MAINTENANCE_MODES = ("scheduled", "ongoing", "over")  # what a status source announces
 MAX_REDIRECT_URL = 2000
 
 
@@ -60,6 +61,8 @@ class FaultSpec:
     invalid_keys: tuple[str, ...] | str = field(default=(), repr=False)
     quota_remaining: int | None = None
     count: int | None = None
+    maintenance: str | None = None  # status sources: a window scheduled, ongoing or over
+    frozen: bool = False  # prices stop moving while timestamps advance (a stuck cache)
 
     @property
     def target(self) -> tuple[str, str | None]:
@@ -99,7 +102,7 @@ class FaultSpec:
             if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
                 raise ValueError("status: must be an HTTP status code (100 to 599)")
             kw["status"] = status
-        for flag in ("hang", "disconnect", "garbage", "truncated", "gzip_bomb", "slow_body"):
+        for flag in ("hang", "disconnect", "garbage", "truncated", "gzip_bomb", "slow_body", "frozen"):
             if flag in data:
                 if not isinstance(data[flag], bool):
                     raise ValueError(f"{flag}: must be true or false")
@@ -139,6 +142,10 @@ class FaultSpec:
             kw["quota_remaining"] = _int("quota_remaining", data["quota_remaining"], 0, 10**12)
         if data.get("count") is not None:
             kw["count"] = _int("count", data["count"], 1, 10**9)
+        if data.get("maintenance") is not None:
+            if data["maintenance"] not in MAINTENANCE_MODES:
+                raise ValueError(f"maintenance: must be one of {', '.join(MAINTENANCE_MODES)}")
+            kw["maintenance"] = data["maintenance"]
         return cls(**kw)
 
     def to_json(self) -> dict[str, Any]:

@@ -71,6 +71,18 @@ class Market:
         return round(self.rng.uniform(0.4, 12.0), 3)
 
 
+class FrozenMarket(Market):
+    """A market whose price stopped where the live one stood: what a stuck cache
+    upstream serves while its timestamps keep advancing (the `frozen` fault)."""
+
+    def __init__(self, live: Market) -> None:
+        live._advance()
+        super().__init__(live.rng, live._price)
+
+    def _advance(self) -> None:
+        return None
+
+
 def _basis(provider: str) -> float:
     """A stable per-provider offset within +-0.05 %."""
     digest = hashlib.sha256(provider.encode()).digest()
@@ -121,6 +133,9 @@ class Ctx:
     query: Mapping[str, str] = field(default_factory=dict)
     body: Any = None  # the parsed JSON request body, if any
     stale: float = 0.0
+    # A `maintenance` fault: (scheduled | ongoing | over, when the fault was first seen);
+    # status generators announce a window relative to that moment.
+    maintenance: tuple[str, float] | None = None
 
     @property
     def rng(self) -> random.Random:
@@ -379,8 +394,91 @@ def okx_ticker(ctx: Ctx) -> Any:
     }
 
 
+# ---- status sources (issue 11): maintenance scheduled, ongoing or over on command ----
+# The window each mode announces, relative to the moment the fault was first seen:
+# scheduled in an hour, ongoing since 5 minutes for another hour, over 5 minutes ago.
+MAINTENANCE_WINDOWS: dict[str, tuple[float, float]] = {"scheduled": (3600.0, 7200.0), "ongoing": (-300.0, 3600.0), "over": (-3900.0, -300.0)}
+
+
+def maintenance_window(ctx: Ctx) -> tuple[str, float, float] | None:
+    """(mode, start, end) of the announced window, or None without a maintenance fault."""
+    if ctx.maintenance is None:
+        return None
+    mode, anchor = ctx.maintenance
+    begin, end = MAINTENANCE_WINDOWS[mode]
+    return mode, anchor + begin, anchor + end
+
+
+def binance_system_status(ctx: Ctx) -> Any:
+    # Binance has no announced windows here: 1 only while it is in maintenance.
+    window = maintenance_window(ctx)
+    if window is not None and window[0] == "ongoing":
+        return {"status": 1, "msg": "system_maintenance"}
+    return {"status": 0, "msg": "normal"}
+
+
 def kraken_system_status(ctx: Ctx) -> Any:
-    return {"error": [], "result": {"status": "online", "timestamp": iso(ctx.now, ms=False)}}
+    window = maintenance_window(ctx)
+    status = "maintenance" if window is not None and window[0] == "ongoing" else "online"
+    return {"error": [], "result": {"status": status, "timestamp": iso(ctx.now, ms=False)}}
+
+
+_WINDOW_STATES = {"scheduled": "scheduled", "ongoing": "ongoing", "over": "completed"}
+
+
+def _window_item(ctx: Ctx) -> list[dict[str, Any]]:
+    window = maintenance_window(ctx)
+    if window is None:
+        return []
+    mode, start, end = window
+    return [
+        {
+            "title": "Spot system upgrade",
+            "state": _WINDOW_STATES[mode],
+            "begin": str(ms(start)),
+            "end": str(ms(end)),
+            "href": "",
+            "serviceType": "5",
+            "system": "unified",
+            "scheDesc": "",
+        }
+    ]
+
+
+def okx_system_status(ctx: Ctx) -> Any:
+    # OKX lists scheduled, ongoing and pre_open windows by default; completed ones only on request.
+    items = [i for i in _window_item(ctx) if i["state"] != "completed"]
+    return {"code": "0", "msg": "", "data": items}
+
+
+def statuspage_summary(ctx: Ctx) -> Any:
+    window = maintenance_window(ctx)
+    maintenances: list[dict[str, Any]] = []
+    component = "operational"
+    if window is not None and window[0] != "over":  # summary.json lists upcoming and active ones only
+        mode, start, end = window
+        maintenances.append(
+            {
+                "id": "sim0maint0001",
+                "name": "Scheduled database maintenance",
+                "status": "in_progress" if mode == "ongoing" else "scheduled",
+                "impact": "maintenance",
+                "scheduled_for": iso(start),
+                "scheduled_until": iso(end),
+                "shortlink": "https://stspg.io/sim",
+            }
+        )
+        component = "under_maintenance" if mode == "ongoing" else component
+    return {
+        "page": {"id": "sim0page", "name": ctx.provider, "url": f"https://status.{ctx.provider}.example", "updated_at": iso(ctx.now)},
+        "status": {"indicator": "maintenance" if component == "under_maintenance" else "none", "description": "All Systems Operational"},
+        "components": [{"id": "sim0comp", "name": "API", "status": component, "position": 1, "only_show_if_degraded": False}],
+        "incidents": [],
+        "scheduled_maintenances": maintenances,
+    }
+
+
+# ---- end status sources ----
 
 
 def kraken_ticker(ctx: Ctx) -> Any:
@@ -925,7 +1023,7 @@ def coindesk_tick(ctx: Ctx) -> Any:
 
 
 def bybit_system_status(ctx: Ctx) -> Any:
-    return _bybit_envelope(ctx, {"list": []})
+    return _bybit_envelope(ctx, {"list": _window_item(ctx)})
 
 
 def coinbase_time(ctx: Ctx) -> Any:
@@ -1792,6 +1890,9 @@ PAYLOADS: dict[tuple[str, str], Generator] = {
     ("binance", "ping"): binance_ping,
     ("binance", "server_time"): binance_time,
     ("binance", "btc_ticker"): binance_ticker_24hr,
+    ("binance", "system_status"): binance_system_status,
+    ("okx", "system_status"): okx_system_status,
+    ("coinbase", "system_status"): statuspage_summary,
     ("bybit", "server_time"): bybit_time,
     ("bybit", "btc_ticker"): bybit_tickers,
     ("bybit", "eth_ticker"): bybit_tickers,

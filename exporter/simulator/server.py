@@ -21,7 +21,7 @@ from aiohttp import web
 
 from .. import limits, safejson
 from ..config import AuthType, Config, Endpoint, Provider, QuotaHeaders, ResetFormat
-from . import hostile, payloads
+from . import faults, hostile, payloads
 from .faults import MAX_HANG_SECONDS, FaultSpec, FaultStore
 
 log = structlog.get_logger()
@@ -40,7 +40,14 @@ def simulator_config(config: Config, base_url: str) -> Config:
     path (and any `{key}` placeholder) is kept, everything else is unchanged.
     """
     base = base_url.rstrip("/")
-    return config.with_providers(tuple(replace(p, base_url=f"{base}/sim/{p.name}{urlparse(p.base_url).path}") for p in config.providers))
+
+    def moved(p: Provider) -> Provider:
+        own = f"{base}/sim/{p.name}{urlparse(p.base_url).path}"
+        # A status source on another host (a status page) is served under the provider's prefix too.
+        endpoints = tuple(replace(e, status=replace(e.status, base_url=own)) if e.status and e.status.base_url else e for e in p.endpoints)
+        return replace(p, base_url=own, endpoints=endpoints)
+
+    return config.with_providers(tuple(moved(p) for p in config.providers))
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,8 @@ class Simulator:
         self._providers = {p.name: p for p in config.providers}
         self.faults = FaultStore()
         self.market = payloads.Market(random.Random(seed))
+        self._frozen: dict[tuple[str, str], payloads.Market] = {}  # per endpoint under a `frozen` fault
+        self._maintenance_since: dict[tuple[str, str], float] = {}  # (provider, mode) -> first seen
         self._counts: Counter[tuple[str, str]] = Counter()
         self._unmatched: Counter[str] = Counter()
         self._quota = _Quota()
@@ -310,7 +319,13 @@ class Simulator:
             return web.Response(status=redirect.status, headers={"Location": redirect.to + request.path_qs})
         now = self._clock()
         stale = fault.stale_seconds if fault else 0.0
-        ctx = payloads.Ctx(provider.name, route.endpoint.name, now - stale, self.market, request.query, body, stale)
+        ctx = payloads.Ctx(provider.name, route.endpoint.name, now - stale, self._market(provider.name, route.endpoint.name, fault), request.query, body, stale)
+        if fault and fault.maintenance:
+            since = self._maintenance_since.setdefault((provider.name, fault.maintenance), now)
+            ctx = replace(ctx, maintenance=(fault.maintenance, since))
+        elif route.endpoint.status is not None:  # announced afresh when the next maintenance fault comes
+            for mode in faults.MAINTENANCE_MODES:
+                self._maintenance_since.pop((provider.name, mode), None)
         quota = self._quota.headers(
             provider.name,
             provider.quota_headers,
@@ -352,6 +367,13 @@ class Simulator:
         if fault and fault.slow_body:
             return await self._trickle(request, headers, data)
         return web.Response(body=data, status=200, headers=headers)
+
+    def _market(self, provider: str, endpoint: str, fault: FaultSpec | None) -> payloads.Market:
+        """The live market, or the one frozen when this endpoint's `frozen` fault began."""
+        if fault is not None and fault.frozen:
+            return self._frozen.setdefault((provider, endpoint), payloads.FrozenMarket(self.market))
+        self._frozen.pop((provider, endpoint), None)
+        return self.market
 
     async def _gzip_bomb(self) -> bytes:
         """The bomb, built once in a thread (a third of a second of CRC-32 the event loop

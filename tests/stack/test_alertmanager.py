@@ -39,7 +39,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_amtool_check_config(amtool: str) -> None:
     result = run(amtool, "check-config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 receivers" in result.stdout and "2 inhibit rules" in result.stdout
+    assert "3 receivers" in result.stdout and "3 inhibit rules" in result.stdout
 
 
 def test_no_secret_in_config() -> None:
@@ -80,6 +80,12 @@ ROUTES = [
     ({"alertname": "RateLimitNearExhaustion", "severity": "warning", "provider": "etherscan", "scope": "budget"}, "slack-warnings"),
     ({"alertname": "PriceDivergence", "severity": "warning", "name": "btc_usd"}, "slack-warnings"),
     ({"alertname": "LatencyAnomaly", "severity": "info", "provider": "binance", "endpoint": "ping"}, "default"),
+    # Maintenance is information: shown in Alertmanager and Grafana, sent nowhere.
+    ({"alertname": "ProviderMaintenance", "severity": "info", "provider": "okx", "category": "exchanges"}, "default"),
+    (
+        {"alertname": "ValueFrozen", "severity": "warning", "provider": "binance", "category": "exchanges", "endpoint": "btc_ticker", "name": "btc_usd"},
+        "slack-warnings",
+    ),
     ({"alertname": "SomethingElse", "severity": "page"}, "default"),
     ({"alertname": "NoSeverity"}, "default"),
 ]
@@ -250,6 +256,21 @@ INHIBITIONS = [
         ],
     ),
     (
+        "maintenance silences that provider's alerts, not another provider's",
+        [{"alertname": "ProviderMaintenance", "severity": "info", "provider": "binance", "category": "exchanges"}],
+        [
+            {"alertname": "ProviderDown", "severity": "critical", "provider": "binance", "category": "exchanges"},
+            {"alertname": "EndpointDown", "severity": "warning", "provider": "binance", "category": "exchanges", "endpoint": "ticker"},
+            {"alertname": "ValueFrozen", "severity": "warning", "provider": "binance", "category": "exchanges", "endpoint": "btc_ticker", "name": "btc_usd"},
+            {"alertname": "ApiKeyInvalid", "severity": "warning", "provider": "binance", "category": "exchanges", "key": "BINANCE_KEY"},
+        ],
+        [
+            {"alertname": "ProviderDown", "severity": "critical", "provider": "okx", "category": "exchanges"},
+            {"alertname": "CategoryOutage", "severity": "critical", "category": "exchanges"},
+            {"alertname": "LatencyAnomaly", "severity": "info", "provider": "binance", "category": "exchanges", "endpoint": "ping"},
+        ],
+    ),
+    (
         "exporter down",
         [EXPORTER_DOWN],
         [
@@ -274,13 +295,22 @@ def test_inhibitions_are_only_those_that_cannot_outlive_their_source() -> None:
     `keep_firing_for`, so the warning's lifetime contains the critical's). Nothing
     else: see docs/alerts.md and the test below for what Alertmanager does otherwise."""
     rules = yaml.safe_load(CONFIG.read_text())["inhibit_rules"]
-    assert len(rules) == 2
-    exporter, tiers = rules
+    assert len(rules) == 3
+    exporter, tiers, maintenance = rules
     assert exporter["source_matchers"] == ['alertname = "ExporterDown"'] and "equal" not in exporter
     (target,) = exporter["target_matchers"]
     names = set(re.fullmatch(r'alertname =~ "(.+)"', target).group(1).split("|"))
     assert names == {r["alert"] for r in load_rules() if "alert" in r} - (NOT_PROVIDER_ALERTS - {"CategoryOutage", "PriceDivergence"})
     assert tiers == {"source_matchers": ['severity = "critical"'], "target_matchers": ['severity = "warning"'], "equal": ["alertname", "provider"]}
+    # Maintenance: its targets are guarded in the rules for as long as ProviderMaintenance
+    # fires (keep_firing_for = the guard's hold), so none starts before it nor outlives it.
+    assert maintenance == {
+        "source_matchers": ['alertname = "ProviderMaintenance"'],
+        "target_matchers": ['severity =~ "warning|critical"'],
+        "equal": ["provider"],
+    }
+    rule = next(r for r in load_rules() if r.get("alert") == "ProviderMaintenance")
+    assert rule["keep_firing_for"] == "10m" and "max_over_time10m" in next(r for r in load_rules() if r.get("alert") == "ProviderDown")["expr"]
 
 
 @pytest.mark.parametrize(("sources", "inhibited", "active"), [c[1:] for c in INHIBITIONS], ids=[c[0] for c in INHIBITIONS])

@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter", "exporter.limits", "exporter.safejson", "exporter.model", "exporter.families", "exporter.redact", "exporter.logs"),
     ("exporter.config", "exporter.config_file"),
-    ("exporter.classify", "exporter.ratelimit", "exporter.circuit", "exporter.keys"),
+    ("exporter.classify", "exporter.ratelimit", "exporter.circuit", "exporter.keys", "exporter.frozen"),
     ("exporter.simulator*",),
     ("exporter.runtime", "exporter.chains"),
     ("exporter.probes*",),
