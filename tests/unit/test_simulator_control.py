@@ -72,8 +72,10 @@ async def test_set_list_clear(sim: Simulator, client: aiohttp.ClientSession) -> 
         (b'{"provider": "binance", "endpoint": "nosuch"}', "endpoint"),
         (b"[" * 100_000 + b"]" * 100_000, "body"),  # a RecursionError, and a 500, before
         (b'{"provider": "binance", "redirect": "ftp://elsewhere"}', "redirect.to"),
+        (b'{"provider": "binance", "maintenance": "tomorrow"}', "maintenance"),
+        (b'{"provider": "binance", "frozen": "yes"}', "frozen"),
     ],
-    ids=["not_json", "empty", "string", "unknown_field", "latency", "status", "flag", "provider", "endpoint", "deep", "redirect"],
+    ids=["not_json", "empty", "string", "unknown_field", "latency", "status", "flag", "provider", "endpoint", "deep", "redirect", "maintenance", "frozen"],
 )
 async def test_bad_fault_bodies_are_400(sim: Simulator, client: aiohttp.ClientSession, raw: bytes, field: str) -> None:
     async with client.post(f"{sim.url}/control/faults", data=raw, headers={"Content-Type": "application/json"}) as r:
