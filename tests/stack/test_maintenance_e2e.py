@@ -23,8 +23,8 @@ pytestmark = [pytest.mark.binary, pytest.mark.timeout(480)]
 MAINTAINED, CONTROL = "binance", "okx"
 
 
-def am_alerts(stack: Stack, alertname: str, provider: str) -> list[dict]:
-    return [a for a in http_json(f"{stack.alertmanager}/api/v2/alerts") if a["labels"].get("alertname") == alertname and a["labels"].get("provider") == provider]
+def am_alerts(running: Stack, alertname: str, provider: str) -> list[dict]:
+    return [a for a in http_json(f"{running.alertmanager}/api/v2/alerts") if a["labels"].get("alertname") == alertname and a["labels"].get("provider") == provider]
 
 
 def test_maintenance_silences_provider_down_in_a_real_alertmanager(stack: Stack) -> None:  # noqa: F811 - the fixture
