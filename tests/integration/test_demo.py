@@ -29,7 +29,7 @@ def outcomes_seen(text: str) -> set[str]:
 
 
 def maintenance_and_frozen_seen(text: str, now: float) -> set[str]:
-    """"maintenance" once a provider's status source says so; "frozen" once a value has
+    """ "maintenance" once a provider's status source says so; "frozen" once a value has
     stood still for the demo's max_unchanged (4 intervals of 5 s) while its endpoint
     ended stale (issue 11)."""
     seen: set[str] = set()

@@ -24,7 +24,9 @@ MAINTAINED, CONTROL = "binance", "okx"
 
 
 def am_alerts(running: Stack, alertname: str, provider: str) -> list[dict]:
-    return [a for a in http_json(f"{running.alertmanager}/api/v2/alerts") if a["labels"].get("alertname") == alertname and a["labels"].get("provider") == provider]
+    return [
+        a for a in http_json(f"{running.alertmanager}/api/v2/alerts") if a["labels"].get("alertname") == alertname and a["labels"].get("provider") == provider
+    ]
 
 
 def test_maintenance_silences_provider_down_in_a_real_alertmanager(stack: Stack) -> None:  # noqa: F811 - the fixture
