@@ -71,26 +71,38 @@ async def test_provider_row_shape(api: ApiHarness) -> None:
     assert row["id"] == "binance" and row["status"] == "online" and row["health_score"] == 100
     assert row["has_key"] is False and row["circuit_state"] == "closed"
     assert row["rate_limit"]["period"] == "weight_1m" and row["rate_limit"]["total"] > 0
-    assert {e["name"] for e in row["endpoints"]} == {"ping", "server_time", "btc_ticker"}
+    assert {e["name"] for e in row["endpoints"]} == {"ping", "server_time", "btc_ticker", "system_status"}
     assert all(e["status"] == "success" and e["http_code"] == 200 for e in row["endpoints"])
+    assert row["maintenance"] == {"active": False, "state": "none", "start": None, "end": None, "detail": "normal"}  # binance's own "msg"
+
+
+async def test_provider_maintenance_shows_in_the_api(api: ApiHarness) -> None:
+    await api.fault(provider="okx", endpoint="system_status", maintenance="ongoing")
+    await api.probe_all("okx")
+    row = next(r for r in await api.get("/api/providers?search=okx") if r["id"] == "okx")
+    maintenance = row["maintenance"]
+    assert (maintenance["active"], maintenance["state"], maintenance["detail"]) == (True, "ongoing", "Spot system upgrade")
+    assert maintenance["start"] < maintenance["end"]
+    no_source = next(r for r in await api.get("/api/providers?search=coingecko") if r["id"] == "coingecko")
+    assert no_source["maintenance"] is None
 
 
 async def test_logs_pagination_and_filters(api: ApiHarness) -> None:
     for _ in range(3):
-        await api.probe_all("binance")  # 9 probes
+        await api.probe_all("binance")  # 12 probes (its status source included)
     await api.fault(provider="okx", endpoint="btc_ticker", status=503)
     await api.probe("okx", "btc_ticker")
     body = await api.get("/api/logs?per_page=4")
-    assert (body["total"], body["page"], body["per_page"], body["pages"]) == (10, 1, 4, 3)
+    assert (body["total"], body["page"], body["per_page"], body["pages"]) == (13, 1, 4, 4)
     assert body["logs"][0]["provider"] == "okx"  # newest first
     entry = body["logs"][0]
     assert entry["status"] == "server_error" and entry["http_code"] == 503 and entry["retries"] == ["server_error", "server_error"]
-    last = await api.get("/api/logs?per_page=4&page=3")
-    assert len(last["logs"]) == 2
+    last = await api.get("/api/logs?per_page=4&page=4")
+    assert len(last["logs"]) == 1
     beyond = await api.get("/api/logs?per_page=4&page=9")
-    assert beyond["logs"] == [] and beyond["total"] == 10
+    assert beyond["logs"] == [] and beyond["total"] == 13
     only = await api.get("/api/logs?provider=binance&outcome=success")
-    assert only["total"] == 9 and {e["provider"] for e in only["logs"]} == {"binance"}
+    assert only["total"] == 12 and {e["provider"] for e in only["logs"]} == {"binance"}
     assert (await api.get("/api/logs?status=server_error"))["total"] == 1  # the old backends' name
     assert (await api.get("/api/logs?provider=binance&endpoint=ping"))["total"] == 3
 
@@ -102,12 +114,13 @@ async def test_failures_report(api: ApiHarness) -> None:
     await api.probe("kraken", "btc_ticker")
     await api.probe_all("binance")
     body = await api.get("/api/failures")
-    assert body["total"] == 3
-    assert body["error_type_distribution"] == {"server_error": 2, "bad_payload": 1}
-    assert body["top_failing_providers"][0] == {"provider": "okx", "failure_count": 2}
+    # okx's status source fails too: its own failure, listed like any probe's.
+    assert body["total"] == 4
+    assert body["error_type_distribution"] == {"server_error": 3, "bad_payload": 1}
+    assert body["top_failing_providers"][0] == {"provider": "okx", "failure_count": 3}
     assert body["recent_failures"][0]["provider"] == "kraken" and body["recent_failures"][0]["retry_attempted"] is False
     hints = {h["error_type"]: h for h in body["remediation_suggestions"]}
-    assert set(hints) == {"server_error", "bad_payload"} and hints["server_error"]["count"] == 2 and hints["server_error"]["suggestion"]
+    assert set(hints) == {"server_error", "bad_payload"} and hints["server_error"]["count"] == 3 and hints["server_error"]["suggestion"]
     assert len((await api.get("/api/failures?limit=1"))["recent_failures"]) == 1
     assert (await api.get("/api/failures?provider=kraken"))["total"] == 1
 
@@ -163,7 +176,12 @@ async def test_schedule_and_trigger(api: ApiHarness) -> None:
     rows = {r["provider"]: r for r in await api.get("/api/schedule")}
     assert rows["binance"]["status"] == "active" and all(e["scheduled"] for e in rows["binance"]["endpoints"])
     body = await api.post("/api/schedule/trigger", json={"provider": "binance"})
-    assert body == {"status": "triggered", "provider": "binance", "endpoint": None, "jobs": ["binance/ping", "binance/server_time", "binance/btc_ticker"]}
+    assert body == {
+        "status": "triggered",
+        "provider": "binance",
+        "endpoint": None,
+        "jobs": ["binance/ping", "binance/server_time", "binance/btc_ticker", "binance/system_status"],
+    }
     body = await api.post("/api/schedule/trigger?provider=kraken")  # the old backends' query parameter
     assert body["jobs"] == ["kraken/system_status", "kraken/btc_ticker"]
     body = await api.post("/api/schedule/trigger", json={"provider": "okx", "endpoint": "btc_ticker"})

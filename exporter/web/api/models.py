@@ -19,7 +19,7 @@ from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, with_
 # typing.TypedDict before 3.12 lacks what pydantic needs to read it (it says so and stops).
 from typing_extensions import TypedDict
 
-from ...model import Category, CircuitState, Outcome, ProviderStatus, RetryReason
+from ...model import Category, CircuitState, MaintenanceState, Outcome, ProviderStatus, RetryReason
 
 # ISO 8601, UTC (`2026-05-01T12:00:00.123456Z`): views.iso() writes them.
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
@@ -127,6 +127,16 @@ class ProviderRateLimit(TypedDict):
     percentage: float | None
 
 
+class ProviderMaintenance(TypedDict):
+    """What the provider's own status source last said (issue 11; docs/maintenance.md)."""
+
+    active: Annotated[bool, Field(description="in maintenance now: ongoing, or an announced window that has begun")]
+    state: Annotated[MaintenanceState, Field(description="the source's own word: none, scheduled or ongoing")]
+    start: Timestamp | None
+    end: Timestamp | None
+    detail: str
+
+
 class Provider(TypedDict):
     id: str
     name: str
@@ -141,6 +151,7 @@ class Provider(TypedDict):
     description: str
     docs_url: str
     endpoints: list[EndpointStatus]
+    maintenance: Annotated[ProviderMaintenance | None, Field(description="null without a status source, or while its last answer is too old")]
 
 
 # ---------------------------------------------------------------- /api/logs, /api/failures

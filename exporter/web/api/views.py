@@ -37,6 +37,7 @@ from .models import (
     KeyTestEntry,
     LogEntry,
     Provider,
+    ProviderMaintenance,
     QuotaStatus,
     RateLimit,
     Schedule,
@@ -193,6 +194,13 @@ def endpoint_row(ep: EndpointState, now: float) -> EndpointStatus:
     }
 
 
+def maintenance_row(ps: ProviderState, now: float) -> ProviderMaintenance | None:
+    report = ps.maintenance(now)
+    if report is None:
+        return None
+    return {"active": report.active(now), "state": report.state, "start": iso(report.start), "end": iso(report.end), "detail": report.detail}
+
+
 def provider_row(ps: ProviderState, now: float) -> Provider:
     quota = _busiest_quota(ps, now)
     pct = quota_percentage(quota) if quota else None
@@ -215,6 +223,7 @@ def provider_row(ps: ProviderState, now: float) -> Provider:
         "description": ps.spec.description,
         "docs_url": ps.spec.docs_url,
         "endpoints": [endpoint_row(ep, now) for ep in ps.endpoints.values()],
+        "maintenance": maintenance_row(ps, now),
     }
 
 
