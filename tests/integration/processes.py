@@ -95,6 +95,8 @@ def registry_subset(names: list[str], base_url: str, interval: str = "2s", timeo
         for ep in p["endpoints"]:
             ep.update(interval=interval, timeout=timeout, jitter="0s")
             ep.pop("slow_threshold", None)
+            if ep.get("status", {}).get("base_url"):  # a status page on another host: the simulator too
+                ep["status"]["base_url"] = p["base_url"]
         providers.append(p)
     return {"providers": providers}
 

@@ -26,6 +26,7 @@ import yaml
 
 from exporter.config import Endpoint, Provider, load_config
 from exporter.demo import demo_config
+from exporter.model import ProbeKind
 from exporter.probes.http import MAX_ATTEMPTS, TIMEOUT_GROWTH, retry_fits
 
 from .conftest import ALERTMANAGER_DIR, PROMETHEUS_DIR, REPO, load_rules
@@ -75,12 +76,18 @@ def hang(ep: Endpoint) -> float:
     return elapsed
 
 
+def counted(p: Provider) -> list[Endpoint]:
+    """The endpoints whose probes decide the provider's status: not its status source
+    (a side channel, docs/maintenance.md)."""
+    return [ep for ep in p.endpoints if ep.kind is not ProbeKind.STATUS]
+
+
 def to_page(p: Provider, pl: Pipeline) -> float:
-    return max(ep.interval + ep.jitter + hang(ep) for ep in p.endpoints) + pl.scrape + pl.evaluation + pl.for_ + pl.group_wait
+    return max(ep.interval + ep.jitter + hang(ep) for ep in counted(p)) + pl.scrape + pl.evaluation + pl.for_ + pl.group_wait
 
 
 def to_resolve(p: Provider, pl: Pipeline) -> float:
-    fastest = min(ep.interval + ep.jitter for ep in p.endpoints)
+    fastest = min(ep.interval + ep.jitter for ep in counted(p))
     return p.circuit_breaker.reset_timeout + fastest + pl.scrape + pl.evaluation + pl.keep_firing_for + pl.group_interval
 
 
@@ -96,7 +103,7 @@ def interval(s: float) -> str:
 def rows(providers: Iterable[Provider], pl: Pipeline) -> list[tuple[float, list[str], float, float]]:
     by_slowest: dict[float, list[Provider]] = {}
     for p in providers:
-        by_slowest.setdefault(max(ep.interval for ep in p.endpoints), []).append(p)
+        by_slowest.setdefault(max(ep.interval for ep in counted(p)), []).append(p)
     return [(slowest, [p.name for p in ps], max(to_page(p, pl) for p in ps), max(to_resolve(p, pl) for p in ps)) for slowest, ps in sorted(by_slowest.items())]
 
 
