@@ -204,7 +204,7 @@ def test_provider_info_never_carries_a_key() -> None:
         ]
     }
     s = apply(State(), parse_config(data, env={"INFURA_API_KEY": "supersecretinfura"}))
-    labels = {"provider": "infura", "category": "rpc_nodes", "base_url": "https://mainnet.infura.io/v3/{key}", "requires_key": "true"}
+    labels = {"provider": "infura", "category": "rpc_nodes", "base_url": "https://mainnet.infura.io/v3/{key}", "requires_key": "true", "enabled": "true"}
     assert sample(s, "crypto_api_provider_info", labels) == 1
 
 
