@@ -868,10 +868,13 @@ Problem = tuple[Loc, "ErrorDetails | str"]
 def _report(problems: list[Problem], data: Any, origins: _Origins, note: str = "") -> ConfigError:
     where = _Locator(data)
     problems.sort(key=lambda p: where.place(p[0]))
-    lines = [f"{origins.of(loc)}: {where.text(loc)}: {what if isinstance(what, str) else _describe(what)}" for loc, what in problems[:MAX_ERRORS]]
-    if len(problems) > MAX_ERRORS:
-        lines.append(f"{origins.source}: ... and {len(problems) - MAX_ERRORS} more errors{note}")
-    return ConfigError(lines, total=len(problems))
+    lines = list(origins.problems[:MAX_ERRORS])
+    shown = problems[: MAX_ERRORS - len(lines)]  # only the lines printed are worth describing
+    lines += [f"{origins.of(loc)}: {where.text(loc)}: {what if isinstance(what, str) else _describe(what)}" for loc, what in shown]
+    total = len(origins.problems) + len(problems)
+    if total > MAX_ERRORS:
+        lines.append(f"{origins.source}: ... and {total - MAX_ERRORS} more errors{note}")
+    return ConfigError(lines, total=total)
 
 
 # ---------------------------------------------------------------- extends
@@ -885,6 +888,7 @@ class _Origins:
     source: str
     by_loc: Mapping[Loc, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # mistakes the merge itself found, as located lines
 
     def of(self, loc: Loc) -> str:
         for i in range(len(loc), 0, -1):
@@ -916,6 +920,7 @@ def _merge(base: Mapping[Any, Any], below: _Origins, top: Mapping[Any, Any], sou
     if isinstance(entries, list):
         for i in range(len(entries)):
             by_loc.setdefault(("providers", i), below.of(("providers", i)))
+    problems = list(below.problems)
     for key, value in top.items():
         if key == "extends":
             continue
@@ -928,22 +933,27 @@ def _merge(base: Mapping[Any, Any], below: _Origins, top: Mapping[Any, Any], sou
         elif key == "providers" and isinstance(value, list) and isinstance(old, list):
             providers = list(old)
             index = _names(old)
-            overridden: set[str] = set()
-            for entry in value:
+            mine: dict[str, int] = {}  # names given in `top`, at their index there
+            for j, entry in enumerate(value):
                 name = entry.get("name") if isinstance(entry, Mapping) else None
-                at = index.get(name) if isinstance(name, str) and name not in overridden else None
+                if isinstance(name, str) and name in mine:
+                    # Said here, in the file's own indices: merged, it would be another entry's.
+                    problems.append(f"{source}: providers[{name}].name: duplicate provider name {name!r} (providers[{j}] repeats providers[{mine[name]}])")
+                    continue
+                if isinstance(name, str):
+                    mine[name] = j
+                at = index.get(name) if isinstance(name, str) else None
                 if at is None or not isinstance(entry, Mapping) or not isinstance(providers[at], Mapping):
                     by_loc[("providers", len(providers))] = source
-                    providers.append(entry)  # a new provider (a repeated name is reported as a duplicate)
+                    providers.append(entry)  # a new provider
                     continue
-                overridden.add(str(name))
                 providers[at] = {**providers[at], **entry}
                 by_loc.update({("providers", at, k): source for k in entry})
             merged[key] = providers
         else:
             merged[key] = value
             by_loc[(key,)] = source
-    return merged, _Origins(source, by_loc, (*below.files, source))
+    return merged, _Origins(source, by_loc, (*below.files, source), tuple(problems))
 
 
 def _expand(data: Mapping[Any, Any], source: str, directory: Path | None, chain: tuple[Path, ...]) -> tuple[Any, _Origins]:
@@ -998,7 +1008,7 @@ def _parse(data: Any, source: str, env: Mapping[str, str] | None, directory: Pat
     compiler = _Compiler(env, damaged)
     config = compiler.config(file, source) if file is not None else None
     problems += compiler.errors
-    if problems or config is None:
+    if problems or config is None or origins.problems:
         raise _report(problems, data, origins)
     return replace(config, files=origins.files)
 
