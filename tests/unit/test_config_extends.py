@@ -218,3 +218,13 @@ def test_the_schema_lets_an_extending_file_name_only_what_it_changes() -> None:
     assert any(path == ("providers", 0) and "category" in message for path, message in errors), errors
     assert not validator.is_valid({"select": {"providers": ["binance"]}})
     assert not validator.is_valid(yaml.safe_load("extends: shipped\nproviders: [{name: binance, enabled: 'no'}]"))
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    section = doc[doc.index("## Extending the shipped registry") :]
+    example = section[section.index("```yaml\n") + len("```yaml\n") : section.index("```\n", section.index("```yaml\n") + 1)]
+    config = select(load_config(write(tmp_path / "mine.yaml", example), env={}))
+    assert config.disabled_provider("binance") is not None and config.provider("my_node").category is Category.RPC_NODES
+    coingecko = config.provider("coingecko")
+    assert coingecko.budget is not None and coingecko.budget.requests == 1000 and coingecko.auth.optional  # the rest is the shipped one
