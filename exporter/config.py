@@ -338,8 +338,10 @@ class Config:
         return self._disabled_by_name.get(name)
 
     def secrets(self) -> tuple[str, ...]:
-        """Every key value in use, for redaction."""
-        return tuple(k.value for p in self.providers for k in p.auth.keys if k.value)
+        """Every key value read, for redaction: a disabled provider's too (never sent, but
+        it is a secret all the same)."""
+        every = (*self.providers, *(d.provider for d in self.disabled))
+        return tuple(k.value for p in every for k in p.auth.keys if k.value)
 
     def with_providers(self, providers: tuple[Provider, ...]) -> Config:
         return replace(self, providers=providers)

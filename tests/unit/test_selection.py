@@ -171,3 +171,8 @@ def test_the_shipped_registry_with_no_key_runs_its_keyless_providers_only() -> N
     assert all(d.provider.auth.requires_key for d in config.disabled)
     assert all(not p.auth.requires_key for p in config.providers)
     assert len(config.providers) + len(config.disabled) == len(load_config(env={}).providers)
+
+
+def test_a_disabled_providers_key_is_still_a_secret_to_redact() -> None:
+    config = plan({"PAID_KEY_1": "paid-secret-1"}, Choice(disable=("paid",)))
+    assert "paid" not in running(config) and config.secrets() == ("paid-secret-1",)
