@@ -214,8 +214,10 @@ class ProviderState:
 
     @property
     def keys(self) -> dict[str, bool]:
-        """Validity by env var name (never a value): unset ones are invalid."""
-        return self.runtime.keys.validity()
+        """Validity of each key that is set, by env var name (never a value). An env var
+        that is not set is no key at all: were it shown as invalid, ApiKeyInvalid would
+        fire for every optional key left unset and every unused rotation slot."""
+        return self.runtime.keys.set_validity()
 
     def status(self) -> ProviderStatus:
         if self.disabled is not None:

@@ -84,6 +84,8 @@ def test_with_no_key_set_run_probes_only_keyless_providers_and_says_so_once(tmp_
     # Probed: exactly the keyless providers, every endpoint of them; the others have no `up`.
     probed = {dict(labels)["provider"] for (name, labels) in samples(text) if name == "crypto_api_up"}
     assert probed == set(keyless)
+    # No key is set, so there is no key to call invalid: no ApiKeyInvalid for optional keys left unset.
+    assert not [labels for (name, labels) in samples(text) if name == "crypto_api_key_valid"]
     info = {dict(labels)["provider"]: dict(labels)["enabled"] for (name, labels) in samples(text) if name == "crypto_api_provider_info"}
     assert info == {**dict.fromkeys(keyless, "true"), **dict.fromkeys(need_key, "false")}
 
