@@ -27,6 +27,7 @@ from .probes import KINDS, ProbeContext, ProbeSpec
 from .redact import Redactor, mask
 from .runtime import Runtimes
 from .scheduler import Scheduler
+from .selection import Choice, select, why
 from .state import State
 from .web.api import API_KEY
 from .web.control import Listener, NotRunning
@@ -38,8 +39,11 @@ GC_YOUNG_THRESHOLD = 50_000
 ConfigLoader = Callable[[], Config]
 
 
-def file_loader(path: str | None, env: Mapping[str, str] | None = None) -> ConfigLoader:
-    return lambda: load_config(path, env if env is not None else os.environ)
+def file_loader(path: str | None, env: Mapping[str, str] | None = None, choice: Choice | None = None) -> ConfigLoader:
+    """The file (and what it extends) with its keys read now, then the selection: each
+    reload reads both again, so a key that appeared (a NAME_FILE written, say) or an
+    `enabled:` changed takes effect on reload."""
+    return lambda: select(load_config(path, env if env is not None else os.environ), choice or Choice())
 
 
 class Exporter:
@@ -69,9 +73,11 @@ class Exporter:
         self.redactor.update(config.secrets())
         self.runtimes.apply(config)  # first: the store reads breakers and keys from it
         self.state.apply_config(config, self.runtimes)
+        previous = self._config
         self._config = config
         for warning in config.warnings:
             log.warning("config_warning", message=warning)
+        _log_selection(previous, config)
 
     def reload(self) -> list[str]:
         """Reload the file; on errors keep the running config. Returns the errors."""
@@ -92,7 +98,13 @@ class Exporter:
         self._apply(config)
         self.scheduler.apply(config)
         self.state.record_reload(True, time.time())
-        log.info("config_reloaded", source=config.source, providers=len(config.providers), endpoints=sum(len(p.endpoints) for p in config.providers))
+        log.info(
+            "config_reloaded",
+            source=config.source,
+            providers=len(config.providers),
+            endpoints=sum(len(p.endpoints) for p in config.providers),
+            disabled=len(config.disabled),
+        )
         return []
 
     async def start(self, schedule: bool = True) -> None:
@@ -122,6 +134,8 @@ class Exporter:
             "exporter_started",
             providers=len(self._config.providers),
             endpoints=sum(len(p.endpoints) for p in self._config.providers),
+            disabled=len(self._config.disabled),
+            not_selected=len(self._config.not_selected),
             source=self._config.source,
         )
 
@@ -280,6 +294,21 @@ async def wait_for_stop() -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _log_selection(previous: Config, config: Config) -> None:
+    """One line per provider that is disabled now and was not before (at start-up: every
+    disabled one), and one per provider a reload brought back: said once, not per probe."""
+    was_off = {d.name for d in previous.disabled}
+    for d in config.disabled:
+        if d.name not in was_off:
+            fields: dict[str, object] = {"provider": d.name, "category": d.provider.category.value, "reason": d.reason.value}
+            if d.provider.auth.env:
+                fields["env"] = list(d.provider.auth.env)  # names, never values
+            log.info("provider_disabled", **fields, detail=why(d))
+    for p in config.providers:
+        if p.name in was_off:
+            log.info("provider_enabled", provider=p.name, category=p.category.value, keys=len(p.auth.keys))
 
 
 def _log_result(r: ProbeResult, previous: Outcome | None) -> None:

@@ -629,6 +629,23 @@ class ProviderFile(TimingFile):
     docs_url: str = Field("", description="Free text, shown by the JSON API.")
     status_outcomes: StatusOutcomes = Field(default_factory=dict, json_schema_extra={"default": {}}, description="Status code to outcome, for every endpoint.")
     error_rules: tuple[ErrorRuleFile, ...] = Field((), description="Body error rules for every JSON endpoint, after its own.")
+    enabled: Annotated[bool, Strict()] | None = Field(
+        None,
+        description="true: always probed, even without a key (its probes then end in auth_error); false: never probed "
+        "(status disabled). Absent: probed unless it needs a key and none of its auth.env vars is set. "
+        "--enable and --disable override it.",
+    )
+
+
+class SelectFile(FileModel):
+    """Which providers this exporter runs: those named, and those of the categories listed.
+    The command line's --providers and --categories replace it."""
+
+    providers: tuple[Name, ...] = Field((), description="Provider names to run (with those of `categories`).")
+    categories: tuple[Category, ...] = Field((), description="Categories whose providers run (with those named in `providers`).")
+
+
+SHIPPED = "shipped"  # `extends: shipped`: the registry installed with the exporter
 
 
 class RootFile(FileModel):
@@ -636,6 +653,12 @@ class RootFile(FileModel):
 
     model_config = ConfigDict(title="providers.yaml")
 
+    extends: str | None = Field(
+        None,
+        description=f"Load this file first, then this one over it: '{SHIPPED}' (the registry installed with the exporter) or a path, "
+        "relative to this file. A provider named as in that file overrides its keys one by one; a new name adds a provider.",
+    )
+    select: SelectFile | None = Field(None, description="Run only these providers (by name or category); default: all.")
     defaults: DefaultsFile | None = Field(None, description="Timing and circuit breaker for every endpoint.")
     providers: list[ProviderFile] = Field(examples=[[]], description="The APIs to probe.")
 
@@ -665,7 +688,18 @@ class _Schema(GenerateJsonSchema):
 
 
 def json_schema() -> dict[str, Any]:
-    return RootFile.model_json_schema(schema_generator=_Schema)
+    """The models' schema, with one rule they cannot say: a file that `extends:` another
+    may name a provider of that file to override some of its keys, so there a provider
+    needs only its name (the merged result is checked by the loader), and `providers:`
+    itself may be left out."""
+    schema = RootFile.model_json_schema(schema_generator=_Schema)
+    provider = schema["$defs"]["ProviderFile"]
+    complete = provider["required"]
+    provider["required"] = ["name"]
+    del schema["required"]  # only `providers`, which the `else` below asks for
+    schema["if"] = {"required": ["extends"]}
+    schema["else"] = {"required": ["providers"], "properties": {"providers": {"items": {"required": complete}}}}
+    return schema
 
 
 def schema_text() -> str:

@@ -14,6 +14,7 @@ import structlog
 from .app import Exporter, build_app, wait_for_stop
 from .config import Budget, Config, Provider, load_config, parse_duration
 from .redact import Redactor
+from .selection import Choice, select
 from .simulator import Simulator, simulator_config
 from .simulator.chaos import run_chaos
 from .web.api import ApiOptions
@@ -102,6 +103,7 @@ async def run_demo(
     interval: str,
     chaos: bool,
     redactor: Redactor,
+    choice: Choice | None = None,
 ) -> None:
     seconds = parse_duration(interval)
     env = demo_env(load_config(providers_file, {}), os.environ)
@@ -110,7 +112,8 @@ async def run_demo(
     sim_url = f"http://{sim_listen[0] or '127.0.0.1'}:{bound_sim}"
 
     def loader() -> Config:
-        return demo_config(load_config(providers_file, env), sim_url, seconds)
+        # Every key is set (made up), so every selected provider runs unless --disable says not.
+        return demo_config(select(load_config(providers_file, env), choice or Choice()), sim_url, seconds)
 
     exporter = Exporter(loader, redactor=redactor)
     # The demo spends no real quota: reloads and actions are open (on loopback by default).

@@ -81,7 +81,16 @@ STATUS = _f("provider_status", G, "Provider status from its endpoints' last prob
 DELAY = _f("schedule_delay_seconds", H, "How late each scheduled probe started against its plan.", "provider")
 RUNS = _f("schedule_runs_total", C, "Scheduled runs by result: on_time, late or missed.", "provider", "result")
 KEYS = _f("key_valid", G, "1 if the API key in this env var is set and not rejected by the provider.", "provider", "key")
-INFO = _f("provider_info", G, "Configured providers.", "provider", "category", "base_url", "requires_key")
+INFO = _f(
+    "provider_info",
+    G,
+    'Configured providers; enabled="false" for those not probed (status disabled: no key set, or turned off).',
+    "provider",
+    "category",
+    "base_url",
+    "requires_key",
+    "enabled",
+)
 RELOAD_OK = _f("config_last_reload_successful", G, "1 if the last load or reload of providers.yaml worked.")
 RELOAD_AT = _f("config_last_reload_success_timestamp_seconds", G, "When providers.yaml was last loaded successfully (unix seconds).")
 

@@ -210,7 +210,8 @@ def _keys(p: ProviderState, pl: str, now: float) -> Iterator[str]:
 
 def _info(p: ProviderState, pl: str, now: float) -> Iterator[str]:
     auth = str(p.spec.auth.requires_key).lower()
-    yield f'{INFO.name}{{{pl},category="{p.category}",base_url="{_escape(p.spec.base_url)}",requires_key="{auth}"}} 1.0\n'
+    enabled = "false" if p.disabled else "true"
+    yield f'{INFO.name}{{{pl},category="{p.category}",base_url="{_escape(p.spec.base_url)}",requires_key="{auth}",enabled="{enabled}"}} 1.0\n'
 
 
 EndpointLines = Callable[[EndpointState, str, str, float], Iterator[str]]
@@ -241,6 +242,10 @@ PROVIDER_WRITERS: dict[Family, ProviderLines] = {
 }
 
 
+# The families that show disabled providers too.
+_WITH_DISABLED = frozenset({STATUS, INFO})
+
+
 class Exposition:
     """Renders our families from `State`, then a prometheus-client registry's."""
 
@@ -254,6 +259,7 @@ class Exposition:
         """Our exposition, family after family; each family's lines together, as the format wants."""
         now = self.clock()
         providers = list(self.state.providers.values())
+        every = list(self.state.every_provider())
         endpoints = [(ep, *self.labels.endpoint(ep)) for p in providers for ep in p.endpoints.values()]
         for family, write in ENDPOINT_WRITERS.items():
             yield family.header()
@@ -261,7 +267,9 @@ class Exposition:
                 yield from write(ep, epl, pel, now)
         for family, pwrite in PROVIDER_WRITERS.items():
             yield family.header()
-            for p in providers:
+            # A disabled provider is never probed: no series that an alert could read as
+            # down (up, key_valid, breaker, schedule), only its info and its status.
+            for p in every if family in _WITH_DISABLED else providers:
                 yield from pwrite(p, self.labels.provider(p.name), now)
         yield RELOAD_OK.header()
         yield f"{RELOAD_OK.name} {'1.0' if self.state.config_reload_ok else '0.0'}\n"

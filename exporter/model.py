@@ -62,6 +62,15 @@ class ProviderStatus(StrEnum):
     DEGRADED = "degraded"
     OFFLINE = "offline"
     UNKNOWN = "unknown"
+    DISABLED = "disabled"  # configured but not probed (DisabledReason says why): never down
+
+
+class DisabledReason(StrEnum):
+    """Why a configured provider is not probed."""
+
+    NO_KEY = "no_key"  # it needs a key and none of its env vars is set
+    CONFIG = "config"  # `enabled: false` in the file
+    FLAG = "flag"  # --disable on the command line
 
 
 class RetryReason(StrEnum):

@@ -62,6 +62,7 @@ STATUS_CODE = """sum by (provider) (
   or crypto_api_provider_status{status="degraded"%s} * 2
   or crypto_api_provider_status{status="offline"%s} * 3
   or crypto_api_provider_status{status="unknown"%s} * 0
+  or crypto_api_provider_status{status="disabled"%s} * 4
 )"""
 STATUS_MAPPINGS = [
     ValueMap(
@@ -70,13 +71,14 @@ STATUS_MAPPINGS = [
             "1": ValueMappingResult(text="online", color="green", index=1),
             "2": ValueMappingResult(text="degraded", color="orange", index=2),
             "3": ValueMappingResult(text="offline", color="red", index=3),
+            "4": ValueMappingResult(text="disabled", color="text", index=4),
         }
     )
 ]
 
 
 def status_code(extra: str = "") -> str:
-    return STATUS_CODE % ((extra,) * 4)
+    return STATUS_CODE % ((extra,) * 5)
 
 
 def q(expr: str, legend: str = "", *, ref: str = "A", instant: bool = False, fmt: PromQueryFormat | None = None) -> Dataquery:

@@ -21,11 +21,12 @@ import argparse
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from exporter.config import DEFAULT_FILE, AuthType, Config, Endpoint, Provider, load_config
 from exporter.model import Category, Outcome
+from exporter.selection import select
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "providers.md"
 CONFIDENCE = {"V": "confirmed", "P": "partly confirmed", "U": "unconfirmed"}
@@ -119,7 +120,7 @@ def _auth(p: Provider) -> str:
     if a.prefix:
         where += f" `{a.prefix.strip()} …`"
     env = ", ".join(f"`{e}`" for e in a.env)
-    return f"{where} from {env}" + (" (optional)" if a.optional else "")
+    return f"{where} from {env}" + (" (optional)" if a.optional else ", **key needed**")
 
 
 def _quota(p: Provider) -> str:
@@ -180,6 +181,9 @@ def render(config: Config, provenance: dict[str, Provenance]) -> str:
     order = list(dict.fromkeys(p.category for p in providers)) + [c for c in Category if c not in {p.category for p in providers}]
     per_category = {c: [p for p in providers if p.category is c] for c in order}
     marks = {m: sum(1 for p in providers if (pv := provenance.get(p.name)) and pv.confidence == m) for m in CONFIDENCE}
+    # What `run` does with no key set (exporter/selection.py): the rest is disabled.
+    keyless = {p.name for p in select(config.with_providers(tuple(replace(p, auth=replace(p.auth, keys=())) for p in providers))).providers}
+    optional = sum(1 for p in providers if p.name in keyless and p.auth.env)
     out = [
         "# Shipped providers",
         "",
@@ -191,15 +195,20 @@ def render(config: Config, provenance: dict[str, Provenance]) -> str:
         "**P** partly (what is not is listed under *Unconfirmed facts*), **U** nothing could be confirmed. "
         f"Today: {marks['V']} V, {marks['P']} P, {marks['U']} U.",
         "",
+        f"With no key set, {len(keyless)} providers run ({optional} of them without their optional key) and "
+        f"{len(providers) - len(keyless)} are disabled: their auth column says **key needed**; they are listed and never "
+        "probed until one of their key vars is set (docs/configuration.md, *Which providers run*).",
+        "",
         "Columns: the endpoints with their path and interval; how the key is sent; the provider's quota "
         "headers (`scope`: headers) and the exporter's own budget; the outcomes the body error rules can "
         "assign and the HTTP codes mapped to an outcome; the freshness path (unit, max age).",
         "",
-        "| category | providers |",
-        "|---|---|",
+        "| category | providers | run with no key |",
+        "|---|---|---|",
     ]
     for c, members in per_category.items():
-        out.append(f"| {c.value} | {len(members)}: " + ", ".join(p.name for p in members) + " |")
+        runs = sum(1 for p in members if p.name in keyless)
+        out.append(f"| {c.value} | {len(members)}: " + ", ".join(p.name for p in members) + f" | {runs} |")
     for c, members in per_category.items():
         out += [
             "",

@@ -19,7 +19,7 @@ from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, with_
 # typing.TypedDict before 3.12 lacks what pydantic needs to read it (it says so and stops).
 from typing_extensions import TypedDict
 
-from ...model import Category, CircuitState, Outcome, ProviderStatus, RetryReason
+from ...model import Category, CircuitState, DisabledReason, Outcome, ProviderStatus, RetryReason
 
 # ISO 8601, UTC (`2026-05-01T12:00:00.123456Z`): views.iso() writes them.
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
@@ -79,13 +79,15 @@ class ReloadFailed(TypedDict):
 
 
 class StatusCounts(TypedDict):
-    """Providers by status; `total_apis` counts providers."""
+    """Providers by status; `total_apis` counts the providers that are probed (online +
+    degraded + offline + unknown); disabled ones are counted apart."""
 
     total_apis: int
     online: int
     degraded: int
     offline: int
     unknown: int
+    disabled: Annotated[int, Field(description="configured providers that are not probed (no key set, or turned off): not in total_apis")]
 
 
 class Status(StatusCounts):
@@ -137,6 +139,12 @@ class Provider(TypedDict):
     rate_limit: ProviderRateLimit
     last_fetch: Timestamp | None
     has_key: Annotated[bool, Field(description="an API key is set (not merely asked for)")]
+    disabled_reason: Annotated[
+        DisabledReason | None,
+        Field(
+            description="why a disabled provider is not probed: no_key (it needs one and none is set), config (enabled: false), flag (--disable); null otherwise"
+        ),
+    ]
     circuit_state: CircuitState
     description: str
     docs_url: str

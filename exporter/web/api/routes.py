@@ -21,6 +21,7 @@ from aiohttp import web
 from ... import limits, safejson
 from ...config import Provider as ProviderSpec
 from ...model import Category, Outcome, ProviderStatus
+from ...selection import why
 from ...state import State
 from ..control import ExporterControl, NotRunning
 from . import views
@@ -85,7 +86,9 @@ class Api:
     clock: Callable[[], float] = field(default=time.time)
 
     def provider_names(self) -> list[str]:
-        return [p.name for p in self.control.config.providers]
+        """Every configured provider: a disabled one is known (its filters answer empty)."""
+        config = self.control.config
+        return [p.name for p in config.providers] + [d.name for d in config.disabled]
 
     def require_actions(self, route: str) -> None:
         """Routes that make requests to providers spend their quota: not for anyone who
@@ -172,10 +175,15 @@ def reject_unknown(body: dict[str, Any], known: frozenset[str]) -> None:
 
 
 def _provider(api: Api, name: str, field_name: str = "provider") -> ProviderSpec:
+    """A provider that is probed: 404 for an unknown name, 409 for a disabled one."""
+    config = api.control.config
     try:
-        return api.control.config.provider(name)
+        return config.provider(name)
     except KeyError:
-        raise ApiError(404, f"{field_name}: unknown provider {name[:60]!r}", field_name) from None
+        pass
+    if (off := config.disabled_provider(name)) is not None:
+        raise ApiError(409, f"{field_name}: {name!r} is disabled and not probed ({why(off)})", field_name)
+    raise ApiError(404, f"{field_name}: unknown provider {name[:60]!r}", field_name)
 
 
 # ---------------------------------------------------------------- query parameters, declared once
@@ -213,7 +221,7 @@ async def providers(request: web.Request) -> list[Provider]:
     q = request.query
     category, wanted, search = CATEGORY.parse(q), STATUS.parse(q), SEARCH.parse(q)
     now = api.clock()
-    rows = views.filter_providers(api.store.providers.values(), category, wanted, search)
+    rows = views.filter_providers(api.store.every_provider(), category, wanted, search)
     return [views.provider_row(ps, now) for ps in rows]
 
 
@@ -460,7 +468,7 @@ ROUTES: tuple[Operation, ...] = (
         errors=(400, 404, 408, 409, 413, 415, 422),
         answers={403: _ACTIONS_OFF},
         description="One attempt per key, no retry; spends the client-side budget; what it learns about each key updates "
-        f"crypto_api_key_valid. 409 before the exporter has started. {_ACTIONS_NOTE}",
+        f"crypto_api_key_valid. 409 before the exporter has started, or for a disabled provider. {_ACTIONS_NOTE}",
     ),
     json_route("GET", "/api/schedule", schedule, list[Schedule], summary="Probe schedule and compliance per provider", tag="schedule"),
     json_route(
@@ -474,7 +482,7 @@ ROUTES: tuple[Operation, ...] = (
         body=TriggerRequest,
         errors=(400, 404, 408, 409, 413, 415),
         answers={403: _ACTIONS_OFF},
-        description=f"409 when the exporter runs without its scheduler. {_ACTIONS_NOTE}",
+        description=f"409 when the exporter runs without its scheduler, or for a disabled provider. {_ACTIONS_NOTE}",
     ),
     json_route(
         "GET",
