@@ -313,7 +313,8 @@ def _log_selection(previous: Config, config: Config) -> None:
 
 def _log_result(r: ProbeResult, previous: Outcome | None) -> None:
     """Successes at debug (one per probe would drown the log), a recovery at info, every
-    failure at warning."""
+    failure at warning. A skip (open breaker, spent budget) is not news the second time:
+    the first says why, the next ones at debug until the outcome changes."""
     fields: dict[str, object] = {
         "provider": r.provider,
         "endpoint": r.endpoint,
@@ -330,7 +331,9 @@ def _log_result(r: ProbeResult, previous: Outcome | None) -> None:
         fields["key"] = r.key_env  # the env var's name, never its value
     if r.detail:
         fields["detail"] = r.detail
-    if not r.ok:
+    if r.outcome.skipped and previous is r.outcome:
+        log.debug("probe", **fields)
+    elif not r.ok:
         log.warning("probe", **fields)
     elif previous is not None and previous is not Outcome.SUCCESS:
         log.info("probe", **fields)
