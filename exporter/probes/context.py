@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from ..chains import Chains
 from ..config import Endpoint, Provider
 from ..redact import Redactor
 from ..runtime import ProviderRuntime
@@ -30,6 +31,7 @@ class ProbeContext:
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
     backoff_base: float = 0.5
     requests: RequestCache = field(default_factory=RequestCache)
+    chains: Chains = field(default_factory=Chains)  # chain_head probes record heads here (app.py owns it)
 
 
 @dataclass(frozen=True, slots=True)
