@@ -194,3 +194,22 @@ async def test_heads_advance_at_block_time(chains: ChainHarness) -> None:
     await chains.probe("evm_nodes", "n1")
     assert await chains.sample("crypto_api_chain_head_block", **labels("n1")) == (first or 0) + 3
     assert await chains.sample("crypto_api_chain_head_last_change_timestamp_seconds", **labels("n1")) == chains.clock.now
+
+
+def shipped_chain_endpoints() -> list[tuple[str, str]]:
+    from exporter.config import load_config
+
+    return [(p.name, e.name) for p in load_config(env={}).providers for e in p.endpoints if e.chain is not None]
+
+
+async def test_every_shipped_chain_endpoint_succeeds_against_the_simulator(harness: SimHarness) -> None:
+    """The registry's chain_head endpoints (keys set by the harness), each probed through
+    the simulator: all succeed, and each chain's nodes agree on one reference."""
+    endpoints = shipped_chain_endpoints()
+    assert len(endpoints) >= 6 * 3 + 2 + 2
+    results = {(p, e): await harness.probe(p, e) for p, e in endpoints}
+    failed = {k: (r.outcome.value, r.detail) for k, r in results.items() if r.outcome is not Outcome.SUCCESS}
+    assert not failed
+    samples = await harness.samples()
+    chains = {dict(labels)["chain"] for name, labels in samples if name == "crypto_api_chain_reference_head_block"}
+    assert chains == {"ethereum", "bsc", "polygon", "arbitrum", "base", "optimism", "solana", "bitcoin"}
