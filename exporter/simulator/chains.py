@@ -9,13 +9,18 @@ answers an object, Solana's getHealth -32005), `ahead_blocks` (a rogue node far 
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from ..chains import ChainProtocol, ChainSpec
 from ..config import Config
+
+log = structlog.get_logger()
 
 # Where each simulated chain stands at EPOCH (a made-up, plausible height; what matters
 # is that every node of a chain counts from the same point).
@@ -171,3 +176,62 @@ class ChainSim:
         if sub_path == "/block-height/0":
             return 200, OTHER_BITCOIN_GENESIS if fault.wrong_chain else spec.id
         return 404, "Block not found"
+
+
+# ---------------------------------------------------------------- the demo's chain chaos
+
+CHAIN_CHAOS_PERIOD = 60.0  # seconds a round of node faults lives: a probe every interval meets it
+
+
+def chain_scenarios(spec: ChainSpec) -> tuple[tuple[str, NodeFault], ...]:
+    # Three times the allowed lag: stale on every chain whatever its block time.
+    return (
+        ("lag", NodeFault(lag_blocks=max(20, 3 * spec.max_lag_blocks))),
+        ("stuck", NodeFault(stuck=True)),
+        ("wrong_chain", NodeFault(wrong_chain=True)),
+        ("syncing", NodeFault(syncing=True)),
+        ("rogue", NodeFault(ahead_blocks=30_000_000)),
+    )
+
+
+def plan_chain_round(config: Config, round_no: int) -> list[tuple[str, str, str, NodeFault]]:
+    """(scenario, provider, endpoint, fault): every scenario once, each on another chain and
+    node, rotating with the round so every node meets every fault in turn."""
+    chains: dict[str, list[tuple[str, str, ChainSpec]]] = {}
+    for p in config.providers:
+        for ep in p.endpoints:
+            if ep.chain is not None:
+                chains.setdefault(ep.chain.name, []).append((p.name, ep.name, ep.chain))
+    names = sorted(chains)
+    out: list[tuple[str, str, str, NodeFault]] = []
+    if not names:
+        return out
+    for i in range(len(chain_scenarios(chains[names[0]][0][2]))):
+        nodes = chains[names[(round_no + i) % len(names)]]
+        provider, endpoint, spec = nodes[(round_no + i) % len(nodes)]
+        if any(o[1:3] == (provider, endpoint) for o in out):
+            continue
+        name, fault = chain_scenarios(spec)[i]
+        out.append((name, provider, endpoint, fault))
+    return out
+
+
+async def run_chain_chaos(sim: Any, config: Config, period: float = CHAIN_CHAOS_PERIOD) -> None:
+    """Every `period` seconds replace the node faults with the next round's; the first
+    round injects every scenario at once. Runs until cancelled, then clears its faults."""
+    round_no = 0
+    try:
+        while True:
+            try:
+                sim.chains.clear()
+                planned = plan_chain_round(config, round_no)
+                for _name, provider, endpoint, fault in planned:
+                    sim.set_chain_fault(provider, endpoint, fault)
+                log.info("chain_chaos_round", round=round_no, injected=[f"{n}:{p}/{e}" for n, p, e, _ in planned])
+            except Exception:
+                log.exception("chain_chaos_round_failed", round=round_no)
+            round_no += 1
+            await asyncio.sleep(period)
+    except asyncio.CancelledError:
+        sim.chains.clear()
+        raise
