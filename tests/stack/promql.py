@@ -116,6 +116,7 @@ _KEYWORDS = {
     "sum", "max", "min", "avg", "count", "topk", "quantile", "by", "without", "on", "ignoring",
     "group_left", "group_right", "or", "and", "unless", "rate", "increase", "time", "vector",
     "histogram_quantile", "label_values", "bool", "offset",
+    "bottomk", "clamp_min",  # the Chains dashboard's best endpoint (issue 11)
 }  # fmt: skip
 
 
