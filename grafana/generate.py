@@ -265,6 +265,22 @@ def provider_variable(query_metric: str = "crypto_api_up") -> QueryVariable:
     )
 
 
+def multi_variable(name: str, label: str, query: str) -> QueryVariable:
+    """A multi-value variable whose "All" is the regex `.*`."""
+    return (
+        QueryVariable(name)
+        .label(label)
+        .datasource(DS)
+        .query({"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"})
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
 # ------------------------------------------------------------------ dashboards
 
 
@@ -377,18 +393,7 @@ def provider_detail() -> Dashboard:
             "One provider, endpoint by endpoint: status, probes, latency, HTTP codes, retries, breaker, keys and values.",
         )
         .with_variable(provider_variable())
-        .with_variable(
-            QueryVariable("endpoint")
-            .label("Endpoint")
-            .datasource(DS)
-            .query({"query": 'label_values(crypto_api_up{provider="$provider"}, endpoint)', "refId": "PrometheusVariableQueryEditor-VariableQuery"})
-            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .sort(VariableSort.ALPHABETICAL_ASC)
-            .multi(True)
-            .include_all(True)
-            .all_value(".*")
-            .current(VariableOption(selected=True, text="All", value="$__all"))
-        )
+        .with_variable(multi_variable("endpoint", "Endpoint", 'label_values(crypto_api_up{provider="$provider"}, endpoint)'))
         .with_row(Row("Status"))
         .with_panel(
             stat_panel(
@@ -767,18 +772,7 @@ def chains() -> Dashboard:
             "Crypto API / Chains",
             "RPC chain heads: each chain's reference head (second-highest on the right chain), every node's lag and stillness, wrong chains, the best endpoint now.",
         )
-        .with_variable(
-            QueryVariable("chain")
-            .label("Chain")
-            .datasource(DS)
-            .query({"query": "label_values(crypto_api_chain_reference_head_block, chain)", "refId": "PrometheusVariableQueryEditor-VariableQuery"})
-            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .sort(VariableSort.ALPHABETICAL_ASC)
-            .multi(True)
-            .include_all(True)
-            .all_value(".*")
-            .current(VariableOption(selected=True, text="All", value="$__all"))
-        )
+        .with_variable(multi_variable("chain", "Chain", "label_values(crypto_api_chain_reference_head_block, chain)"))
         .with_row(Row("Consensus"))
         .with_panel(
             table_panel(

@@ -38,9 +38,9 @@ from .. import safejson
 from ..chains import ChainProtocol, ChainSpec, Head, HeadStatus, View, hex_quantity
 from ..classify import classify_status, short
 from ..config import ApiKey, Endpoint, Provider
-from ..model import KeyCheck, Outcome, ProbeResult, QuotaObservation
+from ..model import KeyCheck, Outcome, ProbeResult
 from ..ratelimit import BudgetWindow
-from .context import ProbeContext, ProbeSpec
+from .context import ProbeContext, ProbeSpec, probe_result
 from .http import _client_timeout, _read_capped
 from .request import USER_AGENT, build_request, env_proxy
 
@@ -239,21 +239,7 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
     started_wall, started_mono = ctx.wall(), ctx.monotonic()
 
     def finish(outcome: Outcome, detail: str, **kw: Any) -> ProbeResult:
-        quotas: tuple[QuotaObservation, ...] = ()
-        if runtime.budget is not None:
-            quotas = (runtime.budget.observe(ctx.wall()),)
-        return ProbeResult(
-            provider=provider.name,
-            category=provider.category.value,
-            endpoint=endpoint.name,
-            outcome=outcome,
-            started_at=started_wall,
-            finished_at=ctx.wall(),
-            detail=ctx.redactor.redact(detail),
-            quotas=quotas,
-            circuit_state=runtime.breaker.state,
-            **kw,
-        )
+        return probe_result(ctx, spec, started_wall, outcome, detail, **kw)
 
     chain = endpoint.chain
     if chain is None:  # config.py refuses this; a hand-built Endpoint might not
