@@ -554,10 +554,15 @@ class _Compiler:
             return None
         if c.protocol is ChainProtocol.EVM and not c.id.isdigit():
             self.error((*at, "id"), f"an EVM chain id is a decimal number (1 for Ethereum), got {show(c.id)}")
+        chain_id = c.id
+        if c.protocol is ChainProtocol.EVM and c.id.isdigit():
+            chain_id = str(int(c.id))  # "01" is chain 1: compared with the node's number
+        elif c.protocol is ChainProtocol.ESPLORA:
+            chain_id = c.id.lower()  # block hashes are hex, any case
         spec = ChainSpec(
             c.name,
             c.protocol,
-            c.id.lower() if c.protocol is ChainProtocol.ESPLORA else c.id,  # block hashes are hex, any case
+            chain_id,
             c.block_time,
             c.max_lag_blocks if c.max_lag_blocks is not None else default_max_lag_blocks(c.block_time),
             c.max_lag if c.max_lag is not None else default_max_lag_seconds(c.block_time),

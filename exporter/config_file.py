@@ -577,7 +577,12 @@ class ValueFile(FileModel):
 
 
 # ---- chain heads (issue 11): the `chain:` block of a chain_head endpoint
-ChainId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[0-9A-Za-z]+$")]
+# A number (an EVM chain id, as YAML writes it) or a hash; read as text either way.
+ChainId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[0-9A-Za-z]+$"),
+    _schema(anyOf=[{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[0-9A-Za-z]+$"}]),
+]
 
 
 class ChainFile(FileModel):

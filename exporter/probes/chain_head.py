@@ -144,8 +144,11 @@ class _Client:
             by_id = {a.get("id"): a for a in answer if isinstance(a, dict)}
             replies = [by_id.get(i + 1) for i in range(len(calls))]
         else:
-            replies = [answer] + [await self.json("POST", body=one) for one in batch[1:]]
-            replies = [r if isinstance(r, dict) else None for r in replies]
+            error = answer.get("error") if isinstance(answer, dict) else None
+            if isinstance(error, dict) and error.get("code") in _RPC_RATE_LIMITED:
+                raise _rpc_failure(_RpcError("batch", error.get("code"), short(str(error.get("message", "")))))
+            # No batches here: every call on its own.
+            replies = [r if isinstance(r, dict) else None for r in [await self.json("POST", body=one) for one in batch]]
         return [_result(name, reply) for (name, _), reply in zip(calls, replies, strict=True)]
 
 
