@@ -213,3 +213,28 @@ async def test_every_shipped_chain_endpoint_succeeds_against_the_simulator(harne
     samples = await harness.samples()
     chains = {dict(labels)["chain"] for name, labels in samples if name == "crypto_api_chain_reference_head_block"}
     assert chains == {"ethereum", "bsc", "polygon", "arbitrum", "base", "optimism", "solana", "bitcoin"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"provider": "evm_nodes", "endpoint": "nope", "lag_blocks": 1}, "endpoint"),
+        ({"provider": "evm_nodes", "endpoint": "n1", "lag_blocks": -1}, "lag_blocks"),
+        ({"provider": "evm_nodes", "endpoint": "n1", "stuck": "yes"}, "stuck"),
+        ({"provider": "evm_nodes", "endpoint": "n1", "frozen": True}, "frozen"),
+        ([1, 2], "body"),
+    ],
+)
+async def test_the_chain_control_api_names_the_bad_field(chains: ChainHarness, body: Any, field: str) -> None:
+    async with chains.http.post(f"{chains.sim.url}/control/chains", json=body) as resp:
+        assert resp.status == 400 and (await resp.json())["field"] == field
+
+
+async def test_chain_faults_are_listed_and_cleared(chains: ChainHarness) -> None:
+    await chains.node_fault("evm_nodes", "n2", stuck=True)
+    async with chains.http.get(f"{chains.sim.url}/control/chains") as resp:
+        assert (await resp.json())["faults"] == [
+            {"provider": "evm_nodes", "endpoint": "n2", "lag_blocks": 0, "stuck": True, "wrong_chain": False, "syncing": False, "ahead_blocks": 0}
+        ]
+    async with chains.http.delete(f"{chains.sim.url}/control/chains") as resp:
+        assert (await resp.json())["cleared"] == 1
