@@ -16,6 +16,7 @@ from .config import Budget, Config, Provider, load_config, parse_duration
 from .redact import Redactor
 from .selection import Choice, select
 from .simulator import Simulator, simulator_config
+from .simulator.chains import run_chain_chaos
 from .simulator.chaos import run_chaos
 from .web.api import ApiOptions
 from .web.server import WebOptions, serve
@@ -85,6 +86,7 @@ Crypto API Exporter demo: {n_providers} providers, offline, against the built-in
   JSON API     {base}/api/status   {base}/api/providers   (reference: {base}/docs)
   live events  {base.replace("http", "ws", 1)}/ws/live
   simulator    {sim_url}/control/faults   (faults: {faults})
+  chain heads  {base}/api/chains   {sim_url}/control/chains
 
 Try:
   curl -s {base}/metrics | grep -E '^crypto_api_(up|probes_total)'
@@ -120,6 +122,8 @@ async def run_demo(
     options = WebOptions(enable_lifecycle=True, api=ApiOptions(enable_actions=True))
     runner, bound = await serve(build_app(exporter, options), listen[0] or "", listen[1])
     chaos_task = asyncio.create_task(run_chaos(sim, exporter.config)) if chaos else None
+    # Chain heads (issue 11): a node lagging, stuck, on another chain, syncing, and a rogue one far ahead.
+    chain_task = asyncio.create_task(run_chain_chaos(sim, exporter.config)) if chaos else None
     base = f"http://{listen[0] or '127.0.0.1'}:{bound}"
     sys.stdout.write(banner(len(exporter.config.providers), base, sim_url, chaos))
     sys.stdout.flush()
@@ -127,9 +131,10 @@ async def run_demo(
     try:
         await wait_for_stop()
     finally:
-        if chaos_task is not None:
-            chaos_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await chaos_task
+        for task in (chaos_task, chain_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await runner.cleanup()
         await sim.stop()
