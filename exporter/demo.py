@@ -22,6 +22,7 @@ from .web.api import ApiOptions
 from .web.server import WebOptions, serve
 
 log = structlog.get_logger()
+DEMO_INTERVAL = "5s"  # `demo --interval`'s default (cli.py keeps its imports light, so it repeats it)
 DEMO_BREAKER_RESET = 20.0  # seconds: short, so a newcomer sees half_open and recovery
 # One provider's budget is cut to this share of what its schedule asks for, so that
 # budget_exhausted shows up within seconds of every window instead of after hours.
@@ -51,12 +52,47 @@ def _tight_budget(p: Provider) -> Budget:
     return Budget(requests=max(1, int(planned * TIGHT_BUDGET_SHARE)), per=TIGHT_BUDGET_WINDOW)
 
 
+def quota_speedup(p: Provider, interval: float) -> float:
+    """How many times faster the demo spends the provider's quota than production does:
+    every endpoint at `interval` against the schedule's rate, itself capped by the budget."""
+    if not p.endpoints:
+        return 1.0
+    production = sum(1.0 / ep.interval for ep in p.endpoints)
+    if p.budget is not None:
+        production = min(production, p.budget.requests / p.budget.per)
+    demo = sum(1.0 / min(ep.interval, interval) for ep in p.endpoints)
+    return max(1.0, demo / production)
+
+
+def scale_quotas(config: Config, interval: float) -> Config:
+    """Provider quotas with a configured size grown by the demo's speed-up, for the
+    simulator (which counts against them) and the exporter (which reports them) alike:
+    a quota production uses at 40 % reads about 40 % in the demo, not 100 % within
+    minutes of a quiet start."""
+    return config.with_providers(
+        tuple(
+            replace(
+                p,
+                quota_headers=tuple(
+                    replace(q, limit_value=q.limit_value * quota_speedup(p, interval)) if q.limit_value is not None else q for q in p.quota_headers
+                ),
+            )
+            for p in config.providers
+        )
+    )
+
+
+def tight_budget_provider(config: Config) -> str | None:
+    """The provider the demo puts on a tight budget: the first one with a budget."""
+    return next((p.name for p in config.providers if p.budget is not None), None)
+
+
 def demo_config(config: Config, simulator_url: str, interval: float) -> Config:
     """The config pointed at the simulator, with every endpoint on a short interval,
     budgets scaled to match, and one provider on a tight budget."""
-    config = simulator_config(config, simulator_url)
+    config = simulator_config(scale_quotas(config, interval), simulator_url)
     providers = []
-    tight = next((p.name for p in config.providers if p.budget is not None), None)
+    tight = tight_budget_provider(config)
     for p in config.providers:
         speedup = max(ep.interval / min(ep.interval, interval) for ep in p.endpoints) if p.endpoints else 1.0
         endpoints = tuple(
@@ -109,7 +145,7 @@ async def run_demo(
 ) -> None:
     seconds = parse_duration(interval)
     env = demo_env(load_config(providers_file, {}), os.environ)
-    sim = Simulator(load_config(providers_file, env))
+    sim = Simulator(scale_quotas(load_config(providers_file, env), seconds))
     bound_sim = await sim.start(sim_listen[0] or "", sim_listen[1])
     sim_url = f"http://{sim_listen[0] or '127.0.0.1'}:{bound_sim}"
 
