@@ -44,6 +44,7 @@ class ProbeKind(StrEnum):
 
     HTTP = "http"
     STATUS = "status"  # the provider's own system status: a side channel (probes/status.py)
+    CHAIN_HEAD = "chain_head"  # an RPC node's head against its chain's consensus (exporter/chains.py)
 
 
 class ScheduleResult(StrEnum):
@@ -63,6 +64,15 @@ class ProviderStatus(StrEnum):
     DEGRADED = "degraded"
     OFFLINE = "offline"
     UNKNOWN = "unknown"
+    DISABLED = "disabled"  # configured but not probed (DisabledReason says why): never down
+
+
+class DisabledReason(StrEnum):
+    """Why a configured provider is not probed."""
+
+    NO_KEY = "no_key"  # it needs a key and none of its env vars is set
+    CONFIG = "config"  # `enabled: false` in the file
+    FLAG = "flag"  # --disable on the command line
 
 
 class RetryReason(StrEnum):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..config import ApiKey
 from ..model import ProbeKind, ProbeResult
-from . import http, status
+from . import chain_head, http, status
 from .context import ProbeContext, ProbeSpec
 
 ProbeFn = Callable[[ProbeContext, ProbeSpec], Awaitable[ProbeResult]]
@@ -29,6 +29,7 @@ class Kind:
 KINDS: Mapping[ProbeKind, Kind] = {
     ProbeKind.HTTP: Kind(http.probe, http.probe_key),
     ProbeKind.STATUS: Kind(status.probe),  # no key test: status sources are public
+    ProbeKind.CHAIN_HEAD: Kind(chain_head.probe),
 }
 
 __all__ = ["KINDS", "Kind", "ProbeContext", "ProbeSpec"]
