@@ -15,7 +15,7 @@ def hash64(item: str) -> int:
 
 
 class HyperLogLog:
-    """Flajolet et al.'s HyperLogLog with the small-range (linear counting) correction.
+    """Flajolet et al.'s HyperLogLog, estimated with Ertl's improved estimator.
 
     Memory is 2**precision bytes whatever the number of items; the relative standard
     error of the estimate is 1.04 / sqrt(2**precision): 0.81 % at precision 14 (16 KiB),
@@ -50,13 +50,48 @@ class HyperLogLog:
         self.add_hash(hash64(item))
 
     def estimate(self) -> int:
+        """Ertl's improved estimator ("New cardinality estimation algorithms for
+        HyperLogLog sketches", 2017, eq. for the "improved raw estimator"): unbiased over
+        the whole range without HLL++'s empirical bias tables. The classic estimator with
+        linear counting below 2.5 m overstates by about 2 % around n = 3 m."""
         m = self._m
-        alpha = 0.7213 / (1 + 1.079 / m)
-        raw = alpha * m * m / sum(2.0**-r for r in self._registers)
-        zeros = self._registers.count(0)
-        if raw <= 2.5 * m and zeros:
-            return round(m * math.log(m / zeros))
-        return round(raw)
+        q = 64 - self._p
+        histogram = [0] * (q + 2)
+        for r in self._registers:
+            histogram[r] += 1
+        z = m * _tau(1 - histogram[q + 1] / m)
+        for k in range(q, 0, -1):
+            z = 0.5 * (z + histogram[k])
+        z += m * _sigma(histogram[0] / m)
+        return round(m * m / (2 * math.log(2)) / z)
+
+
+def _sigma(x: float) -> float:
+    if x == 1.0:
+        return math.inf
+    y = 1.0
+    z = x
+    while True:
+        x *= x
+        previous = z
+        z += x * y
+        y += y
+        if z == previous:
+            return z
+
+
+def _tau(x: float) -> float:
+    if x in (0.0, 1.0):
+        return 0.0
+    y = 1.0
+    z = 1 - x
+    while True:
+        x = math.sqrt(x)
+        previous = z
+        y *= 0.5
+        z -= (1 - x) ** 2 * y
+        if z == previous:
+            return z / 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 # Every module of the package must be placed here, so a new one is placed on purpose.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter", "exporter.limits", "exporter.safejson", "exporter.model", "exporter.families", "exporter.redact", "exporter.logs"),
+    ("exporter.traffic*",),  # the users' own APIs middleware (issue 15): standalone, imports no other module
     ("exporter.config", "exporter.config_file", "exporter.selection"),
     ("exporter.classify", "exporter.ratelimit", "exporter.circuit", "exporter.keys"),
     ("exporter.simulator*",),
