@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from .apps import aiohttp_app, fastapi_app
 @dataclass
 class Resp:
     status: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive, as each client library gives them
     body: bytes
 
 
@@ -55,7 +55,7 @@ async def make_app(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
             async def do(method: str, path: str, *, client_ip: str = "10.0.0.1", **kw: Any) -> Resp:
                 headers = kw.pop("headers", {}) or {}
                 r = await client.request(method, path, headers={**headers, "X-Real-IP": client_ip}, **kw)
-                return Resp(r.status_code, dict(r.headers), r.content)
+                return Resp(r.status_code, r.headers, r.content)
 
             return Harness("fastapi", registry, traffic, do)
         app_, traffic = aiohttp_app(registry, rate_limit, **options)
@@ -69,7 +69,7 @@ async def make_app(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
             if "content" in kw:  # httpx's name for a raw body
                 kw["data"] = kw.pop("content")
             async with aclient.request(method, path, headers={**headers, "X-Real-IP": client_ip}, **kw) as r:
-                return Resp(r.status, dict(r.headers), await r.read())
+                return Resp(r.status, r.headers, await r.read())
 
         return Harness("aiohttp", registry, traffic, do_aio)
 
