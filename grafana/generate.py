@@ -745,6 +745,97 @@ def exporter() -> Dashboard:
     )
 
 
+# ---- BEGIN api-traffic (issue 15: the user's own API, exporter.traffic; rules in prometheus/rules/traffic.rules.yml)
+def api_traffic() -> Dashboard:
+    count = "http_server_request_duration_seconds_count"
+    return (
+        base(
+            "api-traffic",
+            "API traffic",
+            "Your own API, instrumented by exporter.traffic: OpenTelemetry HTTP server metrics by route template, the SLOs of "
+            "prometheus/rules/traffic.rules.yml (99.9 % without 5xx, 99 % within 0.5 s). Top and unique clients are not labels: see /dashboard.",
+        )
+        .with_panel(stat_panel("Requests per second", q(f"sum(rate({count}[5m]))", "all", instant=True), unit="reqps", fixed_color="blue"))
+        .with_panel(
+            stat_panel(
+                "5xx ratio (1h)",
+                q("max(job:http_server_request_error_ratio:rate1h)", "max", instant=True),
+                unit="percentunit",
+                th=thresholds((None, "green"), (0.001, "red")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Over 0.5 s (1h)",
+                q("max(job:http_server_request_slow_ratio:rate1h)", "max", instant=True),
+                unit="percentunit",
+                th=thresholds((None, "green"), (0.01, "red")),
+            )
+        )
+        .with_panel(stat_panel("Active requests", q("sum(http_server_active_requests)", "active", instant=True), fixed_color="blue"))
+        .with_panel(ts("Requests by route", q("sum by (http_route) (job_route:http_server_requests:rate5m)", "{{http_route}}"), unit="reqps", stacked=True))
+        .with_panel(
+            ts(
+                "Answers by status code",
+                q(f"sum by (http_response_status_code) (rate({count}[$__rate_interval]))", "{{http_response_status_code}}"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(ts("p95 latency by route", q("max by (http_route) (job_route:http_server_request_duration_seconds:p95_5m)", "{{http_route}}"), unit="s"))
+        .with_panel(heat("Latency heatmap", "sum by (le) (rate(http_server_request_duration_seconds_bucket[$__rate_interval]))"))
+        .with_panel(
+            ts(
+                "Error budget burn rate",
+                q("max(job:http_server_request_error_ratio:rate1h) / 0.001", "availability, 1h", ref="A"),
+                q("max(job:http_server_request_slow_ratio:rate1h) / 0.01", "latency, 1h", ref="B"),
+                description="1 spends the 30-day budget in 30 days; the pages fire at 14.4 (1h) and 6 (6h).",
+            )
+        )
+        .with_panel(
+            ts(
+                "Requests per method",
+                q(f"sum by (http_request_method) (rate({count}[$__rate_interval]))", "{{http_request_method}}"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Requests per route, last 24 h",
+                q("sum by (http_route) (job_route:http_server_requests:increase1d)", "{{http_route}}", instant=True, fmt=PromQueryFormat.TABLE),
+            )
+        )
+        .with_panel(
+            table_panel(
+                "5xx per route, last hour",
+                q(
+                    "sum by (http_route) (job_route:http_server_request_errors:increase1h)",
+                    "{{http_route}}",
+                    instant=True,
+                    fmt=PromQueryFormat.TABLE,
+                ),
+            )
+        )
+        .with_panel(
+            ts(
+                "Response bytes per second",
+                q("sum by (http_route) (rate(http_server_response_body_size_bytes_sum[$__rate_interval]))", "{{http_route}}"),
+                unit="Bps",
+            )
+        )
+        .with_panel(
+            ts(
+                "Rate-limited (429) per second",
+                q("sum by (group) (rate(http_server_rate_limited_requests_total[$__rate_interval]))", "{{group}}"),
+                unit="reqps",
+            )
+        )
+    )
+
+
+# ---- END api-traffic
+
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "overview": overview,
     "provider-detail": provider_detail,
@@ -752,6 +843,7 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "freshness-schedule": freshness,
     "failures": failures,
     "exporter": exporter,
+    "api-traffic": api_traffic,  # issue 15
 }
 
 

@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import yaml
+
 from .conftest import GRAFANA_DIR, load_rules
 
 # DESIGN.md, "Metrics contract": the public API of the exporter.
@@ -54,7 +56,24 @@ def allowed_metric_names() -> set[str]:
     for histogram in HISTOGRAMS:
         names |= {f"{histogram}_bucket", f"{histogram}_sum", f"{histogram}_count"}
     names |= {rule["record"] for rule in load_rules() if "record" in rule}
+    names |= traffic_metric_names()  # issue 15
     return names
+
+
+# ---- BEGIN api-traffic (issue 15): the user's own API's metrics (exporter.traffic) and rules
+def traffic_metric_names() -> set[str]:
+    from exporter.traffic import semconv
+
+    from .conftest import PROMETHEUS_DIR
+
+    names = {semconv.ACTIVE, semconv.RATE_LIMITED, semconv.DROPPED}
+    for histogram in (semconv.DURATION, semconv.REQUEST_BODY, semconv.RESPONSE_BODY):
+        names |= {f"{histogram}_bucket", f"{histogram}_sum", f"{histogram}_count"}
+    doc = yaml.safe_load((PROMETHEUS_DIR / "rules" / "traffic.rules.yml").read_text())
+    return names | {rule["record"] for group in doc["groups"] for rule in group["rules"] if "record" in rule}
+
+
+# ---- END api-traffic
 
 
 # Values a user would pick; `.*` is the "All" value of multi-value variables.
