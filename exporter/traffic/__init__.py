@@ -34,20 +34,20 @@ def instrument(
     Returns the `Traffic` so the caller can read it."""
     from aiohttp import web
 
+    if not isinstance(app, web.Application) and not hasattr(app, "add_middleware"):
+        raise TypeError(
+            f"instrument() takes an aiohttp web.Application or a Starlette/FastAPI app, got {type(app).__name__}; wrap other ASGI apps in TrafficMiddleware"
+        )
     traffic = Traffic(**options)
-    registry.register(TrafficCollector(traffic))
     if limiter is None and rate_limit is not None:
         limiter = RateLimiter(rate_limit)
     if isinstance(app, web.Application):
         from .aiohttp_mw import traffic_middleware
 
         app.middlewares.append(traffic_middleware(traffic, limiter, registry, metrics_path))
-    elif hasattr(app, "add_middleware"):
+    else:
         from .asgi import TrafficMiddleware
 
         app.add_middleware(TrafficMiddleware, traffic=traffic, limiter=limiter, registry=registry, metrics_path=metrics_path)
-    else:
-        raise TypeError(
-            f"instrument() takes an aiohttp web.Application or a Starlette/FastAPI app, got {type(app).__name__}; wrap other ASGI apps in TrafficMiddleware"
-        )
+    registry.register(TrafficCollector(traffic))
     return traffic

@@ -161,8 +161,15 @@ class SpaceSaving:
             self._min = floor + 1
 
     def top(self, k: int) -> list[Heavy]:
-        ranked = sorted(self._counts.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))
-        return [Heavy(item, count, error) for item, (count, error) in ranked[:k]]
+        # Walk the count buckets from the highest: k items cost k steps (plus the sort of
+        # the distinct counts), not a sort of every tracked item.
+        out: list[Heavy] = []
+        for count in sorted(self._buckets, reverse=True):
+            ranked = sorted(self._buckets[count], key=lambda item: (self._counts[item][1], item))
+            out.extend(Heavy(item, count, self._counts[item][1]) for item in ranked[: k - len(out)])
+            if len(out) >= k:
+                break
+        return out
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._counts)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -288,16 +289,12 @@ class Traffic:
 
     def raw_logs(self, page: int, page_size: int) -> dict[str, Any]:
         self.flush()
-        with self._lock:
-            newest_first = list(reversed(self._raw))
         start = (page - 1) * page_size
-        return {
-            "total": len(newest_first),
-            "page": page,
-            "page_size": page_size,
-            "pages": max(1, math.ceil(len(newest_first) / page_size)),
-            "items": newest_first[start : start + page_size],
-        }
+        with self._lock:
+            total = len(self._raw)
+            # Only the page is copied: a reader of page 1 does not pay for the whole ring.
+            items = list(islice(reversed(self._raw), start, start + page_size))
+        return {"total": total, "page": page, "page_size": page_size, "pages": max(1, math.ceil(total / page_size)), "items": items}
 
     def dashboard_reply(self, api_key: str | None, query: dict[str, str]) -> Reply:
         if not self.authorized(api_key):
