@@ -45,7 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from exporter.config import load_config
+from exporter.config import load_config, parse_duration
+from exporter.demo import DEMO_INTERVAL, scale_quotas, tight_budget_provider
+from exporter.simulator.server import DEFAULT_QUOTA_LIMIT
 from tests.stack.conftest import RULES_FILE
 from tests.stack.helpers import (
     WebhookReceiver,
@@ -105,9 +107,14 @@ SCENARIOS = (
 )
 # The demo puts the first provider with a budget on a tight one (exporter/demo.py), so
 # that budget_exhausted shows within seconds: a standing "our own budget" case.
-STANDING = ("coinmarketcap", "ProbeBudgetExhausted", "warning")
-# Providers with quota headers in the simulator: their quotas ramp up in the noise.
-QUOTAS = {"binance": 6000, "bybit": 120}
+STANDING = (tight_budget_provider(load_config(str(REPO / "providers.yaml"), {})) or "", "ProbeBudgetExhausted", "warning")
+# Providers with quota headers in the simulator: their quotas ramp up in the noise, to
+# a share of the size the demo gives them (exporter/demo.py scales configured sizes).
+QUOTAS = {
+    p.name: next((q.limit_value for q in p.quota_headers if q.limit_value), DEFAULT_QUOTA_LIMIT)
+    for p in scale_quotas(load_config(str(REPO / "providers.yaml"), {}), parse_duration(DEMO_INTERVAL)).providers
+    if p.name in ("binance", "bybit")
+}
 
 
 @dataclass

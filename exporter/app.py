@@ -20,6 +20,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from .chains import Chains, chain_members
 from .config import Config, ConfigError, load_config
 from .metrics import Exposition, build_registry
 from .model import JobInfo, KeyTest, Outcome, ProbeResult, ScheduleRun
@@ -56,7 +57,8 @@ class Exporter:
         self.runtimes = Runtimes()
         self.state = State()
         self.registry = build_registry(process_metrics=process_metrics)
-        self.exposition = Exposition(self.state, self.registry)
+        self.chains = Chains()  # the one owner of chain heads: chain_head probes, /metrics and /api/chains share it
+        self.exposition = Exposition(self.state, self.registry, chains=self.chains)
         self.scheduler = Scheduler(self.run_probe, self.record_schedule)
         self._listeners: list[Listener] = []
         self._schedule_listeners: list[Callable[[ScheduleRun], None]] = []
@@ -73,6 +75,7 @@ class Exporter:
         self.redactor.update(config.secrets())
         self.runtimes.apply(config)  # first: the store reads breakers and keys from it
         self.state.apply_config(config, self.runtimes)
+        self.chains.apply(chain_members(config))
         previous = self._config
         self._config = config
         for warning in config.warnings:
@@ -118,6 +121,7 @@ class Exporter:
             fresh_session=aiohttp.ClientSession(connector=fresh, cookie_jar=aiohttp.DummyCookieJar()),
             redactor=self.redactor,
             backoff_base=self.backoff_base,
+            chains=self.chains,
         )
         if schedule:
             self.scheduler.apply(self._config)
@@ -313,7 +317,8 @@ def _log_selection(previous: Config, config: Config) -> None:
 
 def _log_result(r: ProbeResult, previous: Outcome | None) -> None:
     """Successes at debug (one per probe would drown the log), a recovery at info, every
-    failure at warning."""
+    failure at warning. A skip (open breaker, spent budget) is not news the second time:
+    the first says why, the next ones at debug until the outcome changes."""
     fields: dict[str, object] = {
         "provider": r.provider,
         "endpoint": r.endpoint,
@@ -330,7 +335,9 @@ def _log_result(r: ProbeResult, previous: Outcome | None) -> None:
         fields["key"] = r.key_env  # the env var's name, never its value
     if r.detail:
         fields["detail"] = r.detail
-    if not r.ok:
+    if r.outcome.skipped and previous is r.outcome:
+        log.debug("probe", **fields)
+    elif not r.ok:
         log.warning("probe", **fields)
     elif previous is not None and previous is not Outcome.SUCCESS:
         log.info("probe", **fields)

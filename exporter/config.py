@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from . import limits
+from .chains import ChainProtocol, ChainSpec, default_max_lag_blocks, default_max_lag_seconds, default_max_stillness
 from .config_file import (
     CONTROL_CHARS,
     ENV_PATTERN,
@@ -255,6 +256,8 @@ class Endpoint:
     max_body_bytes: int = limits.BODY_BYTES_DEFAULT
     fresh_connection: bool = False
     kind: ProbeKind = ProbeKind.HTTP  # last, so positional construction keeps its meaning
+    chain: ChainSpec | None = None  # kind chain_head: the chain it serves, defaults applied
+    url: str | None = None  # kind chain_head: the node's own URL, when not base_url + path
 
 
 @dataclass(frozen=True)
@@ -403,6 +406,8 @@ class _Compiler:
         self.errors: list[tuple[Loc, str]] = []
         self.warnings: list[str] = []
         self._damaged = damaged
+        self._provider = ""
+        self._chains: dict[str, tuple[ChainSpec, Loc, str]] = {}  # chain name -> its first declaration, and where
         self._around = {d[:i] for d in damaged for i in range(1, len(d) + 1)}
 
     def _refused(self, loc: Loc) -> bool:
@@ -474,6 +479,7 @@ class _Compiler:
             if (b := p.rate_limit.budget) is not None:
                 budget = Budget(b.requests, b.per)
         shared = _Shared(self.rules(p.error_rules), dict(p.status_outcomes))
+        self._provider = p.name  # chain(): names the endpoint a chain was first declared by
         endpoints = []
         first: dict[str, int] = {}
         for i, e in enumerate(p.endpoints):
@@ -564,6 +570,7 @@ class _Compiler:
                 self.error((*loc, "values", i, "name"), f"duplicate value name {v.name!r}")
             values.append(ExtractedValue(v.name, compile_jmespath(v.path), v.scale))
         f = e.freshness
+        chain = self.chain(e, loc)
         return Endpoint(
             name=e.name,
             path=e.path,
@@ -586,7 +593,47 @@ class _Compiler:
             max_body_bytes=t.max_body_bytes,
             fresh_connection=t.fresh_connection,
             kind=e.kind,
+            chain=chain,
+            url=e.url.rstrip("/") if e.url else None,
         )
+
+    # ---- chain heads (issue 11)
+    def chain(self, e: EndpointFile, loc: Loc) -> ChainSpec | None:
+        """The `chain:` block with its defaults; what it needs of the kind, and what
+        endpoints of the same chain must agree on."""
+        c, at = e.chain, (*loc, "chain")
+        if e.kind is not ProbeKind.CHAIN_HEAD:
+            if c is not None:
+                self.error(at, f"only an endpoint of kind chain_head has a chain (this one is {e.kind.value})", (*loc, "kind"))
+            if e.url is not None:
+                self.error((*loc, "url"), f"only an endpoint of kind chain_head has its own url (this one is {e.kind.value})", (*loc, "kind"))
+            return None
+        if c is None:
+            self.error(at, "required for kind chain_head: name, protocol, id and block_time", (*loc, "kind"))
+            return None
+        if c.protocol is ChainProtocol.EVM and not c.id.isdigit():
+            self.error((*at, "id"), f"an EVM chain id is a decimal number (1 for Ethereum), got {show(c.id)}")
+        chain_id = c.id
+        if c.protocol is ChainProtocol.EVM and c.id.isdigit():
+            chain_id = str(int(c.id))  # "01" is chain 1: compared with the node's number
+        elif c.protocol is ChainProtocol.ESPLORA:
+            chain_id = c.id.lower()  # block hashes are hex, any case
+        spec = ChainSpec(
+            c.name,
+            c.protocol,
+            chain_id,
+            c.block_time,
+            c.max_lag_blocks if c.max_lag_blocks is not None else default_max_lag_blocks(c.block_time),
+            c.max_lag if c.max_lag is not None else default_max_lag_seconds(c.block_time),
+            c.max_stillness if c.max_stillness is not None else default_max_stillness(c.block_time),
+        )
+        first = self._chains.setdefault(c.name, (spec, at, f"{self._provider}/{e.name}"))
+        if first[1] != at:
+            where = first[2]
+            for name in ("protocol", "id", "block_time"):
+                if getattr(first[0], name) != getattr(spec, name):
+                    self.error((*at, name), f"chain {c.name!r} has {name} {show(getattr(first[0], name))} at {where}: endpoints of one chain must agree")
+        return spec
 
     def warn_budget(self, provider: str, budget: Budget, endpoints: list[Endpoint]) -> None:
         planned = sum(budget.per / ep.interval for ep in endpoints)

@@ -41,6 +41,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaV
 from pydantic_core import CoreSchema, core_schema
 
 from . import limits
+from .chains import ChainProtocol
 from .model import Category, Outcome, ProbeKind
 
 # ---------------------------------------------------------------- bounds
@@ -575,6 +576,34 @@ class ValueFile(FileModel):
     scale: Scale = Field(1.0, description="A finite positive factor the value is multiplied by.")
 
 
+# ---- chain heads (issue 11): the `chain:` block of a chain_head endpoint
+# A number (an EVM chain id, as YAML writes it) or a hash; read as text either way.
+ChainId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[0-9A-Za-z]+$"),
+    _schema(anyOf=[{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[0-9A-Za-z]+$"}]),
+]
+
+
+class ChainFile(FileModel):
+    """The chain a `chain_head` endpoint serves, and how far behind it may be (docs/chains.md)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "ethereum", "protocol": "evm", "id": 1, "block_time": "12s"}]})
+
+    name: Name = Field(examples=["ethereum"], description="The `chain` label; endpoints with the same name are compared with each other.")
+    protocol: ChainProtocol = Field(examples=["evm"], description="evm (JSON-RPC eth_*), solana (JSON-RPC getSlot...) or esplora (Bitcoin REST).")
+    id: ChainId = Field(
+        examples=["1"],
+        description="What identifies the chain: the EVM chain id (1), Solana's genesis hash, Bitcoin's genesis block hash.",
+    )
+    block_time: Duration = Field(examples=["12s"], description="The chain's target block (or slot) time; the defaults below follow from it.")
+    max_lag_blocks: Annotated[int, Strict(), Field(ge=0)] | None = Field(
+        None, description="Blocks behind the reference head before the probe is stale. Default max(2, round(60s / block_time))."
+    )
+    max_lag: Duration | None = Field(None, description="Seconds behind the reference head's block time before the probe is stale. Default max(60s, 3 blocks).")
+    max_stillness: Duration | None = Field(None, description="How long the head may stand still before the probe is stale. Default max(60s, 10 blocks).")
+
+
 class EndpointFile(TimingFile):
     """One endpoint, probed on its own schedule; timing keys override the provider's."""
 
@@ -597,6 +626,10 @@ class EndpointFile(TimingFile):
     error_rules: tuple[ErrorRuleFile, ...] = Field((), description="Errors in the body of a 200 answer, before the provider's rules.")
     freshness: FreshnessFile | None = Field(None, description="How old the payload's data may be.")
     values: tuple[ValueFile, ...] = Field((), description="Numbers extracted from the payload (crypto_api_value).")
+    chain: ChainFile | None = Field(None, description="kind chain_head only: the chain this node serves (docs/chains.md).")
+    url: BaseUrl | None = Field(
+        None, description="kind chain_head only: the node's URL when it is not base_url + path (one provider, a host per chain); may hold {key}."
+    )
 
 
 class ProviderFile(TimingFile):

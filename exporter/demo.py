@@ -16,11 +16,13 @@ from .config import Budget, Config, Provider, load_config, parse_duration
 from .redact import Redactor
 from .selection import Choice, select
 from .simulator import Simulator, simulator_config
+from .simulator.chains import run_chain_chaos
 from .simulator.chaos import run_chaos
 from .web.api import ApiOptions
 from .web.server import WebOptions, serve
 
 log = structlog.get_logger()
+DEMO_INTERVAL = "5s"  # `demo --interval`'s default (cli.py keeps its imports light, so it repeats it)
 DEMO_BREAKER_RESET = 20.0  # seconds: short, so a newcomer sees half_open and recovery
 # One provider's budget is cut to this share of what its schedule asks for, so that
 # budget_exhausted shows up within seconds of every window instead of after hours.
@@ -50,12 +52,47 @@ def _tight_budget(p: Provider) -> Budget:
     return Budget(requests=max(1, int(planned * TIGHT_BUDGET_SHARE)), per=TIGHT_BUDGET_WINDOW)
 
 
+def quota_speedup(p: Provider, interval: float) -> float:
+    """How many times faster the demo spends the provider's quota than production does:
+    every endpoint at `interval` against the schedule's rate, itself capped by the budget."""
+    if not p.endpoints:
+        return 1.0
+    production = sum(1.0 / ep.interval for ep in p.endpoints)
+    if p.budget is not None:
+        production = min(production, p.budget.requests / p.budget.per)
+    demo = sum(1.0 / min(ep.interval, interval) for ep in p.endpoints)
+    return max(1.0, demo / production)
+
+
+def scale_quotas(config: Config, interval: float) -> Config:
+    """Provider quotas with a configured size grown by the demo's speed-up, for the
+    simulator (which counts against them) and the exporter (which reports them) alike:
+    a quota production uses at 40 % reads about 40 % in the demo, not 100 % within
+    minutes of a quiet start."""
+    return config.with_providers(
+        tuple(
+            replace(
+                p,
+                quota_headers=tuple(
+                    replace(q, limit_value=q.limit_value * quota_speedup(p, interval)) if q.limit_value is not None else q for q in p.quota_headers
+                ),
+            )
+            for p in config.providers
+        )
+    )
+
+
+def tight_budget_provider(config: Config) -> str | None:
+    """The provider the demo puts on a tight budget: the first one with a budget."""
+    return next((p.name for p in config.providers if p.budget is not None), None)
+
+
 def demo_config(config: Config, simulator_url: str, interval: float) -> Config:
     """The config pointed at the simulator, with every endpoint on a short interval,
     budgets scaled to match, and one provider on a tight budget."""
-    config = simulator_config(config, simulator_url)
+    config = simulator_config(scale_quotas(config, interval), simulator_url)
     providers = []
-    tight = next((p.name for p in config.providers if p.budget is not None), None)
+    tight = tight_budget_provider(config)
     for p in config.providers:
         speedup = max(ep.interval / min(ep.interval, interval) for ep in p.endpoints) if p.endpoints else 1.0
         endpoints = tuple(
@@ -85,6 +122,7 @@ Crypto API Exporter demo: {n_providers} providers, offline, against the built-in
   JSON API     {base}/api/status   {base}/api/providers   (reference: {base}/docs)
   live events  {base.replace("http", "ws", 1)}/ws/live
   simulator    {sim_url}/control/faults   (faults: {faults})
+  chain heads  {base}/api/chains   {sim_url}/control/chains
 
 Try:
   curl -s {base}/metrics | grep -E '^crypto_api_(up|probes_total)'
@@ -107,7 +145,7 @@ async def run_demo(
 ) -> None:
     seconds = parse_duration(interval)
     env = demo_env(load_config(providers_file, {}), os.environ)
-    sim = Simulator(load_config(providers_file, env))
+    sim = Simulator(scale_quotas(load_config(providers_file, env), seconds))
     bound_sim = await sim.start(sim_listen[0] or "", sim_listen[1])
     sim_url = f"http://{sim_listen[0] or '127.0.0.1'}:{bound_sim}"
 
@@ -120,6 +158,8 @@ async def run_demo(
     options = WebOptions(enable_lifecycle=True, api=ApiOptions(enable_actions=True))
     runner, bound = await serve(build_app(exporter, options), listen[0] or "", listen[1])
     chaos_task = asyncio.create_task(run_chaos(sim, exporter.config)) if chaos else None
+    # Chain heads (issue 11): a node lagging, stuck, on another chain, syncing, and a rogue one far ahead.
+    chain_task = asyncio.create_task(run_chain_chaos(sim, exporter.config)) if chaos else None
     base = f"http://{listen[0] or '127.0.0.1'}:{bound}"
     sys.stdout.write(banner(len(exporter.config.providers), base, sim_url, chaos))
     sys.stdout.flush()
@@ -127,9 +167,10 @@ async def run_demo(
     try:
         await wait_for_stop()
     finally:
-        if chaos_task is not None:
-            chaos_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await chaos_task
+        for task in (chaos_task, chain_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await runner.cleanup()
         await sim.stop()

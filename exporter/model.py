@@ -43,6 +43,7 @@ class ProbeKind(StrEnum):
     """How an endpoint is probed: one module per kind in `exporter/probes/`."""
 
     HTTP = "http"
+    CHAIN_HEAD = "chain_head"  # an RPC node's head against its chain's consensus (exporter/chains.py)
 
 
 class ScheduleResult(StrEnum):

@@ -34,8 +34,12 @@ def on_the_simulator(sim_url: str) -> dict[str, Any]:
     shipped = yaml.safe_load(DEFAULT_FILE.read_text())
     overrides = []
     for p in shipped["providers"]:
-        endpoints = [{k: v for k, v in ep.items() if k not in TIMING} for ep in p["endpoints"]]
         path = urllib.parse.urlparse(p["base_url"]).path
+        endpoints = [{k: v for k, v in ep.items() if k not in TIMING} for ep in p["endpoints"]]
+        for ep in endpoints:
+            if "chain" in ep:  # the simulator serves each chain node under its own path
+                node = urllib.parse.urlparse(ep.get("url") or p["base_url"] + ep.get("path", "")).path.rstrip("/")
+                ep["url"] = f"{sim_url}/sim/{p['name']}/~{ep['name']}{node}"
         overrides.append(
             {
                 "name": p["name"],

@@ -14,6 +14,10 @@ REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "rules" / "crypto_api.rules.yml"
 RULES_TEST_FILE = PROMETHEUS_DIR / "tests" / "rules_test.yml"
+# ---- chain heads (issue 11): their own rules file and promtool tests
+CHAIN_RULES_FILE = PROMETHEUS_DIR / "rules" / "chains.rules.yml"
+CHAIN_RULES_TEST_FILE = PROMETHEUS_DIR / "tests" / "chains_test.yml"
+RULES_FILES = (RULES_FILE, CHAIN_RULES_FILE)  # what prometheus.yml's rules/*.rules.yml glob loads
 ALERTMANAGER_DIR = REPO / "alertmanager"
 GRAFANA_DIR = REPO / "grafana"
 
@@ -21,6 +25,12 @@ GRAFANA_DIR = REPO / "grafana"
 def alertmanager_binary() -> str:
     """Debian ships the Alertmanager server as `prometheus-alertmanager`."""
     return shutil.which("prometheus-alertmanager") or require_binary("alertmanager")
+
+
+def load_chain_rules() -> list[dict]:
+    """Every rule of chains.rules.yml, as load_rules() gives the main file's."""
+    doc = yaml.safe_load(CHAIN_RULES_FILE.read_text())
+    return [{**rule, "group": group["name"]} for group in doc["groups"] for rule in group["rules"]]
 
 
 def load_rules() -> list[dict]:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import yaml
 
-from .conftest import GRAFANA_DIR, load_rules
+from exporter.families import CHAIN_HEADS
+
+from .conftest import GRAFANA_DIR, load_chain_rules, load_rules
 
 # DESIGN.md, "Metrics contract": the public API of the exporter.
 CONTRACT_METRICS = {
@@ -56,6 +58,8 @@ def allowed_metric_names() -> set[str]:
     for histogram in HISTOGRAMS:
         names |= {f"{histogram}_bucket", f"{histogram}_sum", f"{histogram}_count"}
     names |= {rule["record"] for rule in load_rules() if "record" in rule}
+    # Chain heads (issue 11): DESIGN.md's "Contract additions", and their recording rules.
+    names |= {f.name for f in CHAIN_HEADS} | {rule["record"] for rule in load_chain_rules() if "record" in rule}
     names |= traffic_metric_names()  # issue 15
     return names
 
@@ -123,7 +127,7 @@ def dashboard_queries(variables: dict[str, str] | None = None) -> list[PanelQuer
 
 
 def recording_rule_queries() -> list[PanelQuery]:
-    return [PanelQuery("recording rules", r["record"], r["expr"]) for r in load_rules() if "record" in r]
+    return [PanelQuery("recording rules", r["record"], r["expr"]) for r in (*load_rules(), *load_chain_rules()) if "record" in r]
 
 
 _IDENT = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[|\)|\s|$|==|>|<|\*|/|-|\+)")
@@ -131,6 +135,7 @@ _KEYWORDS = {
     "sum", "max", "min", "avg", "count", "topk", "quantile", "by", "without", "on", "ignoring",
     "group_left", "group_right", "or", "and", "unless", "rate", "increase", "time", "vector",
     "histogram_quantile", "label_values", "bool", "offset",
+    "bottomk", "clamp_min",  # the Chains dashboard's best endpoint (issue 11)
 }  # fmt: skip
 
 

@@ -24,14 +24,15 @@ from dataclasses import dataclass
 
 import yaml
 
-from exporter.config import Endpoint, Provider, load_config
+from exporter import demo
+from exporter.config import Endpoint, Provider, load_config, parse_duration
 from exporter.demo import demo_config
 from exporter.probes.http import MAX_ATTEMPTS, TIMEOUT_GROWTH, retry_fits
 
 from .conftest import ALERTMANAGER_DIR, PROMETHEUS_DIR, REPO, load_rules
 
 DOC = REPO / "docs" / "alerts.md"
-DEMO_INTERVAL = 5.0  # `crypto-api-exporter demo`'s default --interval
+DEMO_INTERVAL = parse_duration(demo.DEMO_INTERVAL)
 HEADER = "| slowest endpoint interval | providers | ProviderDown `for` | worst case to page | worst case to resolve |"
 
 

@@ -20,10 +20,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter", "exporter.limits", "exporter.safejson", "exporter.model", "exporter.families", "exporter.redact", "exporter.logs"),
     ("exporter.traffic*",),  # the users' own APIs middleware (issue 15): standalone, imports no other module
+    ("exporter.chains",),  # pure consensus rules and their records: config.py compiles ChainSpec
     ("exporter.config", "exporter.config_file", "exporter.selection"),
     ("exporter.classify", "exporter.ratelimit", "exporter.circuit", "exporter.keys"),
     ("exporter.simulator*",),
-    ("exporter.runtime", "exporter.chains"),
+    ("exporter.runtime",),
     ("exporter.probes*",),
     ("exporter.scheduler",),
     ("exporter.state",),

@@ -375,6 +375,46 @@ class Freshness(TypedDict):
     status: FreshnessStatus
 
 
+# ---------------------------------------------------------------- chain heads (issue 11)
+
+HeadStatusName = Literal["ok", "lagging", "stuck", "syncing", "wrong_chain", "ahead", "unknown"]
+
+
+class ChainEndpoint(TypedDict):
+    """One RPC node of a chain against the chain's reference head, now."""
+
+    provider: str
+    endpoint: str
+    head: Annotated[int | None, Field(description="last block number (or Solana slot) reported")]
+    head_timestamp: Annotated[Timestamp | None, Field(description="that block's own time")]
+    lag_blocks: Annotated[int | None, Field(description="reference minus this head; negative: ahead; null on another chain")]
+    lag_seconds: float | None
+    still_seconds: Annotated[float, Field(description="how long the head has not moved")]
+    syncing: bool
+    chain_id_mismatch: bool
+    status: HeadStatusName
+    latency_seconds: Annotated[float | None, Field(description="the last probe's latency")]
+    error_rate: Annotated[float, Field(description="failed share of the probes that sent a request, since start or reload (0 to 1)")]
+    throttled_rate: Annotated[float, Field(description="rate_limited share of those probes (0 to 1)")]
+    penalty: Annotated[float | None, Field(description="selection penalty, lower is better (docs/chains.md); null when not eligible")]
+
+
+class Chain(TypedDict):
+    """A chain, its reference head and every endpoint on it; `best` is the eligible endpoint
+    with the lowest penalty (eRPC's BALANCED weights, docs/chains.md)."""
+
+    chain: str
+    protocol: Literal["evm", "solana", "esplora"]
+    id: str
+    block_time_seconds: float
+    reference_head: int | None
+    reference_timestamp: Timestamp | None
+    reporters: Annotated[int, Field(description="endpoints on the right chain, not syncing, with a recent head")]
+    agreeing: Annotated[int, Field(description="of those, how many are within the chain's default lag bound of the reference")]
+    best: Annotated[str | None, Field(description="provider/endpoint")]
+    endpoints: list[ChainEndpoint]
+
+
 # ---------------------------------------------------------------- WebSocket messages
 
 EventType = Literal["status_update", "new_log_entry", "rate_limit_alert", "provider_status_change", "ping"]

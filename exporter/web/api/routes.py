@@ -25,6 +25,7 @@ from ...selection import why
 from ...state import State
 from ..control import ExporterControl, NotRunning
 from . import views
+from .chains import chain_rows
 from .errors import ApiError, client_gone
 from .events import TYPES, Hub
 from .history import (
@@ -36,6 +37,7 @@ from .history import (
 )
 from .models import (
     CategorySummary,
+    Chain,
     Compliance,
     Error,
     Failures,
@@ -269,6 +271,17 @@ async def freshness(request: web.Request) -> list[Freshness]:
     provider = PROVIDER.parse(request.query, api.provider_names())
     rows = views.freshness_rows(api.store, api.clock())
     return [r for r in rows if provider is None or r["provider"] == provider]
+
+
+# ---- chain heads (issue 11)
+CHAIN = NameParam("chain", "only this chain (a configured chain name; 404 otherwise)")
+
+
+async def chains(request: web.Request) -> list[Chain]:
+    api = _api(request)
+    owner = api.control.chains
+    chain = CHAIN.parse(request.query, owner.names())
+    return [r for r in chain_rows(owner, api.store, api.clock()) if chain is None or r["chain"] == chain]
 
 
 async def health_history(request: web.Request) -> HealthHistory:
@@ -513,6 +526,17 @@ ROUTES: tuple[Operation, ...] = (
         tag="status",
         params=(PROVIDER,),
         errors=(400, 404),
+    ),
+    json_route(
+        "GET",
+        "/api/chains",
+        chains,
+        list[Chain],
+        summary="Chain heads: reference head, each endpoint's lag and status, the best endpoint",
+        tag="status",
+        params=(CHAIN,),
+        errors=(400, 404),
+        description="Reference head: the second-highest head among endpoints on the right chain (docs/chains.md).",
     ),
     _websocket("/ws/live", "Live events: status_update, new_log_entry, rate_limit_alert, provider_status_change, ping"),
     _websocket("/ws", "All live events; accepts subscription messages"),
