@@ -23,6 +23,7 @@ from .. import limits, safejson
 from ..config import AuthType, Config, Endpoint, Provider, QuotaHeaders, ResetFormat
 from . import hostile, payloads
 from .faults import MAX_HANG_SECONDS, FaultSpec, FaultStore
+from .feeds import FeedSimulator
 
 log = structlog.get_logger()
 
@@ -167,6 +168,9 @@ class Simulator:
         self._app.router.add_post("/control/faults", self._control_set)
         self._app.router.add_delete("/control/faults", self._control_clear)
         self._app.router.add_get("/control/requests", self._control_requests)
+        # Exchange WebSocket feeds (/ws/feeds/{venue}, /control/feeds): simulator/feeds.py.
+        self.feeds = FeedSimulator(seed=seed, clock=clock)
+        self.feeds.mount(self._app)
         self._app.router.add_route("*", "/sim/{provider}", self._handle)
         self._app.router.add_route("*", "/sim/{provider}/{tail:.*}", self._handle)
 
@@ -200,6 +204,7 @@ class Simulator:
     async def stop(self) -> None:
         if self._closing is not None:
             self._closing.set()
+        await self.feeds.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
