@@ -20,7 +20,16 @@ PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter", "exporter.limits", "exporter.safejson", "exporter.model", "exporter.families", "exporter.redact", "exporter.logs"),
     ("exporter.config", "exporter.config_file"),
-    ("exporter.classify", "exporter.ratelimit", "exporter.circuit", "exporter.keys", "exporter.feeds", "exporter.feeds.config", "exporter.feeds.venues", "exporter.feeds.sequence"),
+    (
+        "exporter.classify",
+        "exporter.ratelimit",
+        "exporter.circuit",
+        "exporter.keys",
+        "exporter.feeds",
+        "exporter.feeds.config",
+        "exporter.feeds.venues",
+        "exporter.feeds.sequence",
+    ),
     ("exporter.simulator*",),
     ("exporter.runtime", "exporter.chains"),
     ("exporter.probes*",),
