@@ -15,6 +15,7 @@ import signal
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 
 import aiohttp
 import structlog
@@ -281,6 +282,8 @@ class Exporter:
 
 def build_app(exporter: Exporter, options: WebOptions | None = None, *, handle_sighup: bool = True, schedule: bool = True) -> web.Application:
     """The web app with the exporter's start and stop around it."""
+    options = options or WebOptions()
+    options = replace(options, api=replace(options.api, feeds=exporter.feed_store))  # /api/feeds, /ws/market_data
     app = build_web_app(exporter, exporter.state, exporter.exposition, exporter.registry, options)
     # The API's tokens are secrets like the providers' keys: no log line may carry one
     # (a client's header in an error, a query string). Their own group: a reload of the

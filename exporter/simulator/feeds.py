@@ -321,3 +321,43 @@ def simulator_feeds(config: FeedsConfig, base_url: str, **timing: Any) -> FeedsC
     fields (max_silence, backoff, ...) for demos and tests that cannot wait minutes."""
     ws = base_url.rstrip("/").replace("http", "ws", 1)
     return replace(config, feeds=tuple(replace(f, url=f"{ws}/ws/feeds/{f.venue.value}", **timing) for f in config.feeds))
+
+
+# ---------------------------------------------------------------- the demo's chaos
+# Each entry: a fault and how long it lasts (seconds; 0 for one-shot faults). The opening
+# round puts one on each venue at once, so every feed signal moves within a minute.
+CHAOS: tuple[tuple[str, FeedFault, float], ...] = (
+    ("silence", FeedFault(silence=True), 12.0),
+    ("gaps", FeedFault(gaps=3), 0.0),
+    ("lag", FeedFault(lag_seconds=12.0), 20.0),
+    ("frozen", FeedFault(frozen=True), 30.0),
+    ("malformed", FeedFault(malformed=5), 0.0),
+    ("close", FeedFault(close=True), 0.0),
+    ("flood", FeedFault(flood_rate=2000.0), 5.0),
+)
+CHAOS_PERIOD = 20.0
+
+
+async def run_feed_chaos(sim: FeedSimulator, rng: random.Random | None = None, period: float = CHAOS_PERIOD) -> None:
+    """Rotate faults over the venues until cancelled."""
+    rng = rng or random.Random()
+    venues = list(Venue)
+    rng.shuffle(venues)
+    pending: list[tuple[float, Venue]] = []
+    loop = asyncio.get_running_loop()
+    for i, venue in enumerate(venues):  # opening round: one fault per venue
+        _, fault, lasts = CHAOS[i % len(CHAOS)]
+        sim.set_fault(venue, replace(fault))
+        pending.append((loop.time() + (lasts or period / 2), venue))
+    while True:
+        await asyncio.sleep(1.0)
+        now = loop.time()
+        for due, venue in list(pending):
+            if now >= due:
+                pending.remove((due, venue))
+                sim.faults.pop(venue, None)
+        if not pending and rng.random() < 1.0 / period:
+            venue = rng.choice(venues)
+            _, fault, lasts = rng.choice(CHAOS)
+            sim.set_fault(venue, replace(fault))
+            pending.append((now + (lasts or period / 2), venue))

@@ -215,3 +215,41 @@ async def test_a_reconnect_storm_backs_off_and_stays_bounded() -> None:
     finally:
         await runner.cleanup()
         await sim.stop()
+
+
+async def test_api_feeds_lists_every_feed_with_prices(feeds_harness: SimHarness) -> None:
+    h = feeds_harness
+    await until(lambda: all(len(f.prices) == 2 for f in h.exporter.feed_store), "prices on every feed")
+    async with h.http.get(f"{h.base}/api/feeds") as r:
+        assert r.status == 200
+        body = await r.json()
+    assert [(f["provider"], f["venue"]) for f in body] == sorted((f["provider"], f["venue"]) for f in body)
+    assert {f["venue"] for f in body} == {v.value for v in Venue}
+    for f in body:
+        assert f["connected"] and f["messages"] > 0 and len(f["prices"]) == 2 and f["max_silence_seconds"] == 1.0
+        assert f["lag_p50_seconds"] is not None
+    async with h.http.get(f"{h.base}/openapi.json") as r:
+        paths = (await r.json())["paths"]
+    assert "/api/feeds" in paths and "/ws/market_data" in paths
+
+
+@pytest.mark.parametrize("feeds_harness", [Venue.COINBASE], indirect=True)
+async def test_ws_market_data_streams_changed_prices_at_most_once_an_interval(feeds_harness: SimHarness) -> None:
+    h = feeds_harness
+    await until(lambda: len(feed(h, "coinbase").prices) == 2, "prices")
+    loop = asyncio.get_running_loop()
+    async with h.http.ws_connect(f"{h.base}/ws/market_data") as ws:
+        hello = await ws.receive_json(timeout=5)
+        assert hello["type"] == "connection_established" and hello["data"]["types"] == ["market_data", "ping"]
+        started = loop.time()
+        messages = []
+        while len(messages) < 3:
+            msg = await ws.receive_json(timeout=5)
+            if msg["type"] == "market_data":
+                messages.append(msg)
+        elapsed = loop.time() - started
+    first = {(p["provider"], p["symbol"]) for p in messages[0]["data"]["prices"]}
+    assert {("coinbase", "BTC-USD"), ("coinbase", "ETH-USD")} <= first
+    assert all(p["source"] == "feed" and p["price"] > 0 for p in messages[0]["data"]["prices"])
+    # The feed sends 10 prices a second; the stream sends one message per interval (1 s).
+    assert len(messages) <= elapsed / 1.0 + 1.5

@@ -20,12 +20,14 @@ from aiohttp import web
 
 from ... import limits, safejson
 from ...config import Provider as ProviderSpec
+from ...feeds.state import FeedStore
 from ...model import Category, Outcome, ProviderStatus
 from ...state import State
 from ..control import ExporterControl, NotRunning
 from . import views
 from .errors import ApiError, client_gone
 from .events import TYPES, Hub
+from .feeds import MARKET_TYPES, feeds_handler, market_data_handler
 from .history import (
     HistoryRecorder,
     PrometheusError,
@@ -38,6 +40,7 @@ from .models import (
     Compliance,
     Error,
     Failures,
+    Feed,
     Freshness,
     HealthHistory,
     JsonObject,
@@ -83,6 +86,7 @@ class Api:
     prometheus: PrometheusHistory | None = None
     actions_allowed: bool = False
     clock: Callable[[], float] = field(default=time.time)
+    feeds: FeedStore = field(default_factory=FeedStore)  # the WebSocket feeds (web/api/feeds.py)
 
     def provider_names(self) -> list[str]:
         return [p.name for p in self.control.config.providers]
@@ -506,6 +510,24 @@ ROUTES: tuple[Operation, ...] = (
         params=(PROVIDER,),
         errors=(400, 404),
     ),
+    # ---- feeds (web/api/feeds.py)
+    json_route("GET", "/api/feeds", feeds_handler, list[Feed], summary="WebSocket market-data feeds: connection, silence, gaps, lag, prices", tag="status"),
+    Operation(
+        "GET",
+        "/ws/market_data",
+        "Latest prices seen on feeds and probes, at most once a second",
+        "websocket",
+        market_data_handler,
+        Answer("Switching protocols; then WsMessage frames (market_data, ping)", WsMessage),
+        status=101,
+        params=(MARKET_TYPES,),
+        errors=(400,),
+        access=Access.WEBSOCKET,
+        description="A market_data message carries the prices that changed since the last one (every price in the first). "
+        "The /ws/live hub's rules apply: a client that does not read loses its own oldest messages. " + _WS_DESCRIPTION,
+        head=True,
+    ),
+    # ---- end of feeds
     _websocket("/ws/live", "Live events: status_update, new_log_entry, rate_limit_alert, provider_status_change, ping"),
     _websocket("/ws", "All live events; accepts subscription messages"),
     _websocket("/ws/master", "Alias of /ws"),
