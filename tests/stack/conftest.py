@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "rules" / "crypto_api.rules.yml"
 RULES_TEST_FILE = PROMETHEUS_DIR / "tests" / "rules_test.yml"
+FEEDS_RULES_FILE = PROMETHEUS_DIR / "rules" / "feeds.rules.yml"  # feeds (docs/feeds.md)
+FEEDS_RULES_TEST_FILE = PROMETHEUS_DIR / "tests" / "feeds_test.yml"
 ALERTMANAGER_DIR = REPO / "alertmanager"
 GRAFANA_DIR = REPO / "grafana"
 
@@ -23,9 +25,9 @@ def alertmanager_binary() -> str:
     return shutil.which("prometheus-alertmanager") or require_binary("alertmanager")
 
 
-def load_rules() -> list[dict]:
-    """Every rule of the rules file, in file order, with its group name added."""
-    doc = yaml.safe_load(RULES_FILE.read_text())
+def load_rules(path: Path = RULES_FILE) -> list[dict]:
+    """Every rule of a rules file, in file order, with its group name added."""
+    doc = yaml.safe_load(path.read_text())
     return [{**rule, "group": group["name"]} for group in doc["groups"] for rule in group["rules"]]
 
 

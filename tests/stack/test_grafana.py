@@ -20,6 +20,7 @@ EXPECTED_DASHBOARDS = {
     "crypto-api-freshness",
     "crypto-api-failures",
     "crypto-api-exporter",
+    "crypto-api-feeds",
 }
 
 
