@@ -65,7 +65,6 @@ WS_MESSAGE_BYTES = 64 * KIB  # a message from a WebSocket client
 # reader cannot skip a frame), counted as an `error` reconnect. OKX's 400-level book
 # snapshot is ~40 KiB; Binance's diff-depth bursts stay well under this.
 FEED_MESSAGE_BYTES = 1 * MIB
-FEED_JSON_DEPTH = 16  # nesting of a venue message; the deepest real one (OKX books) has 4
 FEED_SUBSCRIBE_MESSAGES = 32  # subscribe messages sent per connection
 FEED_SUBSCRIBE_BYTES = 16 * KIB  # one subscribe message, serialized
 FEED_SYMBOLS = 64  # symbols whose latest price a feed keeps; later symbols are ignored

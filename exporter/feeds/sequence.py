@@ -12,12 +12,11 @@ A `reset` (a snapshot, Bybit's `u == 1` restart) starts over without a verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Seq:
+class Seq(NamedTuple):  # a NamedTuple for speed, as venues.Item
     first: int
     last: int
     prev: int | None = None  # set for linked sequences (OKX)

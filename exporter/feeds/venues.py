@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import limits
 from .sequence import Seq
@@ -39,8 +39,10 @@ class Kind(StrEnum):
     MALFORMED = "malformed"
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+# Item and Parsed are NamedTuples, not frozen dataclasses: one or two are built per
+# message at tens of thousands a second, and a frozen dataclass's __init__ (a
+# object.__setattr__ per field) cost a fifth of the per-message budget (bench/feeds.py).
+class Item(NamedTuple):
     """One trade, ticker or book update inside a data message."""
 
     stream: str  # what the sequence check is keyed on: channel and symbol
@@ -50,8 +52,7 @@ class Item:
     price: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(NamedTuple):
     kind: Kind
     items: tuple[Item, ...] = ()
     detail: str = ""  # why a message is malformed (short, no input echoed)
