@@ -257,3 +257,19 @@ def test_config_errors_name_the_feed_and_field(data: Any, error: str) -> None:
     with pytest.raises(ConfigError) as e:
         parse_feeds(data, "feeds.yaml")
     assert any(error in line for line in e.value.errors), e.value.errors
+
+
+def test_feed_families_are_designs_contract_additions() -> None:
+    """The six feed names and labels of DESIGN.md's "Contract additions" table, exactly."""
+    from pathlib import Path
+
+    from exporter.families import FEEDS
+
+    design = Path("/work/shared/DESIGN.md")
+    doc = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+    text = design.read_text() if design.exists() else doc.read_text()
+    for family in FEEDS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{family.name}` |"))
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        assert cells[1] == family.type.value, family.name
+        assert tuple(x.strip() for x in cells[2].split(",")) == family.labels, family.name
