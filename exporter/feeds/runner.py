@@ -99,11 +99,8 @@ class FeedRunner:
         self._task = asyncio.create_task(self.run(), name=f"feed:{self.spec.provider}/{self.spec.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         for task in list(self._sends):
             task.cancel()
 
@@ -250,6 +247,14 @@ class FeedRunner:
         # Debug only: a venue sending garbage at 10,000 frames/s must not flood the log;
         # the counter and /api/feeds carry it.
         log.debug("feed_malformed", provider=self.spec.provider, feed=self.spec.name, detail=detail[: limits.DETAIL_CHARS])
+
+
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel a task and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _send(ws: aiohttp.ClientWebSocketResponse, text: str) -> None:

@@ -60,7 +60,7 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     prometheus = PrometheusHistory(settings.prometheus_url) if settings.prometheus_url else None
     feeds = options.feeds if options.feeds is not None else FeedStore()
     api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled, feeds=feeds)
-    market = MarketDataPublisher(hub, feeds, store, interval=options.market_data_interval, sleep=options.sleep)
+    market = MarketDataPublisher(hub, feeds, store, interval=options.market_data_interval)
     app[API_KEY] = api
     # Outermost first: time everything, then access control, then JSON errors.
     app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])

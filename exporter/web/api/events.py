@@ -240,11 +240,12 @@ class Hub:
     def start(self) -> None:
         self._status = {name: ps.status() for name, ps in self.state.providers.items()}
         self._tasks = [
-            asyncio.create_task(self._every(self.status_interval, lambda: self.publish("status_update", self.status_data()))),
-            asyncio.create_task(self._every(self.ping_interval, lambda: self.publish("ping", {}))),
+            asyncio.create_task(self.every(self.status_interval, lambda: self.publish("status_update", self.status_data()))),
+            asyncio.create_task(self.every(self.ping_interval, lambda: self.publish("ping", {}))),
         ]
 
-    async def _every(self, interval: float, emit: Callable[[], None]) -> None:
+    async def every(self, interval: float, emit: Callable[[], None]) -> None:
+        """Call `emit` every `interval` while clients are connected (web/api/feeds.py too)."""
         while True:
             await self.sleep(interval)
             if self.clients:

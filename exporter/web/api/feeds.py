@@ -11,20 +11,17 @@ since the last one, whatever the feeds' rate (a venue sends thousands a second).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-import structlog
 from aiohttp import web
 
+from ...feeds.runner import cancel
 from ...feeds.state import FeedState, FeedStore
 from ...state import State
 from .events import Hub, TypesParam
 from .models import EVENT_TYPES, Feed, FeedPrice, FeedReason, MarketPrice
 from .views import iso
-
-log = structlog.get_logger()
 
 MARKET_DATA_INTERVAL = 1.0  # seconds between two market_data messages to a client
 MARKET_TYPES = TypesParam(
@@ -128,14 +125,12 @@ class MarketDataPublisher:
         *,
         interval: float = MARKET_DATA_INTERVAL,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.hub = hub
         self.store = store
         self.state = state
         self.interval = interval
         self.clock = clock
-        self.sleep = sleep
         self._sent: dict[tuple[str, str, str, str], float] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -156,22 +151,13 @@ class MarketDataPublisher:
             self.hub.publish("market_data", {"prices": changed})
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            await self.sleep(self.interval)
-            try:
-                self.tick()
-            except Exception:  # a bug here must not end the stream
-                log.exception("market_data_failed")
+        # The hub's own periodic loop: it emits only while a client is connected, and a
+        # bug in one tick is logged without ending the stream.
+        self._task = asyncio.create_task(self.hub.every(self.interval, self.tick))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
 
 async def feeds_handler(request: web.Request) -> list[Feed]:
