@@ -47,6 +47,7 @@ log = structlog.get_logger()
 
 CLOSE_TIMEOUT = 1.0  # seconds to wait for the venue's close frame before dropping the socket
 CONNECT_TIMEOUT = 10.0
+YIELD_EVERY = 64  # frames read between two yields to the event loop (~1 ms of work)
 
 
 def backoff_delay(backoff: Backoff, failures: int, rng: random.Random) -> float:
@@ -199,10 +200,16 @@ class FeedRunner:
 
     async def _frames(self, ws: aiohttp.ClientWebSocketResponse) -> str:
         loop = asyncio.get_running_loop()
+        n = 0
         try:
             async for msg in ws:
                 now = loop.time()
                 self._last_any = now
+                n += 1
+                if n % YIELD_EVERY == 0:
+                    # A backlog of frames is read without suspending (aiohttp returns
+                    # buffered frames at once): give probes in flight their turn.
+                    await asyncio.sleep(0)
                 if msg.type is WSMsgType.TEXT:
                     if self._on_text(msg.data, now):
                         return Reason.CLOSED  # the venue asked for a reconnect
