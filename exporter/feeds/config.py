@@ -27,7 +27,10 @@ from ..config import ConfigError, parse_yaml
 from ..config_file import NAME_PATTERN, parse_duration
 from .venues import KEEPALIVE, Venue
 
-SHIPPED = Path(__file__).resolve().parent.parent.parent / "feeds.yaml"
+# Inside the installed package (setup.py copies it there, as it does providers.yaml), else
+# at the top of the source tree.
+_PACKAGED = Path(__file__).resolve().parent.parent / "feeds.yaml"
+SHIPPED = _PACKAGED if _PACKAGED.exists() else Path(__file__).resolve().parent.parent.parent / "feeds.yaml"
 ENV_VAR = "FEEDS_FILE"
 
 
