@@ -253,3 +253,35 @@ async def test_ws_market_data_streams_changed_prices_at_most_once_an_interval(fe
     assert all(p["source"] == "feed" and p["price"] > 0 for p in messages[0]["data"]["prices"])
     # The feed sends 10 prices a second; the stream sends one message per interval (1 s).
     assert len(messages) <= elapsed / 1.0 + 1.5
+
+
+async def test_reload_keeps_unchanged_feeds_restarts_changed_and_drops_removed() -> None:
+    sim, keys = await start_simulated()
+    current = {"config": shipped(sim.url)}
+    exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, feeds_loader=lambda: current["config"])
+    runner, _ = await serve(build_app(exporter, WebOptions(), handle_sighup=False, schedule=False), "127.0.0.1", 0)
+    try:
+        store = exporter.feed_store
+        await until(lambda: all(f.messages > 0 for f in store), "every feed delivering")
+        kept = store.get("binance", "spot_trades_depth")
+        old_okx_runner = next(r for k, r in exporter.feeds.runners.items() if k[0] == "okx")
+        feeds = tuple(f if f.venue is not Venue.OKX else replace(f, max_silence=2.0) for f in current["config"].feeds if f.venue is not Venue.KRAKEN)
+        current["config"] = replace(current["config"], feeds=feeds)
+        assert exporter.reload() == []
+        await until(lambda: len(exporter.feeds.runners) == 5 and ("kraken", "spot_trades") not in exporter.feeds.runners, "kraken's runner stopped")
+        assert store.get("binance", "spot_trades_depth") is kept  # same spec: same state, same counters
+        assert store.get("kraken", "spot_trades") is None
+        new_okx = store.get("okx", "spot_tickers_books")
+        assert new_okx is not None and new_okx.spec.max_silence == 2.0
+        await until(lambda: new_okx.messages > 0, "okx delivering again with its new spec")
+        assert exporter.feeds.runners[("okx", "spot_tickers_books")] is not old_okx_runner
+        m = await samples_of(exporter)
+        assert not any(labels for name, labels in m if name.startswith("crypto_api_feed_") and ("provider", "kraken") in labels)
+    finally:
+        await runner.cleanup()
+        await sim.stop()
+
+
+async def samples_of(exporter: Exporter) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    text = exporter.exposition.render().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))) for f in text_string_to_metric_families(text) for s in f.samples}
