@@ -285,3 +285,22 @@ async def test_reload_keeps_unchanged_feeds_restarts_changed_and_drops_removed()
 async def samples_of(exporter: Exporter) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     text = exporter.exposition.render().decode()
     return {(s.name, tuple(sorted(s.labels.items()))) for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+@pytest.mark.parametrize("feeds_harness", [Venue.BINANCE], indirect=True)
+async def test_a_feed_down_makes_an_online_provider_degraded_not_offline(feeds_harness: SimHarness) -> None:
+    from exporter.model import ProviderStatus
+
+    h = feeds_harness
+    f = feed(h, "binance")
+    await until(lambda: f.connected, "connected")
+    for endpoint in h.exporter.config.provider("binance").endpoints:
+        await h.probe("binance", endpoint.name)
+    provider = h.exporter.state.providers["binance"]
+    assert provider.status() is ProviderStatus.ONLINE
+    seen: list[ProviderStatus] = []
+    h.exporter.feed_store.listeners.append(lambda s: seen.append(provider.status()))  # after the exporter's own listener
+    h.sim.feeds.set_fault(Venue.BINANCE, FeedFault(close=True))
+    await until(lambda: ProviderStatus.DEGRADED in seen, "degraded while the feed is down")
+    await until(lambda: f.connected and provider.status() is ProviderStatus.ONLINE, "online again once it reconnects")
+    assert ProviderStatus.OFFLINE not in seen
