@@ -324,8 +324,7 @@ def simulator_feeds(config: FeedsConfig, base_url: str, **timing: Any) -> FeedsC
 
 
 # ---------------------------------------------------------------- the demo's chaos
-# Each entry: a fault and how long it lasts (seconds; 0 for one-shot faults). The opening
-# round puts one on each venue at once, so every feed signal moves within a minute.
+# Each entry: a fault and how long it lasts (seconds; 0 for one-shot faults).
 CHAOS: tuple[tuple[str, FeedFault, float], ...] = (
     ("silence", FeedFault(silence=True), 12.0),
     ("gaps", FeedFault(gaps=3), 0.0),
@@ -335,20 +334,32 @@ CHAOS: tuple[tuple[str, FeedFault, float], ...] = (
     ("close", FeedFault(close=True), 0.0),
     ("flood", FeedFault(flood_rate=2000.0), 5.0),
 )
+# The opening round: one fault per venue, so every feed signal moves within a minute. Gaps
+# go to a venue with sequence numbers (Bitstamp has none).
+OPENING: dict[Venue, str] = {
+    Venue.BINANCE: "gaps",
+    Venue.COINBASE: "silence",
+    Venue.KRAKEN: "malformed",
+    Venue.OKX: "lag",
+    Venue.BYBIT: "frozen",
+    Venue.BITSTAMP: "close",
+}
 CHAOS_PERIOD = 20.0
+CHAOS_SETTLE = 3.0  # seconds before the opening round: the feeds connect and their sequences start
 
 
 async def run_feed_chaos(sim: FeedSimulator, rng: random.Random | None = None, period: float = CHAOS_PERIOD) -> None:
     """Rotate faults over the venues until cancelled."""
     rng = rng or random.Random()
-    venues = list(Venue)
-    rng.shuffle(venues)
-    pending: list[tuple[float, Venue]] = []
+    by_name = {name: (fault, lasts) for name, fault, lasts in CHAOS}
     loop = asyncio.get_running_loop()
-    for i, venue in enumerate(venues):  # opening round: one fault per venue
-        _, fault, lasts = CHAOS[i % len(CHAOS)]
+    await asyncio.sleep(CHAOS_SETTLE)
+    pending: list[tuple[float, Venue]] = []
+    for venue, name in OPENING.items():
+        fault, lasts = by_name[name]
         sim.set_fault(venue, replace(fault))
         pending.append((loop.time() + (lasts or period / 2), venue))
+    venues = list(Venue)
     while True:
         await asyncio.sleep(1.0)
         now = loop.time()

@@ -14,8 +14,6 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from aiohttp import web
-
 from ...feeds.runner import cancel
 from ...feeds.state import FeedState, FeedStore
 from ...state import State
@@ -158,16 +156,3 @@ class MarketDataPublisher:
     async def stop(self) -> None:
         await cancel(self._task)
         self._task = None
-
-
-async def feeds_handler(request: web.Request) -> list[Feed]:
-    from .routes import API_KEY  # the route table imports this module
-
-    api = request.app[API_KEY]
-    return feeds_view(api.feeds, api.clock())
-
-
-async def market_data_handler(request: web.Request) -> web.StreamResponse:
-    from .routes import API_KEY
-
-    return await request.app[API_KEY].hub.handle(request, MARKET_TYPES)

@@ -27,7 +27,7 @@ from ..control import ExporterControl, NotRunning
 from . import views
 from .errors import ApiError, client_gone
 from .events import TYPES, Hub
-from .feeds import MARKET_TYPES, feeds_handler, market_data_handler
+from .feeds import MARKET_TYPES, feeds_view
 from .history import (
     HistoryRecorder,
     PrometheusError,
@@ -385,6 +385,17 @@ _WS_DESCRIPTION = (
     '{"type": "unsubscribe", "types": [...]}, or {"type": "ping"} (see WsClientMessage). The token may be given '
     "as ?token= (or ?api_key=). A plain HTTP GET gets 400."
 )
+
+
+async def feeds_handler(request: web.Request) -> list[Feed]:
+    """The WebSocket market-data feeds (web/api/feeds.py)."""
+    api = _api(request)
+    return feeds_view(api.feeds, api.clock())
+
+
+async def market_data_handler(request: web.Request) -> web.StreamResponse:
+    """/ws/live's hub, with market_data and ping as the default subscription."""
+    return await _api(request).hub.handle(request, MARKET_TYPES)
 
 
 def _websocket(path: str, summary: str) -> Operation:
