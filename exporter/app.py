@@ -21,6 +21,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from .chains import Chains, chain_members
 from .config import Config, ConfigError, load_config
 from .feeds.config import FeedsConfig
 from .feeds.metrics import FeedCollector
@@ -32,6 +33,7 @@ from .probes import KINDS, ProbeContext, ProbeSpec
 from .redact import Redactor, mask
 from .runtime import Runtimes
 from .scheduler import Scheduler
+from .selection import Choice, select, why
 from .state import State
 from .web.api import API_KEY
 from .web.control import Listener, NotRunning
@@ -44,8 +46,11 @@ ConfigLoader = Callable[[], Config]
 FeedsLoader = Callable[[], FeedsConfig]
 
 
-def file_loader(path: str | None, env: Mapping[str, str] | None = None) -> ConfigLoader:
-    return lambda: load_config(path, env if env is not None else os.environ)
+def file_loader(path: str | None, env: Mapping[str, str] | None = None, choice: Choice | None = None) -> ConfigLoader:
+    """The file (and what it extends) with its keys read now, then the selection: each
+    reload reads both again, so a key that appeared (a NAME_FILE written, say) or an
+    `enabled:` changed takes effect on reload."""
+    return lambda: select(load_config(path, env if env is not None else os.environ), choice or Choice())
 
 
 class Exporter:
@@ -66,7 +71,8 @@ class Exporter:
         self.runtimes = Runtimes()
         self.state = State()
         self.registry = build_registry(process_metrics=process_metrics)
-        self.exposition = Exposition(self.state, self.registry)
+        self.chains = Chains()  # the one owner of chain heads: chain_head probes, /metrics and /api/chains share it
+        self.exposition = Exposition(self.state, self.registry, chains=self.chains)
         self.scheduler = Scheduler(self.run_probe, self.record_schedule)
         self._listeners: list[Listener] = []
         self._schedule_listeners: list[Callable[[ScheduleRun], None]] = []
@@ -92,9 +98,12 @@ class Exporter:
         self.redactor.update(config.secrets())
         self.runtimes.apply(config)  # first: the store reads breakers and keys from it
         self.state.apply_config(config, self.runtimes)
+        self.chains.apply(chain_members(config))
+        previous = self._config
         self._config = config
         for warning in config.warnings:
             log.warning("config_warning", message=warning)
+        _log_selection(previous, config)
 
     def reload(self) -> list[str]:
         """Reload the file; on errors keep the running config. Returns the errors."""
@@ -118,7 +127,13 @@ class Exporter:
         self._apply(config)
         self.scheduler.apply(config)
         self.state.record_reload(True, time.time())
-        log.info("config_reloaded", source=config.source, providers=len(config.providers), endpoints=sum(len(p.endpoints) for p in config.providers))
+        log.info(
+            "config_reloaded",
+            source=config.source,
+            providers=len(config.providers),
+            endpoints=sum(len(p.endpoints) for p in config.providers),
+            disabled=len(config.disabled),
+        )
         return []
 
     async def start(self, schedule: bool = True) -> None:
@@ -132,6 +147,7 @@ class Exporter:
             fresh_session=aiohttp.ClientSession(connector=fresh, cookie_jar=aiohttp.DummyCookieJar()),
             redactor=self.redactor,
             backoff_base=self.backoff_base,
+            chains=self.chains,
         )
         if schedule:
             self.scheduler.apply(self._config)
@@ -149,6 +165,8 @@ class Exporter:
             "exporter_started",
             providers=len(self._config.providers),
             endpoints=sum(len(p.endpoints) for p in self._config.providers),
+            disabled=len(self._config.disabled),
+            not_selected=len(self._config.not_selected),
             source=self._config.source,
         )
 
@@ -317,9 +335,25 @@ async def wait_for_stop() -> None:
             loop.remove_signal_handler(sig)
 
 
+def _log_selection(previous: Config, config: Config) -> None:
+    """One line per provider that is disabled now and was not before (at start-up: every
+    disabled one), and one per provider a reload brought back: said once, not per probe."""
+    was_off = {d.name for d in previous.disabled}
+    for d in config.disabled:
+        if d.name not in was_off:
+            fields: dict[str, object] = {"provider": d.name, "category": d.provider.category.value, "reason": d.reason.value}
+            if d.provider.auth.env:
+                fields["env"] = list(d.provider.auth.env)  # names, never values
+            log.info("provider_disabled", **fields, detail=why(d))
+    for p in config.providers:
+        if p.name in was_off:
+            log.info("provider_enabled", provider=p.name, category=p.category.value, keys=len(p.auth.keys))
+
+
 def _log_result(r: ProbeResult, previous: Outcome | None) -> None:
     """Successes at debug (one per probe would drown the log), a recovery at info, every
-    failure at warning."""
+    failure at warning. A skip (open breaker, spent budget) is not news the second time:
+    the first says why, the next ones at debug until the outcome changes."""
     fields: dict[str, object] = {
         "provider": r.provider,
         "endpoint": r.endpoint,
@@ -336,7 +370,9 @@ def _log_result(r: ProbeResult, previous: Outcome | None) -> None:
         fields["key"] = r.key_env  # the env var's name, never its value
     if r.detail:
         fields["detail"] = r.detail
-    if not r.ok:
+    if r.outcome.skipped and previous is r.outcome:
+        log.debug("probe", **fields)
+    elif not r.ok:
         log.warning("probe", **fields)
     elif previous is not None and previous is not Outcome.SUCCESS:
         log.info("probe", **fields)

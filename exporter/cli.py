@@ -18,7 +18,9 @@ import structlog
 
 from .config import ConfigError, load_config
 from .logs import configure_logging
+from .model import Category
 from .redact import Redactor
+from .selection import Choice, select, why
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -81,7 +83,6 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--config.file",
             "-c",
-            "--providers",
             dest="config_file",
             default=os.environ.get("PROVIDERS_FILE"),
             metavar="FILE",
@@ -103,6 +104,27 @@ def _parser() -> argparse.ArgumentParser:
             help="JSON lines, or human-readable console lines (env LOG_FORMAT; default json)",
         )
 
+    def selection(p: argparse.ArgumentParser) -> None:
+        group = p.add_argument_group(
+            "which providers run",
+            "NAMES: comma-separated, the flag may be repeated. Without --providers and --categories, the file's "
+            "select: decides (default: every provider). A provider that needs a key and has none set is disabled "
+            "(listed, never probed) unless enabled: true or --enable says otherwise.",
+        )
+        group.add_argument(
+            "--providers", dest="providers", action="append", default=[], metavar="NAMES", help="run only these providers (and those of --categories)"
+        )
+        group.add_argument(
+            "--categories",
+            dest="categories",
+            action="append",
+            default=[],
+            metavar="NAMES",
+            help=f"run only these categories' providers ({', '.join(Category)})",
+        )
+        group.add_argument("--enable", dest="enable", action="append", default=[], metavar="NAMES", help="probe these providers even without a key")
+        group.add_argument("--disable", dest="disable", action="append", default=[], metavar="NAMES", help="never probe these providers (status disabled)")
+
     run = sub.add_parser(
         "run",
         help="probe the configured providers and serve /metrics",
@@ -110,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "SIGHUP reloads the file (POST /-/reload too, with --web.enable-lifecycle).",
     )
     common(run)
+    selection(run)
     run.add_argument(
         "--web.listen-address",
         dest="listen",
@@ -143,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
         "and injected faults, so every outcome and metric moves within a minute.",
     )
     common(demo)
+    selection(demo)
     demo.add_argument(
         "--web.listen-address",
         dest="listen",
@@ -180,12 +204,28 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate providers.yaml: one line per mistake, naming provider, endpoint and field.",
     )
     check.add_argument("file", nargs="?", default=os.environ.get("PROVIDERS_FILE"), help="file to check (default: the shipped registry)")
+    selection(check)
     return parser
 
 
-def check_config(path: str | None) -> int:
+def _names(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n.strip() for v in values for n in v.split(",") if n.strip()))
+
+
+def choice_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Choice:
+    """The selection flags; `--providers FILE` (its meaning before it picked providers)
+    is refused with the flag to use instead."""
+    providers = _names(args.providers)
+    for name in providers:
+        if "/" in name or name.endswith((".yaml", ".yml")):
+            parser.error(f"--providers takes provider names now ({name!r} looks like a file): give the file with --config.file")
+    return Choice(providers, _names(args.categories), _names(args.enable), _names(args.disable))
+
+
+def check_config(path: str | None, choice: Choice | None = None) -> int:
+    """Validate the file and the selection; say which providers would run and which not."""
     try:
-        config = load_config(path)
+        config = select(load_config(path), choice or Choice())
     except ConfigError as e:
         for line in e.errors:
             sys.stderr.write(f"error: {line}\n")
@@ -193,8 +233,16 @@ def check_config(path: str | None) -> int:
         return 1
     for warning in config.warnings:
         sys.stderr.write(f"warning: {warning}\n")
-    endpoints = sum(len(p.endpoints) for p in config.providers)
-    sys.stdout.write(f"{config.source}: OK, {len(config.providers)} providers, {endpoints} endpoints\n")
+    for d in config.disabled:
+        sys.stderr.write(f"disabled: providers[{d.name}]: {why(d)}\n")
+    configured = (*config.providers, *(d.provider for d in config.disabled))
+    endpoints = sum(len(p.endpoints) for p in configured)
+    extends = f" (over {', '.join(config.files[:-1])})" if len(config.files) > 1 else ""
+    left_out = f", {len(config.not_selected)} not selected" if config.not_selected else ""
+    sys.stdout.write(
+        f"{config.source}{extends}: OK, {len(configured)} providers, {endpoints} endpoints; "
+        f"{len(config.providers)} probed, {len(config.disabled)} disabled{left_out}\n"
+    )
     return 0
 
 
@@ -210,7 +258,7 @@ async def _run(args: argparse.Namespace, host: str | None, port: int, redactor: 
     from .web.server import WebOptions, serve
 
     feeds = feeds_path(args.feeds_file)
-    exporter = Exporter(file_loader(args.config_file), redactor=redactor, feeds_loader=(lambda: load_feeds(feeds)) if feeds else None)
+    exporter = Exporter(file_loader(args.config_file, choice=args.choice), redactor=redactor, feeds_loader=(lambda: load_feeds(feeds)) if feeds else None)
     options = WebOptions(enable_lifecycle=args.enable_lifecycle, api=ApiOptions(enable_actions=args.enable_actions))
     runner, bound = await serve(build_app(exporter, options), host or "", port)
     log.info("listening", url=f"{_url(host, bound)}/metrics", lifecycle_api=args.enable_lifecycle, actions_api=args.enable_actions)
@@ -239,8 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.command in ("run", "demo", "check-config"):
+        args.choice = choice_of(parser, args)
     if args.command == "check-config":
-        return check_config(args.file)
+        return check_config(args.file, args.choice)
     host, port = _listen_address(parser, args.listen)
     redactor = Redactor()
     try:
@@ -254,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo
 
             sim_host, sim_port = _listen_address(parser, args.sim_listen) if args.sim_listen else (host, DEFAULT_SIM_PORT)
-            run_async(run_demo(args.config_file, (host, port), (sim_host, sim_port), args.interval, args.chaos, redactor))
+            run_async(run_demo(args.config_file, (host, port), (sim_host, sim_port), args.interval, args.chaos, redactor, args.choice))
         elif args.command == "simulate":
             run_async(_simulate(args, host, port))
     except ConfigError as e:

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from . import limits
+from .chains import ChainProtocol, ChainSpec, default_max_lag_blocks, default_max_lag_seconds, default_max_stillness
 from .config_file import (
     CONTROL_CHARS,
     ENV_PATTERN,
@@ -47,6 +48,7 @@ from .config_file import (
     MAX_JSON_DEPTH,
     MAX_JSON_NODES,
     NAME_PATTERN,
+    SHIPPED,
     AuthType,
     BodyFormat,
     CircuitBreakerFile,
@@ -64,7 +66,7 @@ from .config_file import (
     parse_jmespath,
     show,
 )
-from .model import Category, Outcome, ProbeKind
+from .model import Category, DisabledReason, Outcome, ProbeKind
 
 __all__ = [
     "DEFAULT_FILE",
@@ -85,6 +87,7 @@ __all__ = [
     "CircuitBreakerSpec",
     "Config",
     "ConfigError",
+    "Disabled",
     "Endpoint",
     "ErrorRule",
     "Expression",
@@ -94,11 +97,13 @@ __all__ = [
     "Provider",
     "QuotaHeaders",
     "ResetFormat",
+    "Selection",
     "TimeUnit",
     "compile_jmespath",
     "load_config",
     "parse_config",
     "parse_duration",
+    "unknown_name",
 ]
 
 # Loading bounds: a file past one of them is refused with one located line. The value
@@ -109,6 +114,7 @@ MAX_FILE_BYTES = limits.CONFIG_FILE_BYTES
 MAX_NESTING = limits.CONFIG_NESTING
 MAX_INT_DIGITS = limits.CONFIG_INT_DIGITS
 MAX_ERRORS = limits.CONFIG_ERRORS_SHOWN
+MAX_EXTENDS = limits.CONFIG_EXTENDS_DEPTH
 
 
 def _shipped_registry() -> Path:
@@ -250,6 +256,8 @@ class Endpoint:
     max_body_bytes: int = limits.BODY_BYTES_DEFAULT
     fresh_connection: bool = False
     kind: ProbeKind = ProbeKind.HTTP  # last, so positional construction keeps its meaning
+    chain: ChainSpec | None = None  # kind chain_head: the chain it serves, defaults applied
+    url: str | None = None  # kind chain_head: the node's own URL, when not base_url + path
 
 
 @dataclass(frozen=True)
@@ -264,6 +272,7 @@ class Provider:
     circuit_breaker: CircuitBreakerSpec = CircuitBreakerSpec()
     description: str = ""
     docs_url: str = ""
+    enabled: bool | None = None  # the file's `enabled:`; None: probed unless it needs a key and has none
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Endpoint]:
@@ -275,21 +284,67 @@ class Provider:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """Which providers an exporter runs: those named and those of the categories listed
+    (either way in); both empty: every provider."""
+
+    providers: tuple[str, ...] = ()
+    categories: tuple[Category, ...] = ()
+
+    @property
+    def everything(self) -> bool:
+        return not self.providers and not self.categories
+
+    def picks(self, provider: Provider) -> bool:
+        return self.everything or provider.name in self.providers or provider.category in self.categories
+
+
+@dataclass(frozen=True)
+class Disabled:
+    """A configured provider that is not probed, and why."""
+
+    provider: Provider
+    reason: DisabledReason
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+
+@dataclass(frozen=True)
 class Config:
+    """A loaded file (`load_config`): `providers` holds every provider of it. After
+    `exporter.selection.select`, the plan an exporter runs: `providers` holds those that
+    are probed, `disabled` those that are configured but not probed, and `not_selected`
+    names those the selection left out."""
+
     providers: tuple[Provider, ...]
     source: str = "<memory>"
     warnings: tuple[str, ...] = ()
+    select: Selection = Selection()  # the file's `select:`
+    disabled: tuple[Disabled, ...] = ()
+    not_selected: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # every file read, the extended ones first
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Provider]:
         return {p.name: p for p in self.providers}
 
+    @functools.cached_property
+    def _disabled_by_name(self) -> dict[str, Disabled]:
+        return {d.name: d for d in self.disabled}
+
     def provider(self, name: str) -> Provider:
         return self._by_name[name]
 
+    def disabled_provider(self, name: str) -> Disabled | None:
+        return self._disabled_by_name.get(name)
+
     def secrets(self) -> tuple[str, ...]:
-        """Every key value in use, for redaction."""
-        return tuple(k.value for p in self.providers for k in p.auth.keys if k.value)
+        """Every key value read, for redaction: a disabled provider's too (never sent, but
+        it is a secret all the same)."""
+        every = (*self.providers, *(d.provider for d in self.disabled))
+        return tuple(k.value for p in every for k in p.auth.keys if k.value)
 
     def with_providers(self, providers: tuple[Provider, ...]) -> Config:
         return replace(self, providers=providers)
@@ -351,6 +406,8 @@ class _Compiler:
         self.errors: list[tuple[Loc, str]] = []
         self.warnings: list[str] = []
         self._damaged = damaged
+        self._provider = ""
+        self._chains: dict[str, tuple[ChainSpec, Loc, str]] = {}  # chain name -> its first declaration, and where
         self._around = {d[:i] for d in damaged for i in range(1, len(d) + 1)}
 
     def _refused(self, loc: Loc) -> bool:
@@ -403,7 +460,14 @@ class _Compiler:
             elif not self._bad((*loc, "name")):
                 first[p.name] = i
             providers.append(self.provider(p, loc, defaults, breaker))
-        return Config(tuple(providers), source, tuple(self.warnings))
+        select = Selection()
+        if file.select is not None:
+            select = Selection(tuple(file.select.providers), tuple(file.select.categories))
+            known = [p.name for p in file.providers]
+            for i, name in enumerate(select.providers):
+                if name not in first:
+                    self.error(("select", "providers", i), unknown_name("provider", name, known), *(("providers", j, "name") for j in range(len(known))))
+        return Config(tuple(providers), source, tuple(self.warnings), select)
 
     def provider(self, p: ProviderFile, loc: Loc, defaults: _Timing, breaker: CircuitBreakerSpec) -> Provider:
         timing = self.timing(p, loc, defaults)
@@ -415,6 +479,7 @@ class _Compiler:
             if (b := p.rate_limit.budget) is not None:
                 budget = Budget(b.requests, b.per)
         shared = _Shared(self.rules(p.error_rules), dict(p.status_outcomes))
+        self._provider = p.name  # chain(): names the endpoint a chain was first declared by
         endpoints = []
         first: dict[str, int] = {}
         for i, e in enumerate(p.endpoints):
@@ -437,6 +502,7 @@ class _Compiler:
             circuit_breaker=_breaker(p.circuit_breaker, breaker),
             description=p.description,
             docs_url=p.docs_url,
+            enabled=p.enabled,
         )
 
     def auth(self, p: ProviderFile, loc: Loc) -> Auth:
@@ -464,9 +530,8 @@ class _Compiler:
                 self.error((*at, "env", i), f"the value of {name} holds a line break or another control character")
             else:
                 keys.append(key)
-        if a.type is not AuthType.NONE and not keys:
-            how = "it will be probed without a key" if a.optional else "its probes will fail with auth_error"
-            self.warnings.append(f"providers[{p.name}].auth.env: none of {', '.join(a.env)} is set; {how}")
+        # No key set is no mistake: exporter.selection decides what it means (disabled,
+        # probed keyless, or forced on).
         retest = a.retest_after if a.retest_after is not None else Auth.retest_after
         return Auth(a.type, a.name, a.prefix, tuple(a.env), tuple(keys), a.optional, retest)
 
@@ -505,6 +570,7 @@ class _Compiler:
                 self.error((*loc, "values", i, "name"), f"duplicate value name {v.name!r}")
             values.append(ExtractedValue(v.name, compile_jmespath(v.path), v.scale))
         f = e.freshness
+        chain = self.chain(e, loc)
         return Endpoint(
             name=e.name,
             path=e.path,
@@ -527,7 +593,47 @@ class _Compiler:
             max_body_bytes=t.max_body_bytes,
             fresh_connection=t.fresh_connection,
             kind=e.kind,
+            chain=chain,
+            url=e.url.rstrip("/") if e.url else None,
         )
+
+    # ---- chain heads (issue 11)
+    def chain(self, e: EndpointFile, loc: Loc) -> ChainSpec | None:
+        """The `chain:` block with its defaults; what it needs of the kind, and what
+        endpoints of the same chain must agree on."""
+        c, at = e.chain, (*loc, "chain")
+        if e.kind is not ProbeKind.CHAIN_HEAD:
+            if c is not None:
+                self.error(at, f"only an endpoint of kind chain_head has a chain (this one is {e.kind.value})", (*loc, "kind"))
+            if e.url is not None:
+                self.error((*loc, "url"), f"only an endpoint of kind chain_head has its own url (this one is {e.kind.value})", (*loc, "kind"))
+            return None
+        if c is None:
+            self.error(at, "required for kind chain_head: name, protocol, id and block_time", (*loc, "kind"))
+            return None
+        if c.protocol is ChainProtocol.EVM and not c.id.isdigit():
+            self.error((*at, "id"), f"an EVM chain id is a decimal number (1 for Ethereum), got {show(c.id)}")
+        chain_id = c.id
+        if c.protocol is ChainProtocol.EVM and c.id.isdigit():
+            chain_id = str(int(c.id))  # "01" is chain 1: compared with the node's number
+        elif c.protocol is ChainProtocol.ESPLORA:
+            chain_id = c.id.lower()  # block hashes are hex, any case
+        spec = ChainSpec(
+            c.name,
+            c.protocol,
+            chain_id,
+            c.block_time,
+            c.max_lag_blocks if c.max_lag_blocks is not None else default_max_lag_blocks(c.block_time),
+            c.max_lag if c.max_lag is not None else default_max_lag_seconds(c.block_time),
+            c.max_stillness if c.max_stillness is not None else default_max_stillness(c.block_time),
+        )
+        first = self._chains.setdefault(c.name, (spec, at, f"{self._provider}/{e.name}"))
+        if first[1] != at:
+            where = first[2]
+            for name in ("protocol", "id", "block_time"):
+                if getattr(first[0], name) != getattr(spec, name):
+                    self.error((*at, name), f"chain {c.name!r} has {name} {show(getattr(first[0], name))} at {where}: endpoints of one chain must agree")
+        return spec
 
     def warn_budget(self, provider: str, budget: Budget, endpoints: list[Endpoint]) -> None:
         planned = sum(budget.per / ep.interval for ep in endpoints)
@@ -536,6 +642,15 @@ class _Compiler:
                 f"providers[{provider}].rate_limit.budget: the schedule plans {planned:.0f} requests per "
                 f"{budget.per:g}s but the budget allows {budget.requests}; some probes will be budget_exhausted"
             )
+
+
+def unknown_name(what: str, name: str, known: Iterable[str]) -> str:
+    """The message for a name that must be one of `known`: "unknown provider 'binanse'
+    (did you mean 'binance'?); known: ...", every valid one listed, so the fix is in it."""
+    valid = sorted(set(known))
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {show(name)}{hint}; known: {', '.join(valid) or 'none'}"
 
 
 def _breaker(file: CircuitBreakerFile | None, parent: CircuitBreakerSpec) -> CircuitBreakerSpec:
@@ -799,20 +914,135 @@ _MESSAGES = {
 Problem = tuple[Loc, "ErrorDetails | str"]
 
 
-def _report(problems: list[Problem], data: Any, source: str, note: str = "") -> ConfigError:
+def _report(problems: list[Problem], data: Any, origins: _Origins, note: str = "") -> ConfigError:
     where = _Locator(data)
     problems.sort(key=lambda p: where.place(p[0]))
-    lines = [f"{source}: {where.text(loc)}: {what if isinstance(what, str) else _describe(what)}" for loc, what in problems[:MAX_ERRORS]]
-    if len(problems) > MAX_ERRORS:
-        lines.append(f"{source}: ... and {len(problems) - MAX_ERRORS} more errors{note}")
-    return ConfigError(lines, total=len(problems))
+    lines = list(origins.problems[:MAX_ERRORS])
+    shown = problems[: MAX_ERRORS - len(lines)]  # only the lines printed are worth describing
+    lines += [f"{origins.of(loc)}: {where.text(loc)}: {what if isinstance(what, str) else _describe(what)}" for loc, what in shown]
+    total = len(origins.problems) + len(problems)
+    if total > MAX_ERRORS:
+        lines.append(f"{origins.source}: ... and {total - MAX_ERRORS} more errors{note}")
+    return ConfigError(lines, total=total)
 
 
-def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | None = None) -> Config:
-    """Validate a parsed YAML document; raise ConfigError listing every mistake."""
+# ---------------------------------------------------------------- extends
+
+
+@dataclass(frozen=True)
+class _Origins:
+    """Which file each part of a (merged) document came from: the longest location
+    prefix in `by_loc`, else `source`, the file that was loaded. Errors name that file."""
+
+    source: str
+    by_loc: Mapping[Loc, str] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # mistakes the merge itself found, as located lines
+
+    def of(self, loc: Loc) -> str:
+        for i in range(len(loc), 0, -1):
+            if (found := self.by_loc.get(loc[:i])) is not None:
+                return found
+        return self.source
+
+
+def _names(entries: list[Any]) -> dict[str, int]:
+    """Provider name to its first index, for entries that have a usable name."""
+    out: dict[str, int] = {}
+    for i, e in enumerate(entries):
+        if isinstance(e, Mapping) and isinstance(name := e.get("name"), str):
+            out.setdefault(name, i)
+    return out
+
+
+def _merge(base: Mapping[Any, Any], below: _Origins, top: Mapping[Any, Any], source: str) -> tuple[dict[Any, Any], _Origins]:
+    """`top` over `base`, one level down: `defaults:` key by key; a provider of `top`
+    named as one of `base` key by key over it (a key's value, a list of endpoints for
+    one, is replaced whole; `key: null` takes it away), a new name appended; any other
+    top-level key replaced. What `top` does not understand (a list that is no list, an
+    entry without a name) is kept as it is, for validation to report it in `top`."""
+    merged = dict(base)
+    by_loc: dict[Loc, str] = dict(below.by_loc)
+    for key in base:  # parts of `base` keep the file they came from
+        by_loc.setdefault((key,), below.of((key,)))
+    entries = base.get("providers")
+    if isinstance(entries, list):
+        for i in range(len(entries)):
+            by_loc.setdefault(("providers", i), below.of(("providers", i)))
+    problems = list(below.problems)
+    for key, value in top.items():
+        if key == "extends":
+            continue
+        old = merged.get(key)
+        if key == "defaults" and isinstance(value, Mapping) and isinstance(old, Mapping):
+            merged[key] = {**old, **value}
+            by_loc.update({("defaults", k): source for k in value})
+        elif key == "providers" and value is None and isinstance(old, list):
+            continue  # `providers:` with nothing under it changes nothing
+        elif key == "providers" and isinstance(value, list) and isinstance(old, list):
+            providers = list(old)
+            index = _names(old)
+            mine: dict[str, int] = {}  # names given in `top`, at their index there
+            for j, entry in enumerate(value):
+                name = entry.get("name") if isinstance(entry, Mapping) else None
+                if isinstance(name, str) and name in mine:
+                    # Said here, in the file's own indices: merged, it would be another entry's.
+                    problems.append(f"{source}: providers[{name}].name: duplicate provider name {name!r} (providers[{j}] repeats providers[{mine[name]}])")
+                    continue
+                if isinstance(name, str):
+                    mine[name] = j
+                at = index.get(name) if isinstance(name, str) else None
+                if at is None or not isinstance(entry, Mapping) or not isinstance(providers[at], Mapping):
+                    by_loc[("providers", len(providers))] = source
+                    providers.append(entry)  # a new provider
+                    continue
+                providers[at] = {**providers[at], **entry}
+                by_loc.update({("providers", at, k): source for k in entry})
+            merged[key] = providers
+        else:
+            merged[key] = value
+            by_loc[(key,)] = source
+    return merged, _Origins(source, by_loc, (*below.files, source), tuple(problems))
+
+
+def _expand(data: Mapping[Any, Any], source: str, directory: Path | None, chain: tuple[Path, ...]) -> tuple[Any, _Origins]:
+    """The document with the file it `extends:` (and that one's, and so on) merged under it."""
+    target = data.get("extends")
+    if target is None:
+        return {k: v for k, v in data.items() if k != "extends"}, _Origins(source, files=(source,))
+    if not isinstance(target, str) or not target.strip():
+        raise ConfigError([f"{source}: extends: must be '{SHIPPED}' or the path of a providers file, got {show(target)}"])
+    path = DEFAULT_FILE if target.strip() == SHIPPED else (directory or Path.cwd()) / target.strip()
+    resolved = path.resolve()
+    if resolved in chain:
+        loop = " -> ".join(str(p) for p in (*chain[chain.index(resolved) :], resolved))
+        raise ConfigError([f"{source}: extends: {show(target)} goes round in a loop ({loop})"])
+    if len(chain) >= MAX_EXTENDS:
+        raise ConfigError([f"{source}: extends: more than {MAX_EXTENDS} files extend each other; is this a loop?"])
+    if not path.is_file():
+        raise ConfigError([f"{source}: extends: {show(target)}: no such file ({path})"])
+    base = _document(path)
+    if not isinstance(base, Mapping):
+        raise ConfigError([f"{path}: the file must be a mapping with a 'providers' list, got {kind(base)} (extended by {source})"])
+    merged, below = _expand(base, str(path), path.parent, (*chain, resolved))
+    return _merge(merged, below, data, source)
+
+
+# ---------------------------------------------------------------- parse
+
+
+def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | None = None, *, directory: Path | None = None) -> Config:
+    """Validate a parsed YAML document, with the files it `extends:` (paths relative to
+    `directory`, else the working directory); raise ConfigError listing every mistake,
+    each in the file it is in."""
+    return _parse(data, source, env, directory, ())
+
+
+def _parse(data: Any, source: str, env: Mapping[str, str] | None, directory: Path | None, chain: tuple[Path, ...]) -> Config:
     env = os.environ if env is None else env
     if not isinstance(data, Mapping):
         raise ConfigError([f"{source}: the file must be a mapping with a 'providers' list, got {kind(data)}"])
+    data, origins = _expand(data, source, directory, chain)
     try:
         file: RootFile | None = RootFile.model_validate(data)
         damaged: frozenset[Loc] = frozenset()
@@ -822,14 +1052,14 @@ def parse_config(data: Any, source: str = "<memory>", env: Mapping[str, str] | N
         problems = [(tuple(err["loc"]), err) for err in errors]
         if len(problems) > MAX_ERRORS:
             # Beyond what is printed, mending and compiling would only cost time.
-            raise _report(problems, data, source, " (checks across fields skipped)") from None
+            raise _report(problems, data, origins, " (checks across fields skipped)") from None
         file, damaged = _salvage(data, errors)
     compiler = _Compiler(env, damaged)
     config = compiler.config(file, source) if file is not None else None
     problems += compiler.errors
-    if problems or config is None:
-        raise _report(problems, data, source)
-    return config
+    if problems or config is None or origins.problems:
+        raise _report(problems, data, origins)
+    return replace(config, files=origins.files)
 
 
 # ---------------------------------------------------------------- load
@@ -923,11 +1153,11 @@ def _read(path: Path) -> str:
         raise ConfigError([f"{path}: {_line_column(before, len(before))}: not UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8"]) from None
 
 
-def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
-    path = Path(path) if path else DEFAULT_FILE
+def _document(path: Path) -> Any:
+    """The YAML document of a file, within the loading bounds; ConfigError located by line."""
     text = _read(path)
     try:
-        data = parse_yaml(text)
+        return parse_yaml(text)
     except yaml.reader.ReaderError as e:
         raise ConfigError([f"{path}: {_line_column(text, e.position)}: {e.reason} (character #x{int(e.character):04x})"]) from None
     except yaml.YAMLError as e:
@@ -935,4 +1165,10 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or "invalid YAML"
         raise ConfigError([f"{path}:{at}: {problem}"]) from None
-    return parse_config(data, str(path), env)
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """The file (default: the shipped registry) and the files it `extends:`, validated;
+    keys read from `env` (default: the process's)."""
+    path = Path(path) if path else DEFAULT_FILE
+    return _parse(_document(path), str(path), env, path.parent, (path.resolve(),))

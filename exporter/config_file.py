@@ -41,6 +41,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaV
 from pydantic_core import CoreSchema, core_schema
 
 from . import limits
+from .chains import ChainProtocol
 from .model import Category, Outcome, ProbeKind
 
 # ---------------------------------------------------------------- bounds
@@ -575,6 +576,34 @@ class ValueFile(FileModel):
     scale: Scale = Field(1.0, description="A finite positive factor the value is multiplied by.")
 
 
+# ---- chain heads (issue 11): the `chain:` block of a chain_head endpoint
+# A number (an EVM chain id, as YAML writes it) or a hash; read as text either way.
+ChainId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[0-9A-Za-z]+$"),
+    _schema(anyOf=[{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[0-9A-Za-z]+$"}]),
+]
+
+
+class ChainFile(FileModel):
+    """The chain a `chain_head` endpoint serves, and how far behind it may be (docs/chains.md)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "ethereum", "protocol": "evm", "id": 1, "block_time": "12s"}]})
+
+    name: Name = Field(examples=["ethereum"], description="The `chain` label; endpoints with the same name are compared with each other.")
+    protocol: ChainProtocol = Field(examples=["evm"], description="evm (JSON-RPC eth_*), solana (JSON-RPC getSlot...) or esplora (Bitcoin REST).")
+    id: ChainId = Field(
+        examples=["1"],
+        description="What identifies the chain: the EVM chain id (1), Solana's genesis hash, Bitcoin's genesis block hash.",
+    )
+    block_time: Duration = Field(examples=["12s"], description="The chain's target block (or slot) time; the defaults below follow from it.")
+    max_lag_blocks: Annotated[int, Strict(), Field(ge=0)] | None = Field(
+        None, description="Blocks behind the reference head before the probe is stale. Default max(2, round(60s / block_time))."
+    )
+    max_lag: Duration | None = Field(None, description="Seconds behind the reference head's block time before the probe is stale. Default max(60s, 3 blocks).")
+    max_stillness: Duration | None = Field(None, description="How long the head may stand still before the probe is stale. Default max(60s, 10 blocks).")
+
+
 class EndpointFile(TimingFile):
     """One endpoint, probed on its own schedule; timing keys override the provider's."""
 
@@ -597,6 +626,10 @@ class EndpointFile(TimingFile):
     error_rules: tuple[ErrorRuleFile, ...] = Field((), description="Errors in the body of a 200 answer, before the provider's rules.")
     freshness: FreshnessFile | None = Field(None, description="How old the payload's data may be.")
     values: tuple[ValueFile, ...] = Field((), description="Numbers extracted from the payload (crypto_api_value).")
+    chain: ChainFile | None = Field(None, description="kind chain_head only: the chain this node serves (docs/chains.md).")
+    url: BaseUrl | None = Field(
+        None, description="kind chain_head only: the node's URL when it is not base_url + path (one provider, a host per chain); may hold {key}."
+    )
 
 
 class ProviderFile(TimingFile):
@@ -629,6 +662,23 @@ class ProviderFile(TimingFile):
     docs_url: str = Field("", description="Free text, shown by the JSON API.")
     status_outcomes: StatusOutcomes = Field(default_factory=dict, json_schema_extra={"default": {}}, description="Status code to outcome, for every endpoint.")
     error_rules: tuple[ErrorRuleFile, ...] = Field((), description="Body error rules for every JSON endpoint, after its own.")
+    enabled: Annotated[bool, Strict()] | None = Field(
+        None,
+        description="true: always probed, even without a key (its probes then end in auth_error); false: never probed "
+        "(status disabled). Absent: probed unless it needs a key and none of its auth.env vars is set. "
+        "--enable and --disable override it.",
+    )
+
+
+class SelectFile(FileModel):
+    """Which providers this exporter runs: those named, and those of the categories listed.
+    The command line's --providers and --categories replace it."""
+
+    providers: tuple[Name, ...] = Field((), description="Provider names to run (with those of `categories`).")
+    categories: tuple[Category, ...] = Field((), description="Categories whose providers run (with those named in `providers`).")
+
+
+SHIPPED = "shipped"  # `extends: shipped`: the registry installed with the exporter
 
 
 class RootFile(FileModel):
@@ -636,6 +686,12 @@ class RootFile(FileModel):
 
     model_config = ConfigDict(title="providers.yaml")
 
+    extends: str | None = Field(
+        None,
+        description=f"Load this file first, then this one over it: '{SHIPPED}' (the registry installed with the exporter) or a path, "
+        "relative to this file. A provider named as in that file overrides its keys one by one; a new name adds a provider.",
+    )
+    select: SelectFile | None = Field(None, description="Run only these providers (by name or category); default: all.")
     defaults: DefaultsFile | None = Field(None, description="Timing and circuit breaker for every endpoint.")
     providers: list[ProviderFile] = Field(examples=[[]], description="The APIs to probe.")
 
@@ -665,7 +721,18 @@ class _Schema(GenerateJsonSchema):
 
 
 def json_schema() -> dict[str, Any]:
-    return RootFile.model_json_schema(schema_generator=_Schema)
+    """The models' schema, with one rule they cannot say: a file that `extends:` another
+    may name a provider of that file to override some of its keys, so there a provider
+    needs only its name (the merged result is checked by the loader), and `providers:`
+    itself may be left out."""
+    schema = RootFile.model_json_schema(schema_generator=_Schema)
+    provider = schema["$defs"]["ProviderFile"]
+    complete = provider["required"]
+    provider["required"] = ["name"]
+    del schema["required"]  # only `providers`, which the `else` below asks for
+    schema["if"] = {"required": ["extends"]}
+    schema["else"] = {"required": ["providers"], "properties": {"providers": {"items": {"required": complete}}}}
+    return schema
 
 
 def schema_text() -> str:

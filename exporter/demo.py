@@ -16,7 +16,9 @@ from .config import Budget, Config, Provider, load_config, parse_duration
 from .feeds.config import SHIPPED as SHIPPED_FEEDS
 from .feeds.config import Backoff, FeedsConfig, load_feeds
 from .redact import Redactor
+from .selection import Choice, select
 from .simulator import Simulator, simulator_config
+from .simulator.chains import run_chain_chaos
 from .simulator.chaos import run_chaos
 from .simulator.feeds import run_feed_chaos, simulator_feeds
 from .web.api import ApiOptions
@@ -95,6 +97,7 @@ Crypto API Exporter demo: {n_providers} providers, offline, against the built-in
   live events  {base.replace("http", "ws", 1)}/ws/live
   feeds        {base}/api/feeds   {base.replace("http", "ws", 1)}/ws/market_data   (6 venues on the simulator)
   simulator    {sim_url}/control/faults   (faults: {faults})
+  chain heads  {base}/api/chains   {sim_url}/control/chains
 
 Try:
   curl -s {base}/metrics | grep -E '^crypto_api_(up|probes_total)'
@@ -114,6 +117,7 @@ async def run_demo(
     interval: str,
     chaos: bool,
     redactor: Redactor,
+    choice: Choice | None = None,
 ) -> None:
     seconds = parse_duration(interval)
     env = demo_env(load_config(providers_file, {}), os.environ)
@@ -122,7 +126,8 @@ async def run_demo(
     sim_url = f"http://{sim_listen[0] or '127.0.0.1'}:{bound_sim}"
 
     def loader() -> Config:
-        return demo_config(load_config(providers_file, env), sim_url, seconds)
+        # Every key is set (made up), so every selected provider runs unless --disable says not.
+        return demo_config(select(load_config(providers_file, env), choice or Choice()), sim_url, seconds)
 
     exporter = Exporter(loader, redactor=redactor, feeds_loader=lambda: demo_feeds(sim_url))
     # The demo spends no real quota: reloads and actions are open (on loopback by default).
@@ -130,6 +135,8 @@ async def run_demo(
     runner, bound = await serve(build_app(exporter, options), listen[0] or "", listen[1])
     chaos_task = asyncio.create_task(run_chaos(sim, exporter.config)) if chaos else None
     feed_chaos = asyncio.create_task(run_feed_chaos(sim.feeds)) if chaos else None
+    # Chain heads (issue 11): a node lagging, stuck, on another chain, syncing, and a rogue one far ahead.
+    chain_task = asyncio.create_task(run_chain_chaos(sim, exporter.config)) if chaos else None
     base = f"http://{listen[0] or '127.0.0.1'}:{bound}"
     sys.stdout.write(banner(len(exporter.config.providers), base, sim_url, chaos))
     sys.stdout.flush()
@@ -137,7 +144,7 @@ async def run_demo(
     try:
         await wait_for_stop()
     finally:
-        for task in (chaos_task, feed_chaos):
+        for task in (chaos_task, feed_chaos, chain_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -81,7 +81,16 @@ STATUS = _f("provider_status", G, "Provider status from its endpoints' last prob
 DELAY = _f("schedule_delay_seconds", H, "How late each scheduled probe started against its plan.", "provider")
 RUNS = _f("schedule_runs_total", C, "Scheduled runs by result: on_time, late or missed.", "provider", "result")
 KEYS = _f("key_valid", G, "1 if the API key in this env var is set and not rejected by the provider.", "provider", "key")
-INFO = _f("provider_info", G, "Configured providers.", "provider", "category", "base_url", "requires_key")
+INFO = _f(
+    "provider_info",
+    G,
+    'Configured providers; enabled="false" for those not probed (status disabled: no key set, or turned off).',
+    "provider",
+    "category",
+    "base_url",
+    "requires_key",
+    "enabled",
+)
 RELOAD_OK = _f("config_last_reload_successful", G, "1 if the last load or reload of providers.yaml worked.")
 RELOAD_AT = _f("config_last_reload_success_timestamp_seconds", G, "When providers.yaml was last loaded successfully (unix seconds).")
 
@@ -89,6 +98,21 @@ CONTRACT: tuple[Family, ...] = (
     UP, DURATION, PROBES, CODES, RETRIES, LAST_PROBE, LAST_SUCCESS, DATA_AGE, MAX_AGE, ZSCORE, VALUE,
     RL_LIMIT, RL_REMAINING, RL_RESET, CIRCUIT, STATUS, DELAY, RUNS, KEYS, INFO, RELOAD_OK, RELOAD_AT,
 )  # fmt: skip
+
+# ---- chain heads (issue 11; DESIGN.md "Contract additions"): rendered from exporter/chains.py
+PEC = ("provider", "endpoint", "chain")
+CHAIN_HEAD = _f("chain_head_block", G, "Last head (block number, or slot) the node reported.", *PEC)
+CHAIN_HEAD_TIME = _f("chain_head_timestamp_seconds", G, "The head block's own timestamp (unix seconds).", *PEC)
+CHAIN_HEAD_CHANGED = _f("chain_head_last_change_timestamp_seconds", G, "When this node's head last moved (unix seconds).", *PEC)
+CHAIN_LAG_BLOCKS = _f("chain_head_lag_blocks", G, "Reference head minus this node's head (negative: ahead of it).", *PEC)
+CHAIN_LAG_SECONDS = _f("chain_head_lag_seconds", G, "Reference head's timestamp minus this node's head's.", *PEC)
+CHAIN_REFERENCE = _f("chain_reference_head_block", G, "The chain's reference head: the second-highest head on the right chain.", "chain")
+CHAIN_ID_MISMATCH = _f("chain_id_mismatch", G, "1 when the node reports another chain id.", *PEC)
+CHAIN_SYNCING = _f("chain_syncing", G, "1 when the node says it is syncing.", *PEC)
+CHAIN_HEADS: tuple[Family, ...] = (
+    CHAIN_HEAD, CHAIN_HEAD_TIME, CHAIN_HEAD_CHANGED, CHAIN_LAG_BLOCKS, CHAIN_LAG_SECONDS, CHAIN_REFERENCE, CHAIN_ID_MISMATCH, CHAIN_SYNCING,
+)  # fmt: skip
+# ---- end chain heads
 
 # The server's own metrics, under `crypto_api_exporter_` (not the probes' contract).
 # Labels carry route templates, never raw paths.

@@ -49,6 +49,10 @@ class KeyRing:
         """Every configured env var name: True when set and not rejected."""
         return {env: self._valid.get(env, False) for env in self.env_names}
 
+    def set_validity(self) -> dict[str, bool]:
+        """The env vars that are set, in configured order: True unless rejected."""
+        return {k.env: self._valid[k.env] for k in self.keys}
+
     def current(self, now: float = -math.inf) -> ApiKey | None:
         """The key for the next attempt: a rejected key whose rest is over (once per
         rest), else the first valid one."""

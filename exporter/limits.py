@@ -30,6 +30,7 @@ CONFIG_FILE_BYTES = 4 * MIB  # the shipped registry is ~100 KiB
 CONFIG_NESTING = 64  # mappings and lists inside each other; the registry needs ~10
 CONFIG_INT_DIGITS = 100  # Python refuses to convert integers past 4,300 digits
 CONFIG_ERRORS_SHOWN = 100  # error lines reported; the rest is counted in one last line
+CONFIG_EXTENDS_DEPTH = 8  # files in an `extends:` chain (a user's file over the shipped one is 2)
 CONFIG_INTERVAL_MAX = 7 * 86400.0  # interval, and so timeout, jitter and slow_threshold
 CONFIG_DURATION_MAX = 31 * 86400.0  # every other duration: max_age, budget per, quota window, reset_timeout
 CONFIG_JSON_NODES = 10_000  # values in one endpoint's `json` body (YAML aliases can multiply them)

@@ -21,7 +21,16 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from .chains import Chains
 from .families import (
+    CHAIN_HEAD,
+    CHAIN_HEAD_CHANGED,
+    CHAIN_HEAD_TIME,
+    CHAIN_ID_MISMATCH,
+    CHAIN_LAG_BLOCKS,
+    CHAIN_LAG_SECONDS,
+    CHAIN_REFERENCE,
+    CHAIN_SYNCING,
     CIRCUIT,
     CIRCUIT_STATES,
     CODES,
@@ -210,7 +219,8 @@ def _keys(p: ProviderState, pl: str, now: float) -> Iterator[str]:
 
 def _info(p: ProviderState, pl: str, now: float) -> Iterator[str]:
     auth = str(p.spec.auth.requires_key).lower()
-    yield f'{INFO.name}{{{pl},category="{p.category}",base_url="{_escape(p.spec.base_url)}",requires_key="{auth}"}} 1.0\n'
+    enabled = "false" if p.disabled else "true"
+    yield f'{INFO.name}{{{pl},category="{p.category}",base_url="{_escape(p.spec.base_url)}",requires_key="{auth}",enabled="{enabled}"}} 1.0\n'
 
 
 EndpointLines = Callable[[EndpointState, str, str, float], Iterator[str]]
@@ -241,11 +251,16 @@ PROVIDER_WRITERS: dict[Family, ProviderLines] = {
 }
 
 
+# The families that show disabled providers too.
+_WITH_DISABLED = frozenset({STATUS, INFO})
+
+
 class Exposition:
     """Renders our families from `State`, then a prometheus-client registry's."""
 
-    def __init__(self, state: State, registry: CollectorRegistry, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, state: State, registry: CollectorRegistry, clock: Callable[[], float] = time.time, chains: Chains | None = None) -> None:
         self.state = state
+        self.chains = chains
         self.registry = registry
         self.clock = clock
         self.labels = LabelCache()
@@ -254,6 +269,7 @@ class Exposition:
         """Our exposition, family after family; each family's lines together, as the format wants."""
         now = self.clock()
         providers = list(self.state.providers.values())
+        every = list(self.state.every_provider())
         endpoints = [(ep, *self.labels.endpoint(ep)) for p in providers for ep in p.endpoints.values()]
         for family, write in ENDPOINT_WRITERS.items():
             yield family.header()
@@ -261,8 +277,12 @@ class Exposition:
                 yield from write(ep, epl, pel, now)
         for family, pwrite in PROVIDER_WRITERS.items():
             yield family.header()
-            for p in providers:
+            # A disabled provider is never probed: no series that an alert could read as
+            # down (up, key_valid, breaker, schedule), only its info and its status.
+            for p in every if family in _WITH_DISABLED else providers:
                 yield from pwrite(p, self.labels.provider(p.name), now)
+        if self.chains is not None:
+            yield from chain_lines(self.chains, now)
         yield RELOAD_OK.header()
         yield f"{RELOAD_OK.name} {'1.0' if self.state.config_reload_ok else '0.0'}\n"
         yield RELOAD_AT.header()
@@ -298,3 +318,45 @@ def build_registry(process_metrics: bool = True) -> CollectorRegistry:
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
     return registry
+
+
+# ---------------------------------------------------------------- chain heads (issue 11)
+
+
+def chain_lines(chains: Chains, now: float) -> Iterator[str]:
+    """The chain families from the one owner of the heads: lag is recomputed against the
+    reference as it stands at scrape time, so every node's lag moves when any head does.
+    A node on another chain has no lag (it is not on this chain's scale)."""
+    views = sorted(chains.views(now), key=lambda v: (v.member.spec.name, v.member.provider, v.member.endpoint))
+    rows = [
+        (v, f'provider="{_escape(v.member.provider)}",endpoint="{_escape(v.member.endpoint)}",chain="{_escape(v.member.spec.name)}"') for v in views if v.head
+    ]
+    yield CHAIN_HEAD.header()
+    for v, labels in rows:
+        yield f"{CHAIN_HEAD.name}{{{labels}}} {_num(v.head.block)}\n"  # type: ignore[union-attr]  # rows keep views with a head
+    yield CHAIN_HEAD_TIME.header()
+    for v, labels in rows:
+        if v.head is not None and v.head.timestamp is not None:
+            yield f"{CHAIN_HEAD_TIME.name}{{{labels}}} {_num(v.head.timestamp)}\n"
+    yield CHAIN_HEAD_CHANGED.header()
+    for v, labels in rows:
+        if v.moved_at is not None:
+            yield f"{CHAIN_HEAD_CHANGED.name}{{{labels}}} {_num(v.moved_at)}\n"
+    yield CHAIN_LAG_BLOCKS.header()
+    for v, labels in rows:
+        if v.lag is not None:
+            yield f"{CHAIN_LAG_BLOCKS.name}{{{labels}}} {_num(v.lag.blocks)}\n"
+    yield CHAIN_LAG_SECONDS.header()
+    for v, labels in rows:
+        if v.lag is not None and v.lag.seconds is not None:
+            yield f"{CHAIN_LAG_SECONDS.name}{{{labels}}} {_num(v.lag.seconds)}\n"
+    yield CHAIN_REFERENCE.header()
+    for name in chains.names():
+        if (ref := chains.reference(name, now)) is not None:
+            yield f'{CHAIN_REFERENCE.name}{{chain="{_escape(name)}"}} {_num(ref.block)}\n'
+    yield CHAIN_ID_MISMATCH.header()
+    for v, labels in rows:
+        yield f"{CHAIN_ID_MISMATCH.name}{{{labels}}} {'0.0' if v.head and v.head.right_chain else '1.0'}\n"
+    yield CHAIN_SYNCING.header()
+    for v, labels in rows:
+        yield f"{CHAIN_SYNCING.name}{{{labels}}} {'1.0' if v.head and v.head.syncing else '0.0'}\n"

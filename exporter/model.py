@@ -43,6 +43,7 @@ class ProbeKind(StrEnum):
     """How an endpoint is probed: one module per kind in `exporter/probes/`."""
 
     HTTP = "http"
+    CHAIN_HEAD = "chain_head"  # an RPC node's head against its chain's consensus (exporter/chains.py)
 
 
 class ScheduleResult(StrEnum):
@@ -62,6 +63,15 @@ class ProviderStatus(StrEnum):
     DEGRADED = "degraded"
     OFFLINE = "offline"
     UNKNOWN = "unknown"
+    DISABLED = "disabled"  # configured but not probed (DisabledReason says why): never down
+
+
+class DisabledReason(StrEnum):
+    """Why a configured provider is not probed."""
+
+    NO_KEY = "no_key"  # it needs a key and none of its env vars is set
+    CONFIG = "config"  # `enabled: false` in the file
+    FLAG = "flag"  # --disable on the command line
 
 
 class RetryReason(StrEnum):

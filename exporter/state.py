@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .config import Config, Endpoint, Provider
 from .families import DELAY_BUCKETS, DURATION_BUCKETS
-from .model import CircuitState, Outcome, ProbeResult, ProviderStatus, QuotaObservation, ScheduleResult, ScheduleRun
+from .model import CircuitState, DisabledReason, Outcome, ProbeResult, ProviderStatus, QuotaObservation, ScheduleResult, ScheduleRun
 from .ratelimit import BUDGET_SCOPE
 from .runtime import ProviderRuntime, Runtimes
 
@@ -175,6 +175,7 @@ class ProviderState:
     quotas: dict[str, QuotaObservation] = field(default_factory=dict)
     schedule_delay: Histogram = field(default_factory=lambda: Histogram(DELAY_BUCKETS))
     schedule_runs: Counter[ScheduleResult] = field(default_factory=Counter)
+    disabled: DisabledReason | None = None  # configured but not probed (State.disabled holds these)
     # How many endpoints are probed / healthy / failing, kept current by `State.record`
     # so that status() costs the same for 1 endpoint or 1,000 (it is read per probe).
     _probed: int = field(default=0, init=False)
@@ -215,10 +216,14 @@ class ProviderState:
 
     @property
     def keys(self) -> dict[str, bool]:
-        """Validity by env var name (never a value): unset ones are invalid."""
-        return self.runtime.keys.validity()
+        """Validity of each key that is set, by env var name (never a value). An env var
+        that is not set is no key at all: were it shown as invalid, ApiKeyInvalid would
+        fire for every optional key left unset and every unused rotation slot."""
+        return self.runtime.keys.set_validity()
 
     def status(self) -> ProviderStatus:
+        if self.disabled is not None:
+            return ProviderStatus.DISABLED
         if self._probed == 0:
             return ProviderStatus.UNKNOWN
         if self._healthy == self._probed:
@@ -235,7 +240,10 @@ class ProviderState:
 
 class State:
     def __init__(self) -> None:
-        self.providers: dict[str, ProviderState] = {}
+        self.providers: dict[str, ProviderState] = {}  # the providers that are probed
+        # Configured but not probed (exporter.selection): the JSON API lists them and
+        # /metrics shows them in crypto_api_provider_info and _provider_status only.
+        self.disabled: dict[str, ProviderState] = {}
         self.history: deque[ProbeResult] = deque(maxlen=HISTORY_SIZE)
         self.failures: deque[ProbeResult] = deque(maxlen=FAILURES_SIZE)
         self.config_reload_ok = False
@@ -263,6 +271,22 @@ class State:
         for name, ps in new.items():
             ps.feed_trouble = name in self._feed_trouble
         self.providers = new
+        # Nothing of a disabled provider is counted: a fresh record each time, whose
+        # runtime (never used) only lets the API's views read it like the others.
+        self.disabled = {
+            d.name: ProviderState(
+                d.provider,
+                {ep.name: EndpointState(d.name, d.provider.category.value, ep) for ep in d.provider.endpoints},
+                ProviderRuntime.fresh(d.provider),
+                disabled=d.reason,
+            )
+            for d in config.disabled
+        }
+
+    def every_provider(self) -> Iterable[ProviderState]:
+        """Probed providers, then disabled ones."""
+        yield from self.providers.values()
+        yield from self.disabled.values()
 
     def set_feed_trouble(self, providers: set[str]) -> None:
         """Providers with a feed down right now (the feed store says which)."""

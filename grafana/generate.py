@@ -62,6 +62,7 @@ STATUS_CODE = """sum by (provider) (
   or crypto_api_provider_status{status="degraded"%s} * 2
   or crypto_api_provider_status{status="offline"%s} * 3
   or crypto_api_provider_status{status="unknown"%s} * 0
+  or crypto_api_provider_status{status="disabled"%s} * 4
 )"""
 STATUS_MAPPINGS = [
     ValueMap(
@@ -70,13 +71,14 @@ STATUS_MAPPINGS = [
             "1": ValueMappingResult(text="online", color="green", index=1),
             "2": ValueMappingResult(text="degraded", color="orange", index=2),
             "3": ValueMappingResult(text="offline", color="red", index=3),
+            "4": ValueMappingResult(text="disabled", color="text", index=4),
         }
     )
 ]
 
 
 def status_code(extra: str = "") -> str:
-    return STATUS_CODE % ((extra,) * 4)
+    return STATUS_CODE % ((extra,) * 5)
 
 
 def q(expr: str, legend: str = "", *, ref: str = "A", instant: bool = False, fmt: PromQueryFormat | None = None) -> Dataquery:
@@ -265,6 +267,22 @@ def provider_variable(query_metric: str = "crypto_api_up") -> QueryVariable:
     )
 
 
+def multi_variable(name: str, label: str, query: str) -> QueryVariable:
+    """A multi-value variable whose "All" is the regex `.*`."""
+    return (
+        QueryVariable(name)
+        .label(label)
+        .datasource(DS)
+        .query({"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"})
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
 # ------------------------------------------------------------------ dashboards
 
 
@@ -377,18 +395,7 @@ def provider_detail() -> Dashboard:
             "One provider, endpoint by endpoint: status, probes, latency, HTTP codes, retries, breaker, keys and values.",
         )
         .with_variable(provider_variable())
-        .with_variable(
-            QueryVariable("endpoint")
-            .label("Endpoint")
-            .datasource(DS)
-            .query({"query": 'label_values(crypto_api_up{provider="$provider"}, endpoint)', "refId": "PrometheusVariableQueryEditor-VariableQuery"})
-            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .sort(VariableSort.ALPHABETICAL_ASC)
-            .multi(True)
-            .include_all(True)
-            .all_value(".*")
-            .current(VariableOption(selected=True, text="All", value="$__all"))
-        )
+        .with_variable(multi_variable("endpoint", "Endpoint", 'label_values(crypto_api_up{provider="$provider"}, endpoint)'))
         .with_row(Row("Status"))
         .with_panel(
             stat_panel(
@@ -743,6 +750,96 @@ def exporter() -> Dashboard:
     )
 
 
+# ---- chain heads (issue 11, docs/chains.md)
+
+_CHAIN = 'chain=~"$chain"'
+# eRPC's BALANCED penalty (docs/chains.md) from what Prometheus has: failed and throttled
+# shares and mean latency over 5 minutes, and the lag; lower is better. A node on another
+# chain has no lag series, a syncing one is left out: neither can be "best".
+_SENT = 'sum by (provider, endpoint) (rate(crypto_api_probes_total{outcome!~"circuit_open|budget_exhausted"}[5m]))'
+CHAIN_PENALTY = f"""(
+  2 * clamp_min(crypto_api_chain_head_lag_blocks{{{_CHAIN}}}, 0)
+  + on (provider, endpoint) group_left () (
+    8 * (1 - sum by (provider, endpoint) (rate(crypto_api_probes_total{{outcome="success"}}[5m])) / {_SENT})
+    + 3 * ((sum by (provider, endpoint) (rate(crypto_api_probes_total{{outcome="rate_limited"}}[5m])) or 0 * {_SENT}) / {_SENT})
+    + 4 * (sum by (provider, endpoint) (rate(crypto_api_probe_duration_seconds_sum[5m])) / sum by (provider, endpoint) (rate(crypto_api_probe_duration_seconds_count[5m])))
+  )
+) unless on (provider, endpoint) (crypto_api_chain_syncing == 1)"""
+
+
+def chains() -> Dashboard:
+    return (
+        base(
+            "crypto-api-chains",
+            "Crypto API / Chains",
+            "RPC chain heads: each chain's reference head (second-highest on the right chain), every node's lag and stillness, wrong chains, the best endpoint now.",
+        )
+        .with_variable(multi_variable("chain", "Chain", "label_values(crypto_api_chain_reference_head_block, chain)"))
+        .with_row(Row("Consensus"))
+        .with_panel(
+            table_panel(
+                "Best endpoint now",
+                q(f"bottomk by (chain) (1, {CHAIN_PENALTY})", instant=True, fmt=PromQueryFormat.TABLE),
+                w=8,
+                description="Lowest penalty per chain: 8 x error share + 3 x throttled share + 4 x mean latency (s) + 2 x blocks behind (eRPC's BALANCED weights).",
+            )
+        )
+        .with_panel(
+            bar(
+                "Endpoints agreeing",
+                q(f"chain:crypto_api_chain_endpoints_agreeing:count{{{_CHAIN}}}", "{{chain}}", instant=True),
+                unit="short",
+                maximum=None,
+                w=8,
+                th=thresholds((None, "red"), (2, "orange"), (3, "green")),
+                description="Endpoints within their bounds of the reference; below 2 for 5 minutes: ChainHeadsDiverged.",
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Chain id mismatches",
+                q(f"sum(crypto_api_chain_id_mismatch{{{_CHAIN}}})", instant=True),
+                w=4,
+                h=8,
+                th=GREEN_RED,
+                description="Nodes answering for another chain (RpcWrongChain); they take no part in the consensus.",
+            )
+        )
+        .with_panel(stat_panel("Syncing nodes", q(f"sum(crypto_api_chain_syncing{{{_CHAIN}}})", instant=True), w=4, h=8, th=GREEN_RED))
+        .with_panel(ts("Reference head", q(f"crypto_api_chain_reference_head_block{{{_CHAIN}}}", "{{chain}}"), w=12))
+        .with_panel(ts("Head per endpoint", q(f"crypto_api_chain_head_block{{{_CHAIN}}}", "{{chain}} {{provider}}/{{endpoint}}"), w=12))
+        .with_row(Row("Lag and stillness"))
+        .with_panel(
+            ts(
+                "Lag per endpoint (blocks)",
+                q(f"crypto_api_chain_head_lag_blocks{{{_CHAIN}}}", "{{chain}} {{provider}}/{{endpoint}}"),
+                description="Reference head minus the node's; negative: ahead of it (a rogue node far ahead shows here and moves nothing else).",
+            )
+        )
+        .with_panel(ts("Lag per endpoint (seconds)", q(f"crypto_api_chain_head_lag_seconds{{{_CHAIN}}}", "{{chain}} {{provider}}/{{endpoint}}"), unit="s"))
+        .with_panel(
+            ts(
+                "Head stillness",
+                q(f"endpoint:crypto_api_chain_head_still:seconds{{{_CHAIN}}}", "{{chain}} {{provider}}/{{endpoint}}"),
+                unit="s",
+                description="Time since the node's head last moved; past the endpoint's max_stillness the probe is stale (ChainHeadStuck).",
+            )
+        )
+        .with_panel(
+            timeline(
+                "Chain id mismatch and syncing",
+                q(f"crypto_api_chain_id_mismatch{{{_CHAIN}}} == 1", "wrong chain {{chain}} {{provider}}/{{endpoint}}"),
+                q(f"crypto_api_chain_syncing{{{_CHAIN}}} == 1", "syncing {{chain}} {{provider}}/{{endpoint}}", ref="B"),
+                w=12,
+                th=GREEN_RED,
+            )
+        )
+    )
+
+
+# ---- end chain heads
+
+
 # ---------------------------------------------------------------- feeds (docs/feeds.md)
 def feeds() -> Dashboard:
     """The WebSocket market-data feeds: delivering, silent, gapped, late, frozen."""
@@ -828,6 +925,7 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "freshness-schedule": freshness,
     "failures": failures,
     "exporter": exporter,
+    "chains": chains,  # issue 11
     "feeds": feeds,
 }
 

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.app import Exporter
 from exporter.config import Config, load_config
 from exporter.model import ProbeResult
+from exporter.selection import Choice, select
 from exporter.simulator import Simulator, simulator_config
 
 TEST_TIMEOUT = 1.0  # per attempt; a hang then ends after 1 + 1.5 + 2.25 s
@@ -47,9 +48,11 @@ async def start_simulated() -> tuple[Simulator, Mapping[str, str]]:
     return sim, keys
 
 
-def simulated_loader(sim: Simulator, keys: Mapping[str, str]) -> Any:
-    """The exporter's config loader: the shipped registry, on the simulator, fast."""
-    return lambda: fast(simulator_config(load_config(env=keys), sim.url))
+def simulated_loader(sim: Simulator, keys: Mapping[str, str], choice: Choice | None = None) -> Any:
+    """The exporter's config loader: the shipped registry, on the simulator, fast, and
+    the providers chosen as `run` chooses them (with every key set: all of them). `keys`
+    is read at each load, so a test that changes it and reloads sees a key come or go."""
+    return lambda: select(fast(simulator_config(load_config(env=keys), sim.url)), choice or Choice())
 
 
 class SimHarness:

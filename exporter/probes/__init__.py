@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..config import ApiKey
 from ..model import ProbeKind, ProbeResult
-from . import http
+from . import chain_head, http
 from .context import ProbeContext, ProbeSpec
 
 ProbeFn = Callable[[ProbeContext, ProbeSpec], Awaitable[ProbeResult]]
@@ -28,6 +28,7 @@ class Kind:
 
 KINDS: Mapping[ProbeKind, Kind] = {
     ProbeKind.HTTP: Kind(http.probe, http.probe_key),
+    ProbeKind.CHAIN_HEAD: Kind(chain_head.probe),
 }
 
 __all__ = ["KINDS", "Kind", "ProbeContext", "ProbeSpec"]

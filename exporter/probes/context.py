@@ -11,7 +11,9 @@ from typing import Any
 
 import aiohttp
 
+from ..chains import Chains
 from ..config import Endpoint, Provider
+from ..model import Outcome, ProbeResult, QuotaObservation
 from ..redact import Redactor
 from ..runtime import ProviderRuntime
 from .request import RequestCache
@@ -30,6 +32,7 @@ class ProbeContext:
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
     backoff_base: float = 0.5
     requests: RequestCache = field(default_factory=RequestCache)
+    chains: Chains = field(default_factory=Chains)  # chain_head probes record heads here (app.py owns it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +43,25 @@ class ProbeSpec:
     provider: Provider
     endpoint: Endpoint
     runtime: ProviderRuntime
+
+
+def probe_result(
+    ctx: ProbeContext, spec: ProbeSpec, started: float, outcome: Outcome, detail: str = "", quotas: tuple[QuotaObservation, ...] = (), **kw: Any
+) -> ProbeResult:
+    """A probe's one result, as every kind ends it: the detail redacted, the client-side
+    budget as it stands now after the quotas seen, the breaker's state."""
+    runtime = spec.runtime
+    if runtime.budget is not None:
+        quotas = (*quotas, runtime.budget.observe(ctx.wall()))
+    return ProbeResult(
+        provider=spec.provider.name,
+        category=spec.provider.category.value,
+        endpoint=spec.endpoint.name,
+        outcome=outcome,
+        started_at=started,
+        finished_at=ctx.wall(),
+        detail=ctx.redactor.redact(detail),
+        quotas=quotas,
+        circuit_state=runtime.breaker.state,
+        **kw,
+    )

@@ -21,9 +21,9 @@ from aiohttp import hdrs
 from .. import limits
 from ..classify import PayloadVerdict, classify_response, short
 from ..config import ApiKey, Endpoint, Provider
-from ..model import KeyCheck, Outcome, ProbeResult, QuotaObservation, RetryReason
+from ..model import KeyCheck, Outcome, ProbeResult, RetryReason
 from ..ratelimit import parse_quotas, pause_until
-from .context import ProbeContext, ProbeSpec
+from .context import ProbeContext, ProbeSpec, probe_result
 from .request import env_proxy
 
 MAX_ATTEMPTS = 3  # DESIGN.md: timeouts and 5xx are tried at most three times
@@ -173,22 +173,7 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
     started_wall, started_mono = ctx.wall(), ctx.monotonic()
 
     def finish(outcome: Outcome, **kw: Any) -> ProbeResult:
-        detail = ctx.redactor.redact(kw.pop("detail", ""))
-        quotas: tuple[QuotaObservation, ...] = kw.pop("quotas", ())
-        if runtime.budget is not None:
-            quotas = (*quotas, runtime.budget.observe(ctx.wall()))
-        return ProbeResult(
-            provider=provider.name,
-            category=provider.category.value,
-            endpoint=endpoint.name,
-            outcome=outcome,
-            started_at=started_wall,
-            finished_at=ctx.wall(),
-            detail=detail,
-            quotas=quotas,
-            circuit_state=runtime.breaker.state,
-            **kw,
-        )
+        return probe_result(ctx, spec, started_wall, outcome, **kw)
 
     if not runtime.breaker.allow(started_mono):
         return finish(Outcome.CIRCUIT_OPEN, detail="circuit breaker open: provider failing, probe skipped")

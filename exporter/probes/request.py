@@ -57,9 +57,10 @@ def env_proxy(base_url: str) -> str | None:
     return urllib.request.getproxies_environment().get(scheme)
 
 
-def build_request(provider: Provider, endpoint: Endpoint, key: ApiKey | None) -> tuple[str, dict[str, str], dict[str, str]]:
-    """URL, query params and headers for one attempt, with the key where auth puts it."""
-    url = provider.base_url + endpoint.path
+def build_request(provider: Provider, endpoint: Endpoint, key: ApiKey | None, url: str | None = None) -> tuple[str, dict[str, str], dict[str, str]]:
+    """URL, query params and headers for one attempt, with the key where auth puts it.
+    `url` replaces base_url + path (a chain_head endpoint's own URL, plus a sub-path)."""
+    url = provider.base_url + endpoint.path if url is None else url
     params = dict(endpoint.params)
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **endpoint.headers}
     auth = provider.auth

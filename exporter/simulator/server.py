@@ -22,6 +22,7 @@ from aiohttp import web
 from .. import limits, safejson
 from ..config import AuthType, Config, Endpoint, Provider, QuotaHeaders, ResetFormat
 from . import hostile, payloads
+from .chains import ChainSim, NodeFault
 from .faults import MAX_HANG_SECONDS, FaultSpec, FaultStore
 from .feeds import FeedSimulator
 
@@ -41,7 +42,26 @@ def simulator_config(config: Config, base_url: str) -> Config:
     path (and any `{key}` placeholder) is kept, everything else is unchanged.
     """
     base = base_url.rstrip("/")
-    return config.with_providers(tuple(replace(p, base_url=f"{base}/sim/{p.name}{urlparse(p.base_url).path}") for p in config.providers))
+    return config.with_providers(
+        tuple(replace(p, base_url=f"{base}/sim/{p.name}{urlparse(p.base_url).path}", endpoints=_chain_urls(p, base)) for p in config.providers)
+    )
+
+
+# ---- chain heads (issue 11): a chain_head endpoint gets its own URL, /sim/{provider}/~{endpoint}/...
+def _chain_urls(p: Provider, base: str) -> tuple[Endpoint, ...]:
+    return tuple(replace(ep, url=f"{base}/sim/{p.name}/~{ep.name}{_chain_path(p, ep)}") if ep.chain is not None else ep for ep in p.endpoints)
+
+
+def _chain_path(p: Provider, ep: Endpoint) -> str:
+    """The path of the node's real URL (with any {key}), kept so path keys still work."""
+    return urlparse(ep.url or p.base_url + ep.path).path.rstrip("/")
+
+
+def _chain_template(p: Provider, ep: Endpoint) -> tuple[Any, ...]:
+    path = _chain_path(p, ep)
+    if path.startswith(f"/sim/{p.name}/~{ep.name}"):  # served from a simulator_config() copy
+        path = path[len(f"/sim/{p.name}/~{ep.name}") :]
+    return tuple(_KEY if s == "{key}" else s for s in path.split("/")[1:] if s)
 
 
 @dataclass(frozen=True)
@@ -171,6 +191,11 @@ class Simulator:
         # Exchange WebSocket feeds (/ws/feeds/{venue}, /control/feeds): simulator/feeds.py.
         self.feeds = FeedSimulator(seed=seed, clock=clock)
         self.feeds.mount(self._app)
+        self.chains = ChainSim(clock)  # chain heads (issue 11)
+        self.chains.update(config)
+        self._app.router.add_get("/control/chains", self._control_chains_list)
+        self._app.router.add_post("/control/chains", self._control_chains_set)
+        self._app.router.add_delete("/control/chains", self._control_chains_clear)
         self._app.router.add_route("*", "/sim/{provider}", self._handle)
         self._app.router.add_route("*", "/sim/{provider}/{tail:.*}", self._handle)
 
@@ -215,6 +240,7 @@ class Simulator:
         self._config = config
         self._routes = _routes(config)
         self._providers = {p.name: p for p in config.providers}
+        self.chains.update(config)
 
     # ------------------------------------------------------------ faults and counters
 
@@ -267,6 +293,58 @@ class Simulator:
             out.setdefault(p, {})[e] = n
         return web.json_response({"requests": out, "unmatched": dict(self._unmatched)})
 
+    # ---- chain heads (issue 11): node faults
+    def set_chain_fault(self, provider: str, endpoint: str, fault: NodeFault) -> None:
+        self.chains.set_fault(provider, endpoint, fault)
+        log.info("simulator_chain_fault_set", provider=provider, endpoint=endpoint, **fault.to_json())
+
+    async def _control_chains_list(self, request: web.Request) -> web.Response:
+        return web.json_response({"faults": self.chains.faults()})
+
+    async def _control_chains_set(self, request: web.Request) -> web.Response:
+        try:
+            data = safejson.loads(await request.read() or b"null", max_depth=limits.API_JSON_DEPTH)
+        except safejson.JsonError:
+            return _bad_request("body", "must be a JSON object")
+        if not isinstance(data, dict):
+            return _bad_request("body", "must be a JSON object")
+        provider, endpoint = data.pop("provider", None), data.pop("endpoint", None)
+        if not isinstance(provider, str) or not isinstance(endpoint, str) or not self.chains.knows(provider, endpoint):
+            return _bad_request("endpoint", "provider and endpoint must name a chain_head endpoint")
+        unknown = sorted(set(data) - set(NodeFault().to_json()))
+        if unknown:
+            return _bad_request(unknown[0], "unknown field")
+        try:
+            fault = NodeFault.from_json(data)
+        except ValueError as e:
+            field_name, _, message = str(e).partition(": ")
+            return _bad_request(field_name, message)
+        self.set_chain_fault(provider, endpoint, fault)
+        return web.json_response({"fault": {"provider": provider, "endpoint": endpoint, **fault.to_json()}}, status=201)
+
+    async def _control_chains_clear(self, request: web.Request) -> web.Response:
+        return web.json_response({"cleared": self.chains.clear(request.query.get("provider") or None)})
+
+    def _chain_route(self, name: str, segments: list[str]) -> tuple[_Route, str | None, str] | None:
+        """(route, key from the path, sub-path) of a request to /sim/{provider}/~{endpoint}/..."""
+        provider = self._providers.get(name)
+        if provider is None or len(segments) < 2 or not segments[1].startswith("~"):
+            return None
+        ep_name = segments[1][1:]
+        route = next((r for r in self._routes[name] if r.endpoint.name == ep_name and r.endpoint.chain is not None), None)
+        if route is None:
+            return None
+        template, rest = _chain_template(provider, route.endpoint), segments[2:]
+        if len(rest) < len(template) - 1 or (len(rest) == len(template) - 1 and template[-1:] != (_KEY,)):
+            return None
+        key = None
+        for want, got in zip(template, [*rest, ""], strict=False):
+            if want is _KEY:
+                key = got
+            elif want != got:
+                return None
+        return route, key, "/" + "/".join(rest[len(template) :]) if rest[len(template) :] else ""
+
     # ------------------------------------------------------------ provider traffic
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -283,6 +361,10 @@ class Simulator:
                 body = None
         segments = _split("/" + request.match_info.get("tail", ""))
         best: tuple[int, _Route, str | None] | None = None
+        chain = self._chain_route(name, segments)
+        if chain is not None:
+            self._counts[(name, chain[0].endpoint.name)] += 1
+            return await self._respond(request, chain[0], body, chain[1], self.faults.take(name, chain[0].endpoint.name), chain[2])
         for route in routes:
             found = route.match(request.method, segments, request.query, body)
             if found and (best is None or found[0] > best[0]):
@@ -300,7 +382,9 @@ class Simulator:
         finally:
             log.debug("simulator_request", provider=name, endpoint=ep_name, fault=bool(fault))
 
-    async def _respond(self, request: web.Request, route: _Route, body: Any, path_key: str | None, fault: FaultSpec | None) -> web.StreamResponse:
+    async def _respond(
+        self, request: web.Request, route: _Route, body: Any, path_key: str | None, fault: FaultSpec | None, chain_path: str | None = None
+    ) -> web.StreamResponse:
         provider = route.provider
         if fault and fault.latency_ms:
             await self._sleep(fault.latency_ms / 1000)
@@ -337,7 +421,11 @@ class Simulator:
             return _json(payloads.error_body(provider.name, "rate_limit", ctx), 429, headers)
         if fault and fault.body_error:
             return _json(payloads.error_body(provider.name, fault.body_error, ctx), 200, quota)
-        payload = payloads.generator_for(provider.name, route.endpoint.name, body)(ctx)
+        status = 200
+        if chain_path is not None:  # a chain node (issue 11): its head on the simulator's clock
+            status, payload = self.chains.answer(provider.name, route.endpoint.name, request.method, chain_path, body)
+        else:
+            payload = payloads.generator_for(provider.name, route.endpoint.name, body)(ctx)
         if isinstance(payload, str):
             data, content_type = payload.encode(), "text/plain"
         else:
@@ -356,7 +444,7 @@ class Simulator:
             data, headers["Content-Type"], headers["Content-Encoding"] = await self._gzip_bomb(), "application/json", "gzip"
         if fault and fault.slow_body:
             return await self._trickle(request, headers, data)
-        return web.Response(body=data, status=200, headers=headers)
+        return web.Response(body=data, status=status, headers=headers)
 
     async def _gzip_bomb(self) -> bytes:
         """The bomb, built once in a thread (a third of a second of CRC-32 the event loop

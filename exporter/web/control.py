@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from ..chains import Chains
 from ..config import Config
 from ..model import JobInfo, KeyTest, ProbeResult
 
@@ -34,6 +35,11 @@ class ExporterControl(Protocol):
         ...
 
     def jobs(self) -> list[JobInfo]: ...
+
+    @property
+    def chains(self) -> Chains:
+        """The chain heads' one owner (chain_head probes record into it); read only here."""
+        ...
 
     async def test_keys(self, provider: str, endpoint: str) -> list[KeyTest]:
         """Probe `endpoint` once per configured key of `provider` (known names) and record

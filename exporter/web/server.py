@@ -28,7 +28,8 @@ GZIP_LEVEL = 1
 
 _LANDING = """<!doctype html><html><head><title>Crypto API Exporter</title></head><body>
 <h1>Crypto API Exporter</h1>
-<p>{providers} providers, {endpoints} endpoints, probed on the exporter's own schedule.</p>
+<p>{providers} providers, {endpoints} endpoints, probed on the exporter's own schedule; {disabled} more configured but disabled
+(see <a href="/api/providers?status=disabled">/api/providers?status=disabled</a>).</p>
 <ul><li><a href="/metrics">/metrics</a></li><li><a href="/api/status">/api/status</a> (JSON API)</li>
 <li><a href="/docs">/docs</a> (API reference)</li><li><a href="/healthz">/healthz</a></li></ul>
 </body></html>"""
@@ -115,7 +116,7 @@ async def reload(request: web.Request) -> web.Response:
 
 async def landing(request: web.Request) -> web.Response:
     config = request.app[CONTROL_KEY].config
-    html = _LANDING.format(providers=len(config.providers), endpoints=sum(len(p.endpoints) for p in config.providers))
+    html = _LANDING.format(providers=len(config.providers), endpoints=sum(len(p.endpoints) for p in config.providers), disabled=len(config.disabled))
     return web.Response(text=html, content_type="text/html")
 
 

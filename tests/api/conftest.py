@@ -22,6 +22,7 @@ from exporter import limits
 from exporter.app import Exporter, build_app
 from exporter.model import ProbeResult
 from exporter.redact import Redactor
+from exporter.selection import Choice
 from exporter.simulator import Simulator
 from exporter.web.api import ApiOptions, ApiSettings
 from exporter.web.server import WebOptions, serve
@@ -92,6 +93,7 @@ class ApiHarness(SimHarness):
         self.app = app
         self.timer = timer
         self.options = options
+        self.keys: dict[str, str] = {}  # the env the loader reads keys from, at each (re)load
 
     async def tick_status(self) -> None:
         """One status_update period: the update is queued for every client that wants it."""
@@ -146,9 +148,12 @@ async def start_api() -> AsyncIterator[StartApi]:
         redactor: Redactor | None = None,
         head_timeout: float = limits.HTTP_HEAD_SECONDS,
         keepalive_timeout: float = limits.HTTP_KEEPALIVE_SECONDS,
+        unset_keys: tuple[str, ...] = (),
+        choice: Choice | None = None,
     ) -> ApiHarness:
-        sim, keys = await start_simulated()
+        sim, all_keys = await start_simulated()
         cleanups.append(sim.stop)
+        keys = {k: v for k, v in all_keys.items() if k not in unset_keys}
 
         settings = ApiSettings.from_env(env or {})
         timer = ManualTimer()
@@ -161,12 +166,14 @@ async def start_api() -> AsyncIterator[StartApi]:
             enable_actions=enable_actions,
             sleep=timer.sleep,
         )
-        exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, backoff_base=BACKOFF, redactor=redactor)
+        exporter = Exporter(simulated_loader(sim, keys, choice), process_metrics=False, backoff_base=BACKOFF, redactor=redactor)
         app: web.Application = build_app(exporter, WebOptions(enable_lifecycle=enable_lifecycle, api=options), handle_sighup=False, schedule=False)
         runner, port = await serve(app, "127.0.0.1", 0, head_timeout=head_timeout, keepalive_timeout=keepalive_timeout)
         cleanups.append(runner.cleanup)
         headers = {"Authorization": f"Bearer {settings.tokens[0]}"} if settings.tokens and use_token else {}
-        return ApiHarness(sim, exporter, app, http, f"http://127.0.0.1:{port}", headers, timer, options)
+        harness = ApiHarness(sim, exporter, app, http, f"http://127.0.0.1:{port}", headers, timer, options)
+        harness.keys = keys
+        return harness
 
     yield start
     for cleanup in reversed(cleanups):

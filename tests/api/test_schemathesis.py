@@ -54,7 +54,7 @@ class LiveServer:
         options = ApiOptions(settings=ApiSettings(tokens=(TOKEN,)), status_interval=60, ping_interval=60)
         runner, port = await serve(build_app(exporter, WebOptions(api=options), handle_sighup=False, schedule=False), "127.0.0.1", 0)
         exporter.scheduler.apply(exporter.config)  # jobs to trigger, not started
-        for provider in ("binance", "etherscan", "alternative_me"):
+        for provider in ("binance", "etherscan", "alternative_me", "publicnode"):  # publicnode: chain heads for /api/chains
             for ep in exporter.config.provider(provider).endpoints:
                 await exporter.run_probe(provider, ep.name)
         self.base = f"http://127.0.0.1:{port}"

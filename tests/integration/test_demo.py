@@ -45,6 +45,9 @@ def test_demo_shows_every_outcome_within_a_minute(tmp_path: Path) -> None:
             print("first seen (s after start):", json.dumps(dict(sorted(first_seen.items(), key=lambda kv: kv[1]))))
         assert set(first_seen) == {o.value for o in Outcome}
         assert max(first_seen.values()) <= DEADLINE, first_seen
+        # Made-up keys for every key env var: every provider runs, none is disabled.
+        status = json.loads(http("GET", f"{base}/api/status")[1])
+        assert status["disabled"] == 0 and status["total_apis"] >= 60, status
         # The demo opens the routes that act (no real quota is at stake).
         status, body = http("POST", f"{base}/api/schedule/trigger", json.dumps({"provider": "binance"}).encode())
         assert status == 200, body

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from exporter import families
+from exporter.families import CHAIN_HEADS
 
-from .conftest import FEEDS_RULES_FILE, GRAFANA_DIR, load_rules
+from .conftest import FEEDS_RULES_FILE, GRAFANA_DIR, load_chain_rules, load_rules
 
 # DESIGN.md, "Metrics contract": the public API of the exporter.
 CONTRACT_METRICS = {
@@ -63,6 +64,8 @@ def allowed_metric_names() -> set[str]:
         names |= {f"{histogram}_bucket", f"{histogram}_sum", f"{histogram}_count"}
     names |= {rule["record"] for rule in load_rules() if "record" in rule}
     names |= {rule["record"] for rule in load_rules(FEEDS_RULES_FILE) if "record" in rule}
+    # Chain heads (issue 11): DESIGN.md's "Contract additions", and their recording rules.
+    names |= {f.name for f in CHAIN_HEADS} | {rule["record"] for rule in load_chain_rules() if "record" in rule}
     return names
 
 
@@ -113,7 +116,7 @@ def dashboard_queries(variables: dict[str, str] | None = None) -> list[PanelQuer
 
 
 def recording_rule_queries() -> list[PanelQuery]:
-    rules = [*load_rules(), *load_rules(FEEDS_RULES_FILE)]
+    rules = (*load_rules(), *load_chain_rules(), *load_rules(FEEDS_RULES_FILE))
     return [PanelQuery("recording rules", r["record"], r["expr"]) for r in rules if "record" in r]
 
 
@@ -122,6 +125,7 @@ _KEYWORDS = {
     "sum", "max", "min", "avg", "count", "topk", "quantile", "by", "without", "on", "ignoring",
     "group_left", "group_right", "or", "and", "unless", "rate", "increase", "time", "vector",
     "histogram_quantile", "label_values", "bool", "offset",
+    "bottomk", "clamp_min",  # the Chains dashboard's best endpoint (issue 11)
 }  # fmt: skip
 
 

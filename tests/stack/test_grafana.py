@@ -21,6 +21,7 @@ EXPECTED_DASHBOARDS = {
     "crypto-api-failures",
     "crypto-api-exporter",
     "crypto-api-feeds",
+    "crypto-api-chains",
 }
 
 

@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 # Every module of the package must be placed here, so a new one is placed on purpose.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter", "exporter.limits", "exporter.safejson", "exporter.model", "exporter.families", "exporter.redact", "exporter.logs"),
-    ("exporter.config", "exporter.config_file"),
+    ("exporter.chains",),  # pure consensus rules and their records: config.py compiles ChainSpec
+    ("exporter.config", "exporter.config_file", "exporter.selection"),
     (
         "exporter.classify",
         "exporter.ratelimit",
@@ -31,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exporter.feeds.sequence",
     ),
     ("exporter.simulator*",),
-    ("exporter.runtime", "exporter.chains"),
+    ("exporter.runtime",),
     ("exporter.probes*",),
     ("exporter.scheduler",),
     ("exporter.state", "exporter.feeds.state"),

@@ -6,15 +6,22 @@ import pytest
 
 from exporter.chains import (
     ChainHeads,
+    ChainProtocol,
+    Chains,
+    ChainSpec,
     Head,
+    HeadStatus,
     Lag,
+    Member,
     Reference,
     default_max_lag_blocks,
     default_max_lag_seconds,
     default_max_stillness,
     hex_quantity,
     is_lagging,
+    judge,
     lag,
+    penalty,
     reference,
     still_for,
 )
@@ -90,3 +97,47 @@ def test_heads_remember_when_each_moved_and_age_out_of_the_consensus() -> None:
 @pytest.mark.parametrize(("raw", "value"), [("0x1b4", 436), ("0x0", 0), ("0X10", 16), ("1b4", None), ("0xzz", None), (436, None), (None, None)])
 def test_hex_quantity(raw: object, value: int | None) -> None:
     assert hex_quantity(raw) == value
+
+
+def test_a_syncing_node_takes_no_part_in_the_consensus() -> None:
+    syncing = Head(200, None, T, syncing=True)
+    ref = reference([h(100), h(99), h(98), syncing], max_lag_blocks=5)
+    assert ref is not None and (ref.block, ref.reporters) == (99, 3)
+
+
+SPEC = ChainSpec("ethereum", ChainProtocol.EVM, "1", 12.0, 5, 60.0, 120.0)
+MEMBER = Member("p", "e", SPEC, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("head", "moved_at", "now", "status"),
+    [
+        (None, None, T, HeadStatus.UNKNOWN),
+        (h(100, seen=T - 181), T - 181, T, HeadStatus.UNKNOWN),  # older than the TTL (3 rounds)
+        (h(100, right=False), T, T, HeadStatus.WRONG_CHAIN),
+        (Head(100, None, T, syncing=True), T, T, HeadStatus.SYNCING),
+        (h(94), T, T, HeadStatus.LAGGING),  # 6 blocks behind the reference 100
+        (h(95), T, T, HeadStatus.OK),
+        (h(100), T - 121, T, HeadStatus.STUCK),
+        (h(106), T, T, HeadStatus.AHEAD),
+    ],
+)
+def test_judge(head: Head | None, moved_at: float | None, now: float, status: HeadStatus) -> None:
+    ref = Reference(100, h(100).timestamp, 3, 3)
+    assert judge(MEMBER, head, ref, moved_at, now, ttl=180.0).status is status
+
+
+def test_penalty_uses_erpc_balanced_weights() -> None:
+    assert penalty(error_rate=0.5, throttled_rate=0.0, latency=0.25, lag_blocks=3) == 8 * 0.5 + 4 * 0.25 + 2 * 3
+    assert penalty(0.0, 1.0, 0.0, -5) == 3.0  # ahead is no penalty
+
+
+def test_the_owner_keeps_heads_across_a_reload_and_drops_removed_endpoints() -> None:
+    chains = Chains()
+    chains.apply([MEMBER, Member("q", "e", SPEC, 60.0)])
+    chains.record("p", "e", h(100))
+    chains.record("q", "e", h(99))
+    assert chains.record("gone", "e", h(1)) is None
+    chains.apply([MEMBER])
+    assert [v.member.provider for v in chains.views(T)] == ["p"]
+    assert chains.reference("ethereum", T) == Reference(100, h(100).timestamp, 1, 1)

@@ -153,9 +153,12 @@ def test_keys_come_from_env_and_files_in_order(tmp_path: Path) -> None:
     assert config.secrets() == ("first-key-value", "second-key-value")
 
 
-def test_unset_key_env_is_a_warning_not_an_error() -> None:
+def test_unset_key_env_is_neither_an_error_nor_a_warning() -> None:
+    # The file loads with no key set; what that means (disabled, or probed anyway) is the
+    # selection's to say (tests/unit/test_selection.py).
     config = parse_config(_minimal(), env={})
-    assert config.warnings == ("providers[etherscan].auth.env: none of ETHERSCAN_API_KEY_1, ETHERSCAN_API_KEY_2 is set; its probes will fail with auth_error",)
+    assert config.warnings == ()
+    assert config.providers[0].auth.env and not config.providers[0].auth.keys
 
 
 def test_rules_and_values_are_compiled() -> None:

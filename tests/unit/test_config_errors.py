@@ -204,7 +204,7 @@ def test_kind_defaults_to_http_and_is_a_closed_set() -> None:
     base = "providers: [{name: p, category: news, base_url: 'https://a.test', endpoints: [{name: e%s}]}]"
     assert parse_config(yaml.safe_load(base % ""), env={}).providers[0].endpoints[0].kind is ProbeKind.HTTP
     assert parse_config(yaml.safe_load(base % ", kind: http"), env={}).providers[0].endpoints[0].kind is ProbeKind.HTTP
-    assert errors_of(base % ", kind: jsonrpc") == ["providers[p].endpoints[e].kind: invalid value 'jsonrpc' (one of: http)"]
+    assert errors_of(base % ", kind: jsonrpc") == ["providers[p].endpoints[e].kind: invalid value 'jsonrpc' (one of: http, chain_head)"]
 
 
 def test_libyaml_and_the_python_loader_read_the_same_registry(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,7 +66,7 @@ def test_schema_describes_the_file() -> None:
     assert endpoint["additionalProperties"] is False
     assert endpoint["properties"]["interval"]["pattern"] == config_file.DURATION_PATTERN
     assert "at most 7d" in endpoint["properties"]["interval"]["description"]
-    assert schema["$defs"]["ProbeKind"]["enum"] == ["http"]
+    assert schema["$defs"]["ProbeKind"]["enum"] == ["http", "chain_head"]
     assert schema["$defs"]["Category"]["enum"][0] == "market_data"
     assert all("description" in p for p in endpoint["properties"].values())
 

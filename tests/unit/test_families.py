@@ -9,7 +9,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import families
-from exporter.families import CONTRACT, SERVER, MetricType
+from exporter.families import CHAIN_HEADS, CONTRACT, SERVER, MetricType
 from exporter.metrics import Exposition, build_registry
 from exporter.state import State
 
@@ -27,17 +27,17 @@ def documented() -> dict[str, tuple[str, tuple[str, ...]]]:
 
 def test_contract_matches_the_documentation() -> None:
     docs = documented()
-    assert len(CONTRACT) == 22
+    assert len(CONTRACT) == 22 and len(CHAIN_HEADS) == 8
     feeds = (*families.FEEDS, *families.FEEDS_EXTRA)  # docs/metrics.md "Feeds"
-    assert {f.name for f in (*CONTRACT, *feeds)} == set(docs)
-    for family in (*CONTRACT, *feeds):
+    assert {f.name for f in (*CONTRACT, *CHAIN_HEADS, *feeds)} == set(docs)
+    for family in (*CONTRACT, *CHAIN_HEADS, *feeds):
         assert (family.type.value, family.labels) == docs[family.name], family.name
 
 
 def test_names_are_unique_and_well_formed() -> None:
-    names = [f.name for f in (*CONTRACT, *SERVER)]
+    names = [f.name for f in (*CONTRACT, *CHAIN_HEADS, *SERVER)]
     assert len(names) == len(set(names))
-    for f in (*CONTRACT, *SERVER):
+    for f in (*CONTRACT, *CHAIN_HEADS, *SERVER):
         assert re.fullmatch(r"crypto_api_[a-z_]+", f.name), f.name
         assert f.name.endswith("_total") == (f.type is MetricType.COUNTER), f.name
         assert f.help and f.help.endswith(".")

@@ -8,10 +8,14 @@ import json
 import logging
 from typing import Any
 
+import pytest
 import structlog
+import structlog.testing
 
 from exporter import logs
+from exporter.app import _log_result
 from exporter.logs import BatchedWriter, configure_logging
+from exporter.model import Outcome, ProbeResult
 from exporter.redact import Redactor
 from tests.clock import virtual_loop, virtual_time
 
@@ -112,3 +116,26 @@ def test_stdlib_records_are_redacted_json_lines(capfd) -> None:  # type: ignore[
     [line] = [json.loads(x) for x in out.splitlines()]
     assert line["event"] == "Error handling request from 10.0.0.1" and line["logger"] == "aiohttp.server" and line["level"] == "error"
     assert "ValueError: bad header: Authorization: Bearer ***" in line["exception"]
+
+
+def _result(outcome: Outcome) -> ProbeResult:
+    return ProbeResult(provider="binance", category="exchanges", endpoint="ping", outcome=outcome, started_at=0.0, finished_at=0.0)
+
+
+@pytest.mark.parametrize(
+    ("previous", "outcome", "level"),
+    [
+        (Outcome.SUCCESS, Outcome.SUCCESS, "debug"),
+        (Outcome.SERVER_ERROR, Outcome.SUCCESS, "info"),
+        (Outcome.SUCCESS, Outcome.SERVER_ERROR, "warning"),
+        (Outcome.SERVER_ERROR, Outcome.SERVER_ERROR, "warning"),
+        (Outcome.SERVER_ERROR, Outcome.CIRCUIT_OPEN, "warning"),
+        (Outcome.CIRCUIT_OPEN, Outcome.CIRCUIT_OPEN, "debug"),
+        (Outcome.SUCCESS, Outcome.BUDGET_EXHAUSTED, "warning"),
+        (Outcome.BUDGET_EXHAUSTED, Outcome.BUDGET_EXHAUSTED, "debug"),
+    ],
+)
+def test_probe_log_levels(previous: Outcome, outcome: Outcome, level: str) -> None:
+    with structlog.testing.capture_logs() as logs:
+        _log_result(_result(outcome), previous)
+    assert [(x["event"], x["log_level"]) for x in logs] == [("probe", level)]

@@ -146,7 +146,7 @@ def test_quotas_keys_breaker_values_and_schedule(state: State) -> None:
     assert sample(state, "crypto_api_rate_limit_remaining", {**pv, "scope": "budget"}) == 1000
     assert sample(state, "crypto_api_rate_limit_reset_timestamp_seconds", {**pv, "scope": "minute"}) == NOW + 40
     assert sample(state, "crypto_api_key_valid", {**pv, "key": "CG_1"}) == 0
-    assert sample(state, "crypto_api_key_valid", {**pv, "key": "CG_2"}) == 0  # not set
+    assert sample(state, "crypto_api_key_valid", {**pv, "key": "CG_2"}) is None  # not set: no key, no series (no ApiKeyInvalid)
     assert sample(state, "crypto_api_circuit_breaker_state", {**pv, "state": "half_open"}) == 1
     assert sample(state, "crypto_api_circuit_breaker_state", {**pv, "state": "closed"}) == 0
     assert sample(state, "crypto_api_value", {**pv, "endpoint": "price", "name": "btc_usd"}) == 97000.5
@@ -158,9 +158,11 @@ def test_quotas_keys_breaker_values_and_schedule(state: State) -> None:
     assert sample(state, "crypto_api_value", {**pv, "endpoint": "price", "name": "btc_usd"}) is None
 
 
-def test_unset_key_env_is_invalid_before_any_probe() -> None:
+def test_an_unset_key_env_has_no_series_and_a_set_one_is_valid_before_any_probe() -> None:
+    # Unset is not rejected: a 0 would fire ApiKeyInvalid for every optional key left
+    # unset and every rotation slot not used (issue 13: quiet when unconfigured).
     s = apply(State(), make_config(keys={"CG_2": "only-second"}))
-    assert sample(s, "crypto_api_key_valid", {"provider": "coingecko", "key": "CG_1"}) == 0
+    assert sample(s, "crypto_api_key_valid", {"provider": "coingecko", "key": "CG_1"}) is None
     assert sample(s, "crypto_api_key_valid", {"provider": "coingecko", "key": "CG_2"}) == 1
 
 
@@ -204,7 +206,7 @@ def test_provider_info_never_carries_a_key() -> None:
         ]
     }
     s = apply(State(), parse_config(data, env={"INFURA_API_KEY": "supersecretinfura"}))
-    labels = {"provider": "infura", "category": "rpc_nodes", "base_url": "https://mainnet.infura.io/v3/{key}", "requires_key": "true"}
+    labels = {"provider": "infura", "category": "rpc_nodes", "base_url": "https://mainnet.infura.io/v3/{key}", "requires_key": "true", "enabled": "true"}
     assert sample(s, "crypto_api_provider_info", labels) == 1
 
 

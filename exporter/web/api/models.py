@@ -19,7 +19,7 @@ from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, with_
 # typing.TypedDict before 3.12 lacks what pydantic needs to read it (it says so and stops).
 from typing_extensions import TypedDict
 
-from ...model import Category, CircuitState, Outcome, ProviderStatus, RetryReason
+from ...model import Category, CircuitState, DisabledReason, Outcome, ProviderStatus, RetryReason
 
 # ISO 8601, UTC (`2026-05-01T12:00:00.123456Z`): views.iso() writes them.
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
@@ -79,13 +79,15 @@ class ReloadFailed(TypedDict):
 
 
 class StatusCounts(TypedDict):
-    """Providers by status; `total_apis` counts providers."""
+    """Providers by status; `total_apis` counts the providers that are probed (online +
+    degraded + offline + unknown); disabled ones are counted apart."""
 
     total_apis: int
     online: int
     degraded: int
     offline: int
     unknown: int
+    disabled: Annotated[int, Field(description="configured providers that are not probed (no key set, or turned off): not in total_apis")]
 
 
 class Status(StatusCounts):
@@ -137,6 +139,12 @@ class Provider(TypedDict):
     rate_limit: ProviderRateLimit
     last_fetch: Timestamp | None
     has_key: Annotated[bool, Field(description="an API key is set (not merely asked for)")]
+    disabled_reason: Annotated[
+        DisabledReason | None,
+        Field(
+            description="why a disabled provider is not probed: no_key (it needs one and none is set), config (enabled: false), flag (--disable); null otherwise"
+        ),
+    ]
     circuit_state: CircuitState
     description: str
     docs_url: str
@@ -365,6 +373,46 @@ class Freshness(TypedDict):
     ttl_minutes: float
     freshness_rule: bool
     status: FreshnessStatus
+
+
+# ---------------------------------------------------------------- chain heads (issue 11)
+
+HeadStatusName = Literal["ok", "lagging", "stuck", "syncing", "wrong_chain", "ahead", "unknown"]
+
+
+class ChainEndpoint(TypedDict):
+    """One RPC node of a chain against the chain's reference head, now."""
+
+    provider: str
+    endpoint: str
+    head: Annotated[int | None, Field(description="last block number (or Solana slot) reported")]
+    head_timestamp: Annotated[Timestamp | None, Field(description="that block's own time")]
+    lag_blocks: Annotated[int | None, Field(description="reference minus this head; negative: ahead; null on another chain")]
+    lag_seconds: float | None
+    still_seconds: Annotated[float, Field(description="how long the head has not moved")]
+    syncing: bool
+    chain_id_mismatch: bool
+    status: HeadStatusName
+    latency_seconds: Annotated[float | None, Field(description="the last probe's latency")]
+    error_rate: Annotated[float, Field(description="failed share of the probes that sent a request, since start or reload (0 to 1)")]
+    throttled_rate: Annotated[float, Field(description="rate_limited share of those probes (0 to 1)")]
+    penalty: Annotated[float | None, Field(description="selection penalty, lower is better (docs/chains.md); null when not eligible")]
+
+
+class Chain(TypedDict):
+    """A chain, its reference head and every endpoint on it; `best` is the eligible endpoint
+    with the lowest penalty (eRPC's BALANCED weights, docs/chains.md)."""
+
+    chain: str
+    protocol: Literal["evm", "solana", "esplora"]
+    id: str
+    block_time_seconds: float
+    reference_head: int | None
+    reference_timestamp: Timestamp | None
+    reporters: Annotated[int, Field(description="endpoints on the right chain, not syncing, with a recent head")]
+    agreeing: Annotated[int, Field(description="of those, how many are within the chain's default lag bound of the reference")]
+    best: Annotated[str | None, Field(description="provider/endpoint")]
+    endpoints: list[ChainEndpoint]
 
 
 # ---------------------------------------------------------------- WebSocket messages

@@ -22,9 +22,11 @@ from ... import limits, safejson
 from ...config import Provider as ProviderSpec
 from ...feeds.state import FeedStore
 from ...model import Category, Outcome, ProviderStatus
+from ...selection import why
 from ...state import State
 from ..control import ExporterControl, NotRunning
 from . import views
+from .chains import chain_rows
 from .errors import ApiError, client_gone
 from .events import TYPES, Hub
 from .feeds import MARKET_TYPES, feeds_view
@@ -37,6 +39,7 @@ from .history import (
 )
 from .models import (
     CategorySummary,
+    Chain,
     Compliance,
     Error,
     Failures,
@@ -89,7 +92,9 @@ class Api:
     feeds: FeedStore = field(default_factory=FeedStore)  # the WebSocket feeds (web/api/feeds.py)
 
     def provider_names(self) -> list[str]:
-        return [p.name for p in self.control.config.providers]
+        """Every configured provider: a disabled one is known (its filters answer empty)."""
+        config = self.control.config
+        return [p.name for p in config.providers] + [d.name for d in config.disabled]
 
     def require_actions(self, route: str) -> None:
         """Routes that make requests to providers spend their quota: not for anyone who
@@ -176,10 +181,15 @@ def reject_unknown(body: dict[str, Any], known: frozenset[str]) -> None:
 
 
 def _provider(api: Api, name: str, field_name: str = "provider") -> ProviderSpec:
+    """A provider that is probed: 404 for an unknown name, 409 for a disabled one."""
+    config = api.control.config
     try:
-        return api.control.config.provider(name)
+        return config.provider(name)
     except KeyError:
-        raise ApiError(404, f"{field_name}: unknown provider {name[:60]!r}", field_name) from None
+        pass
+    if (off := config.disabled_provider(name)) is not None:
+        raise ApiError(409, f"{field_name}: {name!r} is disabled and not probed ({why(off)})", field_name)
+    raise ApiError(404, f"{field_name}: unknown provider {name[:60]!r}", field_name)
 
 
 # ---------------------------------------------------------------- query parameters, declared once
@@ -217,7 +227,7 @@ async def providers(request: web.Request) -> list[Provider]:
     q = request.query
     category, wanted, search = CATEGORY.parse(q), STATUS.parse(q), SEARCH.parse(q)
     now = api.clock()
-    rows = views.filter_providers(api.store.providers.values(), category, wanted, search)
+    rows = views.filter_providers(api.store.every_provider(), category, wanted, search)
     return [views.provider_row(ps, now) for ps in rows]
 
 
@@ -265,6 +275,17 @@ async def freshness(request: web.Request) -> list[Freshness]:
     provider = PROVIDER.parse(request.query, api.provider_names())
     rows = views.freshness_rows(api.store, api.clock())
     return [r for r in rows if provider is None or r["provider"] == provider]
+
+
+# ---- chain heads (issue 11)
+CHAIN = NameParam("chain", "only this chain (a configured chain name; 404 otherwise)")
+
+
+async def chains(request: web.Request) -> list[Chain]:
+    api = _api(request)
+    owner = api.control.chains
+    chain = CHAIN.parse(request.query, owner.names())
+    return [r for r in chain_rows(owner, api.store, api.clock()) if chain is None or r["chain"] == chain]
 
 
 async def health_history(request: web.Request) -> HealthHistory:
@@ -475,7 +496,7 @@ ROUTES: tuple[Operation, ...] = (
         errors=(400, 404, 408, 409, 413, 415, 422),
         answers={403: _ACTIONS_OFF},
         description="One attempt per key, no retry; spends the client-side budget; what it learns about each key updates "
-        f"crypto_api_key_valid. 409 before the exporter has started. {_ACTIONS_NOTE}",
+        f"crypto_api_key_valid. 409 before the exporter has started, or for a disabled provider. {_ACTIONS_NOTE}",
     ),
     json_route("GET", "/api/schedule", schedule, list[Schedule], summary="Probe schedule and compliance per provider", tag="schedule"),
     json_route(
@@ -489,7 +510,7 @@ ROUTES: tuple[Operation, ...] = (
         body=TriggerRequest,
         errors=(400, 404, 408, 409, 413, 415),
         answers={403: _ACTIONS_OFF},
-        description=f"409 when the exporter runs without its scheduler. {_ACTIONS_NOTE}",
+        description=f"409 when the exporter runs without its scheduler, or for a disabled provider. {_ACTIONS_NOTE}",
     ),
     json_route(
         "GET",
@@ -539,6 +560,17 @@ ROUTES: tuple[Operation, ...] = (
         head=True,
     ),
     # ---- end of feeds
+    json_route(
+        "GET",
+        "/api/chains",
+        chains,
+        list[Chain],
+        summary="Chain heads: reference head, each endpoint's lag and status, the best endpoint",
+        tag="status",
+        params=(CHAIN,),
+        errors=(400, 404),
+        description="Reference head: the second-highest head among endpoints on the right chain (docs/chains.md).",
+    ),
     _websocket("/ws/live", "Live events: status_update, new_log_entry, rate_limit_alert, provider_status_change, ping"),
     _websocket("/ws", "All live events; accepts subscription messages"),
     _websocket("/ws/master", "Alias of /ws"),

@@ -98,7 +98,9 @@ def system_health(online: int, probed: int) -> SystemHealth:
 
 
 def status_counts(state: State) -> StatusCounts:
-    """`status_update.data` and the core of /api/status: {total_apis, online, degraded, offline, unknown}."""
+    """`status_update.data` and the core of /api/status: {total_apis, online, degraded,
+    offline, unknown, disabled}. Disabled providers are not probed, so they are neither
+    down nor part of `total_apis`: counted apart."""
     counts = Counter(ps.status() for ps in state.providers.values())
     return {
         "total_apis": len(state.providers),
@@ -106,6 +108,7 @@ def status_counts(state: State) -> StatusCounts:
         "degraded": counts[ProviderStatus.DEGRADED],
         "offline": counts[ProviderStatus.OFFLINE],
         "unknown": counts[ProviderStatus.UNKNOWN],
+        "disabled": len(state.disabled),
     }
 
 
@@ -211,6 +214,7 @@ def provider_row(ps: ProviderState, now: float) -> Provider:
         },
         "last_fetch": iso(last_probe_at(ps)),
         "has_key": bool(ps.spec.auth.keys),  # a key is set, not merely asked for
+        "disabled_reason": ps.disabled,
         "circuit_state": ps.circuit,
         "description": ps.spec.description,
         "docs_url": ps.spec.docs_url,
@@ -311,9 +315,10 @@ def rate_limit_rows(state: State, provider: str | None, now: float) -> list[Rate
 
 
 def key_rows(config: Config, state: State) -> list[KeyConfig]:
-    """Per provider with keys: env var names, set or not, valid flag, masked form. Never a value."""
+    """Per provider with keys (disabled ones too: that is where a missing key shows): env
+    var names, set or not, valid flag, masked form. Never a value."""
     rows: list[KeyConfig] = []
-    for p in config.providers:
+    for p in (*config.providers, *(d.provider for d in config.disabled)):
         if not p.auth.env:
             continue
         values = {k.env: k.value for k in p.auth.keys}
