@@ -142,6 +142,13 @@ def _parser() -> argparse.ArgumentParser:
         f"else 127.0.0.1 on env PORT; default 127.0.0.1:{DEFAULT_PORT})",
     )
     run.add_argument(
+        "--feeds",
+        dest="feeds_file",
+        default=None,
+        metavar="FILE",
+        help="hold the WebSocket market-data feeds of FILE open ('shipped' for the shipped feeds.yaml; env FEEDS_FILE; default: no feeds)",
+    )
+    run.add_argument(
         "--web.enable-lifecycle", dest="enable_lifecycle", action="store_true", help="allow reloads over HTTP (POST /-/reload); SIGHUP always works"
     )
     run.add_argument(
@@ -246,10 +253,12 @@ def _url(host: str | None, port: int) -> str:
 
 async def _run(args: argparse.Namespace, host: str | None, port: int, redactor: Redactor) -> None:
     from .app import Exporter, build_app, file_loader, wait_for_stop
+    from .feeds.config import feeds_path, load_feeds
     from .web.api import ApiOptions
     from .web.server import WebOptions, serve
 
-    exporter = Exporter(file_loader(args.config_file, choice=args.choice), redactor=redactor)
+    feeds = feeds_path(args.feeds_file)
+    exporter = Exporter(file_loader(args.config_file, choice=args.choice), redactor=redactor, feeds_loader=(lambda: load_feeds(feeds)) if feeds else None)
     options = WebOptions(enable_lifecycle=args.enable_lifecycle, api=ApiOptions(enable_actions=args.enable_actions))
     runner, bound = await serve(build_app(exporter, options), host or "", port)
     log.info("listening", url=f"{_url(host, bound)}/metrics", lifecycle_api=args.enable_lifecycle, actions_api=args.enable_actions)

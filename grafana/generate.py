@@ -931,6 +931,85 @@ def api_traffic() -> Dashboard:
 
 # ---- END api-traffic
 
+
+# ---------------------------------------------------------------- feeds (docs/feeds.md)
+def feeds() -> Dashboard:
+    """The WebSocket market-data feeds: delivering, silent, gapped, late, frozen."""
+    feed = "{{provider}}/{{feed}}"
+    return (
+        base("crypto-api-feeds", "Crypto API / Feeds", "WebSocket market-data feeds: judged on silence, sequence gaps, event-time lag and reconnects.")
+        .with_panel(
+            stat_panel(
+                "Connected",
+                q("crypto_api_feed_connected", feed, instant=True),
+                w=24,
+                mappings=[
+                    ValueMap(options={"0": ValueMappingResult(text="down", color="red", index=0), "1": ValueMappingResult(text="up", color="green", index=1)})
+                ],
+                color_mode=BigValueColorMode.BACKGROUND,
+                description="1 while connected and subscribed; a silent connection is dropped and redialled, so a dip is normal, a flat 0 is not.",
+            )
+        )
+        .with_panel(ts("Messages per second", q("provider_feed:crypto_api_feed_messages:rate5m", feed), unit="ops", w=12))
+        .with_panel(
+            ts(
+                "Time since last data message",
+                q("time() - crypto_api_feed_last_message_timestamp_seconds", feed),
+                unit="s",
+                w=12,
+                description="FeedSilent after 10 minutes without data; the exporter redials after max_silence.",
+            )
+        )
+        .with_panel(
+            ts(
+                "Reconnects by reason",
+                q("sum by (provider, feed, reason) (increase(crypto_api_feed_reconnects_total[$__rate_interval]))", "{{provider}}/{{feed}} {{reason}}"),
+                stacked=True,
+                w=12,
+                description="silence, closed, error, ping_timeout, gap; FeedReconnecting above 6 in 15 minutes.",
+            )
+        )
+        .with_panel(
+            ts(
+                "Sequence gaps",
+                q("sum by (provider, feed) (increase(crypto_api_feed_sequence_gaps_total[$__rate_interval]))", feed),
+                w=12,
+                description="Skipped or out-of-order sequence numbers (Binance U/u, Coinbase sequence_num, Kraken trade_id, OKX prevSeqId, Bybit u).",
+            )
+        )
+        .with_panel(
+            ts(
+                "Event-time lag p50 / p90",
+                q("histogram_quantile(0.5, sum by (provider, feed, le) (rate(crypto_api_feed_message_lag_seconds_bucket[$__rate_interval])))", f"{feed} p50"),
+                q("provider_feed:crypto_api_feed_message_lag_seconds:p90_rate5m", f"{feed} p90", ref="B"),
+                unit="s",
+                w=12,
+                description="Arrival minus the venue's own event time; FeedLagging at a p90 of 5 s.",
+            )
+        )
+        .with_panel(
+            ts(
+                "Malformed frames",
+                q("sum by (provider, feed) (increase(crypto_api_feed_malformed_messages_total[$__rate_interval]))", feed),
+                w=12,
+                description="Frames the venue rule could not read; counted, the connection stays.",
+            )
+        )
+        .with_panel(ts("Prices", q("crypto_api_feed_price", "{{provider}} {{symbol}}"), unit="currencyUSD", w=12))
+        .with_panel(
+            ts(
+                "Time since the price last changed",
+                q("time() - crypto_api_feed_price_last_change_timestamp_seconds", "{{provider}} {{symbol}}"),
+                unit="s",
+                w=12,
+                description="FeedPriceFrozen past 15 minutes while messages keep coming.",
+            )
+        )
+    )
+
+
+# ---------------------------------------------------------------- end of feeds
+
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "overview": overview,
     "provider-detail": provider_detail,
@@ -939,6 +1018,7 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "failures": failures,
     "exporter": exporter,
     "chains": chains,  # issue 11
+    "feeds": feeds,
     "api-traffic": api_traffic,  # issue 15
 }
 

@@ -61,7 +61,7 @@ def test_demo_exposition_passes_promtool_and_covers_the_contract(tmp_path: Path)
     # Every name of the contract is served (histograms and counters under their family name).
     exposed = {n.removesuffix("_total") for n in families(text)}
     expected = {n.removesuffix("_total") for n in contract_names()}
-    assert len(expected) == 22 + 8  # the contract and its chain-head additions (issue 11)
+    assert len(expected) == 22 + 8 + 9  # the contract, its chain-head additions (issue 11), the feeds' families (the demo runs feeds)
     assert expected <= exposed, expected - exposed
     assert "Crypto API Exporter demo" in output and f"{base}/metrics" in output
     values = samples(text)

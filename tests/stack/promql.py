@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import yaml
 
+from exporter import families
 from exporter.families import CHAIN_HEADS
 
-from .conftest import GRAFANA_DIR, load_chain_rules, load_rules
+from .conftest import FEEDS_RULES_FILE, GRAFANA_DIR, load_chain_rules, load_rules
 
 # DESIGN.md, "Metrics contract": the public API of the exporter.
 CONTRACT_METRICS = {
@@ -53,11 +54,18 @@ OTHER_METRICS = {
 }
 
 
+# Feeds (docs/feeds.md): DESIGN.md's contract additions and the feed extensions, and
+# the recording rules of prometheus/rules/feeds.rules.yml.
+FEED_METRICS = {f.name for f in (*families.FEEDS, *families.FEEDS_EXTRA)}
+FEED_HISTOGRAMS = {families.FEED_LAG.name}
+
+
 def allowed_metric_names() -> set[str]:
-    names = set(CONTRACT_METRICS) | OTHER_METRICS
-    for histogram in HISTOGRAMS:
+    names = set(CONTRACT_METRICS) | OTHER_METRICS | FEED_METRICS
+    for histogram in HISTOGRAMS | FEED_HISTOGRAMS:
         names |= {f"{histogram}_bucket", f"{histogram}_sum", f"{histogram}_count"}
     names |= {rule["record"] for rule in load_rules() if "record" in rule}
+    names |= {rule["record"] for rule in load_rules(FEEDS_RULES_FILE) if "record" in rule}
     # Chain heads (issue 11): DESIGN.md's "Contract additions", and their recording rules.
     names |= {f.name for f in CHAIN_HEADS} | {rule["record"] for rule in load_chain_rules() if "record" in rule}
     names |= traffic_metric_names()  # issue 15
@@ -127,7 +135,8 @@ def dashboard_queries(variables: dict[str, str] | None = None) -> list[PanelQuer
 
 
 def recording_rule_queries() -> list[PanelQuery]:
-    return [PanelQuery("recording rules", r["record"], r["expr"]) for r in (*load_rules(), *load_chain_rules()) if "record" in r]
+    rules = (*load_rules(), *load_chain_rules(), *load_rules(FEEDS_RULES_FILE))
+    return [PanelQuery("recording rules", r["record"], r["expr"]) for r in rules if "record" in r]
 
 
 _IDENT = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[|\)|\s|$|==|>|<|\*|/|-|\+)")
