@@ -15,9 +15,9 @@ import os
 import platform
 import re
 import shutil
-import ssl
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
