@@ -34,6 +34,8 @@ from .redact import Redactor, mask
 from .runtime import Runtimes
 from .scheduler import Scheduler
 from .selection import Choice, select, why
+from .shard import UNSHARDED, Shard
+from .sharding import ShardInfo, restrict
 from .state import State
 from .web.api import API_KEY
 from .web.control import Listener, NotRunning
@@ -46,11 +48,11 @@ ConfigLoader = Callable[[], Config]
 FeedsLoader = Callable[[], FeedsConfig]
 
 
-def file_loader(path: str | None, env: Mapping[str, str] | None = None, choice: Choice | None = None) -> ConfigLoader:
+def file_loader(path: str | None, env: Mapping[str, str] | None = None, choice: Choice | None = None, shard: Shard = UNSHARDED) -> ConfigLoader:
     """The file (and what it extends) with its keys read now, then the selection: each
     reload reads both again, so a key that appeared (a NAME_FILE written, say) or an
     `enabled:` changed takes effect on reload."""
-    return lambda: select(load_config(path, env if env is not None else os.environ), choice or Choice())
+    return lambda: restrict(shard, select(load_config(path, env if env is not None else os.environ), choice or Choice()))
 
 
 class Exporter:
@@ -71,6 +73,7 @@ class Exporter:
         self.runtimes = Runtimes()
         self.state = State()
         self.registry = build_registry(process_metrics=process_metrics)
+        self.registry.register(ShardInfo(lambda: self._config.shard))
         self.chains = Chains()  # the one owner of chain heads: chain_head probes, /metrics and /api/chains share it
         self.exposition = Exposition(self.state, self.registry, chains=self.chains)
         self.scheduler = Scheduler(self.run_probe, self.record_schedule)

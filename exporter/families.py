@@ -122,7 +122,10 @@ EXPORTER_WS_CLIENTS = _f("exporter_websocket_clients", G, "WebSocket clients con
 EXPORTER_WS_MESSAGES = _f("exporter_websocket_messages_total", C, "Event messages queued for WebSocket clients, by type.", "type")
 EXPORTER_WS_DROPPED = _f("exporter_websocket_dropped_messages_total", C, "Event messages dropped because a client's queue was full (slow client).", "type")
 
-SERVER: tuple[Family, ...] = (EXPORTER_REQUESTS, EXPORTER_REQUEST_DURATION, EXPORTER_WS_CLIENTS, EXPORTER_WS_MESSAGES, EXPORTER_WS_DROPPED)
+# Shards (exporter/sharding.py): which one this process is; 0 of 1 when not sharded.
+EXPORTER_SHARD_INFO = _f("exporter_shard_info", G, "1; which shard of the providers this exporter owns (0 of 1 when not sharded).", "shard", "total_shards")
+
+SERVER: tuple[Family, ...] = (EXPORTER_REQUESTS, EXPORTER_REQUEST_DURATION, EXPORTER_WS_CLIENTS, EXPORTER_WS_MESSAGES, EXPORTER_WS_DROPPED, EXPORTER_SHARD_INFO)
 
 # ---------------------------------------------------------------- feeds (DESIGN.md, "Contract additions")
 # Long-lived WebSocket market-data feeds (exporter/feeds/, docs/feeds.md). Labels: the

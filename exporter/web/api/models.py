@@ -636,3 +636,14 @@ WsClientMessage = SubscribeMessage | ClientPingMessage
 
 # Any JSON object (the document itself).
 JsonObject = dict[str, Any]
+
+
+# --- shards (exporter/sharding.py) ---
+class ShardView(TypedDict):
+    """Which providers this exporter owns when the registry is split across shards."""
+
+    shard: Annotated[int, Field(description="this exporter's shard, 0 .. total_shards-1")]
+    total_shards: Annotated[int, Field(description="1 when not sharded")]
+    providers: Annotated[list[str], Field(description="the providers this shard owns and probes")]
+    disabled: Annotated[list[str], Field(description="the providers this shard owns but does not probe (no key set, or turned off)")]
+    not_here: Annotated[int, Field(description="selected providers other shards own, plus those the selection leaves out")]

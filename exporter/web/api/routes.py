@@ -56,6 +56,7 @@ from .models import (
     RateLimit,
     ReloadFailed,
     Schedule,
+    ShardView,
     Status,
     TriggerRequest,
     TriggerResult,
@@ -215,6 +216,17 @@ TRIGGER_ENDPOINT = NameParam("endpoint", "one endpoint of that provider")
 async def status(request: web.Request) -> Status:
     api = _api(request)
     return views.status_summary(api.store, api.clock())
+
+
+async def shard(request: web.Request) -> ShardView:
+    config = _api(request).control.config
+    return {
+        "shard": config.shard.index,
+        "total_shards": config.shard.total,
+        "providers": [p.name for p in config.providers],
+        "disabled": [d.name for d in config.disabled],
+        "not_here": len(config.not_selected),
+    }
 
 
 async def categories(request: web.Request) -> list[CategorySummary]:
@@ -442,6 +454,7 @@ def _html(description: str) -> Answer:
 
 ROUTES: tuple[Operation, ...] = (
     json_route("GET", "/api/status", status, Status, summary="Counts of providers by status", tag="status"),
+    json_route("GET", "/api/shard", shard, ShardView, summary="Which providers this shard owns", tag="config"),
     json_route("GET", "/api/categories", categories, list[CategorySummary], summary="Per category: sources, online ratio, latency", tag="status"),
     json_route(
         "GET",
