@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint check-config schema run bench bench-render alert-quality clean
+.PHONY: demo test lint check-config schema kubernetes run bench bench-render alert-quality clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ check-config: $(STAMP)
 ## schema: regenerate providers.schema.json (editors validate providers.yaml with it) from exporter/config_file.py
 schema: $(STAMP)
 	$(BIN)/python -m exporter.config_file > providers.schema.json
+
+## kubernetes: regenerate deploy/kubernetes/base's PrometheusRule (from prometheus/rules/) and key-file env (from providers.yaml)
+kubernetes: $(STAMP)
+	$(BIN)/python -m tools.kubernetes
 
 run: $(STAMP)
 	$(BIN)/crypto-api-exporter run

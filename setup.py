@@ -8,7 +8,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-SHIPPED = ("providers.yaml", "providers.schema.json")
+SHIPPED = ("providers.yaml", "providers.schema.json", "feeds.yaml")
 
 
 class BuildPyWithRegistry(build_py):

@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 DELAY = 0.050  # seconds the target waits before answering
 PROBER_CORE, SIDE_CORE = "0", "1"
 NGINX_ECHO = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+TLS_CA: list[str | None] = [None]  # the TLS target's self-signed certificate, while it runs
 BLACKBOX = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -48,7 +50,8 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            context = ssl.create_default_context(cafile=TLS_CA[0]) if url.startswith("https:") else None
+            with urllib.request.urlopen(url, timeout=2, context=context):
                 return
         except OSError:
             time.sleep(0.1)
@@ -84,12 +87,32 @@ def busy_percent(before: dict[str, tuple[int, int]], after: dict[str, tuple[int,
 # ---------------------------------------------------------------------- targets
 
 
+def self_signed(tmp: str) -> tuple[str, str]:
+    """An ECDSA P-256 certificate for 127.0.0.1 (what most providers' CDNs serve): (cert, key)."""
+    cert, key = f"{tmp}/cert.pem", f"{tmp}/key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 @contextmanager
-def target() -> Iterator[tuple[str, str]]:
-    """An HTTP target that answers `{"ok": true}` after exactly 50 ms: (url, description)."""
+def target(tls: bool = False) -> Iterator[tuple[str, str]]:
+    """An HTTP target that answers `{"ok": true}` after exactly 50 ms: (url, description).
+    With `tls`, HTTPS with a self-signed certificate (nginx only), whose file is then in
+    TLS_CA for the probers to trust."""
     port = free_port()
+    if tls and not (shutil.which("nginx") and os.path.exists(NGINX_ECHO) and shutil.which("openssl")):
+        raise SystemExit("the tls scenario needs nginx with the echo module and openssl (apt-get install nginx-light libnginx-mod-http-echo openssl)")
     if shutil.which("nginx") and os.path.exists(NGINX_ECHO):
         with tempfile.TemporaryDirectory() as tmp:
+            listen, scheme = f"127.0.0.1:{port} backlog=8192", "http"
+            if tls:
+                cert, key = self_signed(tmp)
+                TLS_CA[0] = cert
+                listen, scheme = f"127.0.0.1:{port} ssl backlog=8192; ssl_certificate {cert}; ssl_certificate_key {key}", "https"
             conf = Path(tmp) / "nginx.conf"
             conf.write_text(f"""
 load_module {NGINX_ECHO};
@@ -104,17 +127,18 @@ http {{
   keepalive_timeout 300s;
   client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
   server {{
-    listen 127.0.0.1:{port} backlog=8192;
+    listen {listen};
     location /delay/ {{ default_type application/json; echo_sleep {DELAY}; echo '{{"ok": true}}'; }}
   }}
 }}
 """)
             proc = subprocess.Popen(["taskset", "-c", SIDE_CORE, "nginx", "-c", str(conf), "-p", tmp], stderr=subprocess.DEVNULL)
             try:
-                wait_http(f"http://127.0.0.1:{port}/delay/0")
+                wait_http(f"{scheme}://127.0.0.1:{port}/delay/0")
                 version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-                yield f"http://127.0.0.1:{port}", f"{version} + echo module (echo_sleep {DELAY})"
+                yield f"{scheme}://127.0.0.1:{port}", f"{version} + echo module (echo_sleep {DELAY})" + (", TLS 1.3, ECDSA P-256 self-signed" if tls else "")
             finally:
+                TLS_CA[0] = None
                 proc.terminate()
                 proc.wait(10)
         return
@@ -211,7 +235,9 @@ def run_exporter(
     ]
     if fresh:
         cmd.append("--fresh")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # aiohttp's default SSL context trusts SSL_CERT_FILE (OpenSSL's default verify paths).
+    env = {**os.environ, "SSL_CERT_FILE": TLS_CA[0]} if TLS_CA[0] else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stderr is not None
     while "READY" not in (line := proc.stderr.readline()):
         if not line:
@@ -262,7 +288,8 @@ def run_blackbox(url: str, rate: float, duration: float, warmup: float) -> Run:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "blackbox.yml"
-        conf.write_text("""
+        conf.write_text(
+            """
 modules:
   http_ok:
     prober: http
@@ -272,7 +299,9 @@ modules:
       fail_if_body_not_matches_regexp: ['"ok"']
       preferred_ip_protocol: ip4
       ip_protocol_fallback: false
-""")
+"""
+            + (f"      tls_config: {{ca_file: {TLS_CA[0]}}}\n" if TLS_CA[0] else "")
+        )
         env = {**os.environ, "GOMAXPROCS": "1"}
         proc = subprocess.Popen(
             ["taskset", "-c", PROBER_CORE, BLACKBOX, f"--config.file={conf}", f"--web.listen-address=127.0.0.1:{port}"],
@@ -381,7 +410,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run (default 10)")
     parser.add_argument(
-        "--only", default="floor,cpu,fresh,latency,schedule,render,max", help="comma-separated scenarios: floor,cpu,fresh,latency,schedule,render,max"
+        "--only", default="floor,cpu,fresh,latency,schedule,render,max,tls", help="comma-separated scenarios: floor,cpu,fresh,latency,schedule,render,max,tls"
     )
     parser.add_argument("--json", metavar="FILE", help="also write every raw figure to FILE")
     args = parser.parse_args()
@@ -483,6 +512,27 @@ def main() -> None:
                     break
                 best = rate
             rows.append(("highest sustained rate with error p99 < 5 ms", f"{best:.0f}/s", "", ""))
+    if "tls" in only:
+        # Real providers speak HTTPS: the same 50 ms target behind TLS, keep-alive (one
+        # handshake per connection) and a fresh connection (one handshake per probe).
+        with target(tls=True) as (url, target_desc):
+            conditions["tls_target"] = target_desc
+            rate = int(os.environ.get("BENCH_TLS_RATE", "100"))  # 500/s of fresh handshakes saturates one core
+            for fresh in (False, True):
+                how = "fresh TLS connection each" if fresh else "TLS keep-alive"
+                ex = median_run(lambda: run_exporter(url, rate * 2, rate, d, 4, fresh=fresh), rep)
+                raw[f"tls_{'fresh' if fresh else 'keepalive'}_exporter"] = [_summary(r) for r in ex]
+                ex_cpu = med(ex, lambda r: r.cpu_per_1000)
+                bb_cpu, bb_err = float("nan"), ""
+                if BLACKBOX and fresh:  # blackbox_exporter opens a new connection for every probe, always
+                    bb = median_run(lambda: run_blackbox(url, rate, d, 2), rep)
+                    raw["tls_blackbox"] = [_summary(r) for r in bb]
+                    bb_cpu = med(bb, lambda r: r.cpu_per_1000)
+                    bb_err = f"{fmt(med(bb, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(bb, lambda r: pct(r.errors_ms, 99)))}"
+                rows.append((f"CPU s per 1000 probes @ {rate}/s, {how}", fmt(ex_cpu, 3), fmt(bb_cpu, 3), fmt(ex_cpu / bb_cpu) + "x"))
+                ex_err = f"{fmt(med(ex, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(ex, lambda r: pct(r.errors_ms, 99)))}"
+                rows.append((f"error p50/p99 ms @ {rate}/s, {how}", ex_err, bb_err, ""))
+                rows.append((f"failures @ {rate}/s, {how}", str(med(ex, lambda r: r.failures)), "", ""))
     _print(rows, conditions)
     if args.json:
         Path(args.json).write_text(json.dumps({"conditions": conditions, "runs": raw}, indent=1))

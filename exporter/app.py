@@ -15,6 +15,7 @@ import signal
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 
 import aiohttp
 import structlog
@@ -22,6 +23,10 @@ from aiohttp import web
 
 from .chains import Chains, chain_members
 from .config import Config, ConfigError, load_config
+from .feeds.config import FeedsConfig
+from .feeds.metrics import FeedCollector
+from .feeds.runner import FeedManager
+from .feeds.state import FeedState, FeedStore
 from .metrics import Exposition, build_registry
 from .model import JobInfo, KeyTest, Outcome, ProbeResult, ScheduleRun
 from .probes import KINDS, ProbeContext, ProbeSpec
@@ -29,6 +34,8 @@ from .redact import Redactor, mask
 from .runtime import Runtimes
 from .scheduler import Scheduler
 from .selection import Choice, select, why
+from .shard import UNSHARDED, Shard
+from .sharding import ShardInfo, restrict
 from .state import State
 from .web.api import API_KEY
 from .web.control import Listener, NotRunning
@@ -38,25 +45,35 @@ log = structlog.get_logger()
 
 GC_YOUNG_THRESHOLD = 50_000
 ConfigLoader = Callable[[], Config]
+FeedsLoader = Callable[[], FeedsConfig]
 
 
-def file_loader(path: str | None, env: Mapping[str, str] | None = None, choice: Choice | None = None) -> ConfigLoader:
+def file_loader(path: str | None, env: Mapping[str, str] | None = None, choice: Choice | None = None, shard: Shard = UNSHARDED) -> ConfigLoader:
     """The file (and what it extends) with its keys read now, then the selection: each
     reload reads both again, so a key that appeared (a NAME_FILE written, say) or an
     `enabled:` changed takes effect on reload."""
-    return lambda: select(load_config(path, env if env is not None else os.environ), choice or Choice())
+    return lambda: restrict(shard, select(load_config(path, env if env is not None else os.environ), choice or Choice()))
 
 
 class Exporter:
     """Builds and owns every piece; implements `ExporterControl` for the web layer."""
 
-    def __init__(self, loader: ConfigLoader, *, redactor: Redactor | None = None, process_metrics: bool = True, backoff_base: float = 0.5) -> None:
+    def __init__(
+        self,
+        loader: ConfigLoader,
+        *,
+        redactor: Redactor | None = None,
+        process_metrics: bool = True,
+        backoff_base: float = 0.5,
+        feeds_loader: FeedsLoader | None = None,
+    ) -> None:
         self.loader = loader
         self.backoff_base = backoff_base
         self.redactor = redactor or Redactor()
         self.runtimes = Runtimes()
         self.state = State()
         self.registry = build_registry(process_metrics=process_metrics)
+        self.registry.register(ShardInfo(lambda: self._config.shard))
         self.chains = Chains()  # the one owner of chain heads: chain_head probes, /metrics and /api/chains share it
         self.exposition = Exposition(self.state, self.registry, chains=self.chains)
         self.scheduler = Scheduler(self.run_probe, self.record_schedule)
@@ -64,6 +81,15 @@ class Exporter:
         self._schedule_listeners: list[Callable[[ScheduleRun], None]] = []
         self._config = Config(())
         self._apply(loader())  # a bad file at start-up raises ConfigError
+        # Feeds (exporter/feeds/, docs/feeds.md): their own file, store, runners and
+        # collector; a feed's connect and disconnect reach the provider status here.
+        self.feeds_loader = feeds_loader
+        self.feed_store = FeedStore()
+        self.feed_store.listeners.append(self._on_feed_change)
+        self.feeds = FeedManager(self.feed_store)
+        self.registry.register(FeedCollector(self.feed_store))
+        if feeds_loader is not None:
+            self.feeds.apply(feeds_loader())  # a bad feeds file at start-up raises ConfigError too
         self.state.record_reload(True, time.time())
         self._ctx: ProbeContext | None = None
 
@@ -86,6 +112,7 @@ class Exporter:
         """Reload the file; on errors keep the running config. Returns the errors."""
         try:
             config = self.loader()
+            feeds = self.feeds_loader() if self.feeds_loader is not None else None
         except ConfigError as e:
             errors = e.errors
         except Exception as e:  # a loader bug must not answer 500 nor leave the old config half-replaced
@@ -93,6 +120,8 @@ class Exporter:
             errors = [f"{self._config.source}: the file could not be loaded ({type(e).__name__}); the running config is kept"]
         else:
             errors = []
+            if feeds is not None:
+                self.feeds.apply(feeds)
         if errors:
             self.state.record_reload(False, time.time())
             for line in errors:
@@ -126,6 +155,7 @@ class Exporter:
         if schedule:
             self.scheduler.apply(self._config)
             self.scheduler.start()
+        await self.feeds.start()
         # Everything allocated so far (config, state, jobs) lives as long as the process:
         # keep it out of full collections, whose pauses would stall probes in flight.
         gc.collect()
@@ -145,6 +175,7 @@ class Exporter:
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
+        await self.feeds.stop()
         if self._ctx is not None:
             await self._ctx.session.close()
             if self._ctx.fresh_session is not None:
@@ -216,6 +247,11 @@ class Exporter:
             except Exception:
                 log.exception("listener_failed", listener=getattr(listener, "__name__", repr(listener)))
 
+    def _on_feed_change(self, feed: FeedState) -> None:
+        """A provider with a feed down is degraded, never offline: its probes say whether
+        it answers; a feed can fail for reasons of its own (docs/feeds.md)."""
+        self.state.set_feed_trouble(self.feed_store.troubled_providers())
+
     def record_schedule(self, run: ScheduleRun) -> None:
         self.state.record_schedule(run)
         for listener in self._schedule_listeners:
@@ -267,6 +303,8 @@ class Exporter:
 
 def build_app(exporter: Exporter, options: WebOptions | None = None, *, handle_sighup: bool = True, schedule: bool = True) -> web.Application:
     """The web app with the exporter's start and stop around it."""
+    options = options or WebOptions()
+    options = replace(options, api=replace(options.api, feeds=exporter.feed_store))  # /api/feeds, /ws/market_data
     app = build_web_app(exporter, exporter.state, exporter.exposition, exporter.registry, options)
     # The API's tokens are secrets like the providers' keys: no log line may carry one
     # (a client's header in an error, a query string). Their own group: a reload of the

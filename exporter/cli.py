@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 
 import structlog
 
+from . import sharding
 from .config import ConfigError, load_config
 from .logs import configure_logging
 from .model import Category
 from .redact import Redactor
 from .selection import Choice, select, why
+from .shard import UNSHARDED, Shard
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -133,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     common(run)
     selection(run)
+    sharding.add_flags(run)
     run.add_argument(
         "--web.listen-address",
         dest="listen",
@@ -140,6 +143,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help=f"address to listen on; ':{DEFAULT_PORT}' for every interface (env WEB_LISTEN_ADDRESS, "
         f"else 127.0.0.1 on env PORT; default 127.0.0.1:{DEFAULT_PORT})",
+    )
+    run.add_argument(
+        "--feeds",
+        dest="feeds_file",
+        default=None,
+        metavar="FILE",
+        help="hold the WebSocket market-data feeds of FILE open ('shipped' for the shipped feeds.yaml; env FEEDS_FILE; default: no feeds)",
     )
     run.add_argument(
         "--web.enable-lifecycle", dest="enable_lifecycle", action="store_true", help="allow reloads over HTTP (POST /-/reload); SIGHUP always works"
@@ -198,6 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", nargs="?", default=os.environ.get("PROVIDERS_FILE"), help="file to check (default: the shipped registry)")
     selection(check)
+    sharding.add_flags(check)
     return parser
 
 
@@ -215,10 +226,10 @@ def choice_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Choi
     return Choice(providers, _names(args.categories), _names(args.enable), _names(args.disable))
 
 
-def check_config(path: str | None, choice: Choice | None = None) -> int:
+def check_config(path: str | None, choice: Choice | None = None, shard: Shard = UNSHARDED) -> int:
     """Validate the file and the selection; say which providers would run and which not."""
     try:
-        config = select(load_config(path), choice or Choice())
+        config = sharding.restrict(shard, select(load_config(path), choice or Choice()))
     except ConfigError as e:
         for line in e.errors:
             sys.stderr.write(f"error: {line}\n")
@@ -232,6 +243,8 @@ def check_config(path: str | None, choice: Choice | None = None) -> int:
     endpoints = sum(len(p.endpoints) for p in configured)
     extends = f" (over {', '.join(config.files[:-1])})" if len(config.files) > 1 else ""
     left_out = f", {len(config.not_selected)} not selected" if config.not_selected else ""
+    if config.shard.sharded:
+        left_out += f" (shard {config.shard.index} of {config.shard.total})"
     sys.stdout.write(
         f"{config.source}{extends}: OK, {len(configured)} providers, {endpoints} endpoints; "
         f"{len(config.providers)} probed, {len(config.disabled)} disabled{left_out}\n"
@@ -246,10 +259,16 @@ def _url(host: str | None, port: int) -> str:
 
 async def _run(args: argparse.Namespace, host: str | None, port: int, redactor: Redactor) -> None:
     from .app import Exporter, build_app, file_loader, wait_for_stop
+    from .feeds.config import feeds_path, load_feeds
     from .web.api import ApiOptions
     from .web.server import WebOptions, serve
 
-    exporter = Exporter(file_loader(args.config_file, choice=args.choice), redactor=redactor)
+    feeds = feeds_path(args.feeds_file)
+    exporter = Exporter(
+        file_loader(args.config_file, choice=args.choice, shard=args.shard),
+        redactor=redactor,
+        feeds_loader=(lambda: load_feeds(feeds)) if feeds else None,
+    )
     options = WebOptions(enable_lifecycle=args.enable_lifecycle, api=ApiOptions(enable_actions=args.enable_actions))
     runner, bound = await serve(build_app(exporter, options), host or "", port)
     log.info("listening", url=f"{_url(host, bound)}/metrics", lifecycle_api=args.enable_lifecycle, actions_api=args.enable_actions)
@@ -280,8 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command in ("run", "demo", "check-config"):
         args.choice = choice_of(parser, args)
+    args.shard = sharding.from_args(parser, args) if args.command in ("run", "check-config") else UNSHARDED
     if args.command == "check-config":
-        return check_config(args.file, args.choice)
+        return check_config(args.file, args.choice, args.shard)
     host, port = _listen_address(parser, args.listen)
     redactor = Redactor()
     try:

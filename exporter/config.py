@@ -68,6 +68,7 @@ from .config_file import (
     show,
 )
 from .model import Category, DisabledReason, Outcome, ProbeKind
+from .shard import UNSHARDED, Shard
 
 __all__ = [
     "DEFAULT_FILE",
@@ -338,6 +339,7 @@ class Config:
     disabled: tuple[Disabled, ...] = ()
     not_selected: tuple[str, ...] = ()
     files: tuple[str, ...] = ()  # every file read, the extended ones first
+    shard: Shard = UNSHARDED  # which share of the providers this process owns (exporter/sharding.py)
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Provider]:

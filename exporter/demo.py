@@ -13,11 +13,14 @@ import structlog
 
 from .app import Exporter, build_app, wait_for_stop
 from .config import Budget, Config, Provider, load_config, parse_duration
+from .feeds.config import SHIPPED as SHIPPED_FEEDS
+from .feeds.config import Backoff, FeedsConfig, load_feeds
 from .redact import Redactor
 from .selection import Choice, select
 from .simulator import Simulator, simulator_config
 from .simulator.chains import run_chain_chaos
 from .simulator.chaos import run_chaos
+from .simulator.feeds import run_feed_chaos, simulator_feeds
 from .web.api import ApiOptions
 from .web.server import WebOptions, serve
 
@@ -29,6 +32,13 @@ DEMO_BREAKER_RESET = 20.0  # seconds: short, so a newcomer sees half_open and re
 TIGHT_BUDGET_SHARE = 0.25
 TIGHT_BUDGET_WINDOW = 20.0
 DEMO_FROZEN_PROBES = 4  # max_unchanged shrinks to this many intervals (issue 11)
+# Feeds: the shipped feeds.yaml on the simulator's venues, judged on a demo's time scale.
+DEMO_FEED_SILENCE = 5.0
+DEMO_FEED_BACKOFF = Backoff(initial=0.5, max=5.0, stable_after=20.0)
+
+
+def demo_feeds(sim_url: str) -> FeedsConfig:
+    return simulator_feeds(load_feeds(SHIPPED_FEEDS), sim_url, max_silence=DEMO_FEED_SILENCE, backoff=DEMO_FEED_BACKOFF, frozen_after=20.0)
 
 
 def demo_env(config: Config, env: Mapping[str, str]) -> dict[str, str]:
@@ -124,6 +134,7 @@ Crypto API Exporter demo: {n_providers} providers, offline, against the built-in
   metrics      {base}/metrics
   JSON API     {base}/api/status   {base}/api/providers   (reference: {base}/docs)
   live events  {base.replace("http", "ws", 1)}/ws/live
+  feeds        {base}/api/feeds   {base.replace("http", "ws", 1)}/ws/market_data   (6 venues on the simulator)
   simulator    {sim_url}/control/faults   (faults: {faults})
   chain heads  {base}/api/chains   {sim_url}/control/chains
 
@@ -131,6 +142,7 @@ Try:
   curl -s {base}/metrics | grep -E '^crypto_api_(up|probes_total)'
   curl -s -XPOST {sim_url}/control/faults -d '{{"provider": "binance", "status": 503}}'
   curl -s -XDELETE {sim_url}/control/faults
+  curl -s -XPOST {sim_url}/control/feeds -d '{{"venue": "okx", "silence": true}}'
   curl -s -XPOST {base}/api/schedule/trigger -d '{{"provider": "binance"}}'
 
 Ctrl-C stops it.
@@ -156,11 +168,12 @@ async def run_demo(
         # Every key is set (made up), so every selected provider runs unless --disable says not.
         return demo_config(select(load_config(providers_file, env), choice or Choice()), sim_url, seconds)
 
-    exporter = Exporter(loader, redactor=redactor)
+    exporter = Exporter(loader, redactor=redactor, feeds_loader=lambda: demo_feeds(sim_url))
     # The demo spends no real quota: reloads and actions are open (on loopback by default).
     options = WebOptions(enable_lifecycle=True, api=ApiOptions(enable_actions=True))
     runner, bound = await serve(build_app(exporter, options), listen[0] or "", listen[1])
     chaos_task = asyncio.create_task(run_chaos(sim, exporter.config)) if chaos else None
+    feed_chaos = asyncio.create_task(run_feed_chaos(sim.feeds)) if chaos else None
     # Chain heads (issue 11): a node lagging, stuck, on another chain, syncing, and a rogue one far ahead.
     chain_task = asyncio.create_task(run_chain_chaos(sim, exporter.config)) if chaos else None
     base = f"http://{listen[0] or '127.0.0.1'}:{bound}"
@@ -170,7 +183,7 @@ async def run_demo(
     try:
         await wait_for_stop()
     finally:
-        for task in (chaos_task, chain_task):
+        for task in (chaos_task, feed_chaos, chain_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

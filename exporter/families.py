@@ -131,4 +131,33 @@ EXPORTER_WS_CLIENTS = _f("exporter_websocket_clients", G, "WebSocket clients con
 EXPORTER_WS_MESSAGES = _f("exporter_websocket_messages_total", C, "Event messages queued for WebSocket clients, by type.", "type")
 EXPORTER_WS_DROPPED = _f("exporter_websocket_dropped_messages_total", C, "Event messages dropped because a client's queue was full (slow client).", "type")
 
-SERVER: tuple[Family, ...] = (EXPORTER_REQUESTS, EXPORTER_REQUEST_DURATION, EXPORTER_WS_CLIENTS, EXPORTER_WS_MESSAGES, EXPORTER_WS_DROPPED)
+# Shards (exporter/sharding.py): which one this process is; 0 of 1 when not sharded.
+EXPORTER_SHARD_INFO = _f("exporter_shard_info", G, "1; which shard of the providers this exporter owns (0 of 1 when not sharded).", "shard", "total_shards")
+
+SERVER: tuple[Family, ...] = (EXPORTER_REQUESTS, EXPORTER_REQUEST_DURATION, EXPORTER_WS_CLIENTS, EXPORTER_WS_MESSAGES, EXPORTER_WS_DROPPED, EXPORTER_SHARD_INFO)
+
+# ---------------------------------------------------------------- feeds (DESIGN.md, "Contract additions")
+# Long-lived WebSocket market-data feeds (exporter/feeds/, docs/feeds.md). Labels: the
+# feed's provider and configured name; `reason` takes FEED_RECONNECT_REASONS only.
+FP = ("provider", "feed")
+# Event-time lag: from a co-located venue (5 ms) to a feed minutes behind.
+FEED_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+FEED_RECONNECT_REASONS = ("silence", "closed", "error", "ping_timeout", "gap")
+FEED_CONNECTED = _f("feed_connected", G, "1 while the feed is connected and subscribed.", *FP)
+FEED_MESSAGES = _f("feed_messages_total", C, "Data messages received on the feed (heartbeats and acks not counted).", *FP)
+FEED_LAST_MESSAGE = _f("feed_last_message_timestamp_seconds", G, "When the feed's last data message arrived (unix seconds).", *FP)
+FEED_RECONNECTS = _f(
+    "feed_reconnects_total", C, "Reconnects of the feed by why the connection ended: silence, closed, error, ping_timeout, gap.", *FP, "reason"
+)
+FEED_GAPS = _f("feed_sequence_gaps_total", C, "Skipped or out-of-order sequence numbers seen on the feed.", *FP)
+FEED_LAG = _f("feed_message_lag_seconds", H, "Arrival time minus the venue's own event time of each data message.", *FP)
+FEEDS: tuple[Family, ...] = (FEED_CONNECTED, FEED_MESSAGES, FEED_LAST_MESSAGE, FEED_RECONNECTS, FEED_GAPS, FEED_LAG)
+# Beyond the contract (docs/feeds.md): malformed frames, and the latest price per symbol
+# with when it last changed, which is what frozen-price detection reads.
+FEED_MALFORMED = _f(
+    "feed_malformed_messages_total", C, "Frames from the venue that were not a message it documents (bad JSON, missing fields); the connection stays.", *FP
+)
+FEED_PRICE = _f("feed_price", G, "Latest price seen on the feed, per venue symbol.", *FP, "symbol")
+FEED_PRICE_CHANGED = _f("feed_price_last_change_timestamp_seconds", G, "When the feed's price for the symbol last changed (unix seconds).", *FP, "symbol")
+FEEDS_EXTRA: tuple[Family, ...] = (FEED_MALFORMED, FEED_PRICE, FEED_PRICE_CHANGED)
+# ---------------------------------------------------------------- end of feeds

@@ -60,3 +60,15 @@ API_JSON_DEPTH = 32  # nesting of a request body or a WebSocket message
 API_PAGE_MAX = 100_000
 API_STRING_CHARS = 200  # a query string parameter
 WS_MESSAGE_BYTES = 64 * KIB  # a message from a WebSocket client
+
+# ---------------------------------------------------------------- market-data feeds (exporter/feeds/)
+# One frame from a venue: aiohttp closes the connection with 1009 past it (a WebSocket
+# reader cannot skip a frame), counted as an `error` reconnect. OKX's 400-level book
+# snapshot is ~40 KiB; Binance's diff-depth bursts stay well under this.
+FEED_MESSAGE_BYTES = 1 * MIB
+FEED_SUBSCRIBE_MESSAGES = 32  # subscribe messages sent per connection
+FEED_SUBSCRIBE_BYTES = 16 * KIB  # one subscribe message, serialized
+FEED_SYMBOLS = 64  # symbols whose latest price a feed keeps; later symbols are ignored
+FEED_STREAMS = 256  # sequence streams (channel x symbol) one feed tracks; later ones are not checked
+FEED_ITEMS_PER_MESSAGE = 1000  # trades or book entries read from one message; the rest are ignored
+FEEDS_MAX = 256  # feeds in one feeds file: one connection each

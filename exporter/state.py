@@ -192,6 +192,8 @@ class ProviderState:
     # The last report of the provider's status source, when it came, and that endpoint's
     # interval (its trust horizon); None before any source answered.
     maintenance_report: tuple[Maintenance, float, float] | None = None
+    # A feed of this provider is down (exporter/feeds/): an online provider shows degraded.
+    feed_trouble: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         for ep in self.endpoints.values():
@@ -244,7 +246,7 @@ class ProviderState:
         if self._probed == 0:
             return ProviderStatus.UNKNOWN
         if self._healthy == self._probed:
-            return ProviderStatus.ONLINE
+            return ProviderStatus.DEGRADED if self.feed_trouble else ProviderStatus.ONLINE
         if self._failing == self._probed:
             return ProviderStatus.OFFLINE
         return ProviderStatus.DEGRADED
@@ -265,6 +267,7 @@ class State:
         self.failures: deque[ProbeResult] = deque(maxlen=FAILURES_SIZE)
         self.config_reload_ok = False
         self.config_reload_success_at: float | None = None
+        self._feed_trouble: set[str] = set()
 
     def apply_config(self, config: Config, runtimes: Runtimes) -> None:
         """Keep the counters of endpoints that stay; drop the ones that went. `runtimes`
@@ -286,6 +289,8 @@ class State:
                     new[p.name].maintenance_report = old.maintenance_report
             else:
                 new[p.name] = ProviderState(p, endpoints, runtimes[p.name])
+        for name, ps in new.items():
+            ps.feed_trouble = name in self._feed_trouble
         self.providers = new
         # Nothing of a disabled provider is counted: a fresh record each time, whose
         # runtime (never used) only lets the API's views read it like the others.
@@ -303,6 +308,12 @@ class State:
         """Probed providers, then disabled ones."""
         yield from self.providers.values()
         yield from self.disabled.values()
+
+    def set_feed_trouble(self, providers: set[str]) -> None:
+        """Providers with a feed down right now (the feed store says which)."""
+        self._feed_trouble = providers
+        for name, ps in self.providers.items():
+            ps.feed_trouble = name in providers
 
     def last_outcome(self, provider: str, endpoint: str) -> Outcome | None:
         ps = self.providers.get(provider)

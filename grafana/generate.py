@@ -840,6 +840,176 @@ def chains() -> Dashboard:
 # ---- end chain heads
 
 
+# ---- BEGIN api-traffic (issue 15: the user's own API, exporter.traffic; rules in prometheus/rules/traffic.rules.yml)
+def api_traffic() -> Dashboard:
+    count = "http_server_request_duration_seconds_count"
+    return (
+        base(
+            "api-traffic",
+            "API traffic",
+            "Your own API, instrumented by exporter.traffic: OpenTelemetry HTTP server metrics by route template, the SLOs of "
+            "prometheus/rules/traffic.rules.yml (99.9 % without 5xx, 99 % within 0.5 s). Top and unique clients are not labels: see /dashboard.",
+        )
+        .with_panel(stat_panel("Requests per second", q(f"sum(rate({count}[5m]))", "all", instant=True), unit="reqps", fixed_color="blue"))
+        .with_panel(
+            stat_panel(
+                "5xx ratio (1h)",
+                q("max(job:http_server_request_error_ratio:rate1h)", "max", instant=True),
+                unit="percentunit",
+                th=thresholds((None, "green"), (0.001, "red")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Over 0.5 s (1h)",
+                q("max(job:http_server_request_slow_ratio:rate1h)", "max", instant=True),
+                unit="percentunit",
+                th=thresholds((None, "green"), (0.01, "red")),
+            )
+        )
+        .with_panel(stat_panel("Active requests", q("sum(http_server_active_requests)", "active", instant=True), fixed_color="blue"))
+        .with_panel(ts("Requests by route", q("sum by (http_route) (job_route:http_server_requests:rate5m)", "{{http_route}}"), unit="reqps", stacked=True))
+        .with_panel(
+            ts(
+                "Answers by status code",
+                q(f"sum by (http_response_status_code) (rate({count}[$__rate_interval]))", "{{http_response_status_code}}"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(ts("p95 latency by route", q("max by (http_route) (job_route:http_server_request_duration_seconds:p95_5m)", "{{http_route}}"), unit="s"))
+        .with_panel(heat("Latency heatmap", "sum by (le) (rate(http_server_request_duration_seconds_bucket[$__rate_interval]))"))
+        .with_panel(
+            ts(
+                "Error budget burn rate",
+                q("max(job:http_server_request_error_ratio:rate1h) / 0.001", "availability, 1h", ref="A"),
+                q("max(job:http_server_request_slow_ratio:rate1h) / 0.01", "latency, 1h", ref="B"),
+                description="1 spends the 30-day budget in 30 days; the pages fire at 14.4 (1h) and 6 (6h).",
+            )
+        )
+        .with_panel(
+            ts(
+                "Requests per method",
+                q(f"sum by (http_request_method) (rate({count}[$__rate_interval]))", "{{http_request_method}}"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Requests per route, last 24 h",
+                q("sum by (http_route) (job_route:http_server_requests:increase1d)", "{{http_route}}", instant=True, fmt=PromQueryFormat.TABLE),
+            )
+        )
+        .with_panel(
+            table_panel(
+                "5xx per route, last hour",
+                q(
+                    "sum by (http_route) (job_route:http_server_request_errors:increase1h)",
+                    "{{http_route}}",
+                    instant=True,
+                    fmt=PromQueryFormat.TABLE,
+                ),
+            )
+        )
+        .with_panel(
+            ts(
+                "Response bytes per second",
+                q("sum by (http_route) (rate(http_server_response_body_size_bytes_sum[$__rate_interval]))", "{{http_route}}"),
+                unit="Bps",
+            )
+        )
+        .with_panel(
+            ts(
+                "Rate-limited (429) per second",
+                q("sum by (group) (rate(http_server_rate_limited_requests_total[$__rate_interval]))", "{{group}}"),
+                unit="reqps",
+            )
+        )
+    )
+
+
+# ---- END api-traffic
+
+
+# ---------------------------------------------------------------- feeds (docs/feeds.md)
+def feeds() -> Dashboard:
+    """The WebSocket market-data feeds: delivering, silent, gapped, late, frozen."""
+    feed = "{{provider}}/{{feed}}"
+    return (
+        base("crypto-api-feeds", "Crypto API / Feeds", "WebSocket market-data feeds: judged on silence, sequence gaps, event-time lag and reconnects.")
+        .with_panel(
+            stat_panel(
+                "Connected",
+                q("crypto_api_feed_connected", feed, instant=True),
+                w=24,
+                mappings=[
+                    ValueMap(options={"0": ValueMappingResult(text="down", color="red", index=0), "1": ValueMappingResult(text="up", color="green", index=1)})
+                ],
+                color_mode=BigValueColorMode.BACKGROUND,
+                description="1 while connected and subscribed; a silent connection is dropped and redialled, so a dip is normal, a flat 0 is not.",
+            )
+        )
+        .with_panel(ts("Messages per second", q("provider_feed:crypto_api_feed_messages:rate5m", feed), unit="ops", w=12))
+        .with_panel(
+            ts(
+                "Time since last data message",
+                q("time() - crypto_api_feed_last_message_timestamp_seconds", feed),
+                unit="s",
+                w=12,
+                description="FeedSilent after 10 minutes without data; the exporter redials after max_silence.",
+            )
+        )
+        .with_panel(
+            ts(
+                "Reconnects by reason",
+                q("sum by (provider, feed, reason) (increase(crypto_api_feed_reconnects_total[$__rate_interval]))", "{{provider}}/{{feed}} {{reason}}"),
+                stacked=True,
+                w=12,
+                description="silence, closed, error, ping_timeout, gap; FeedReconnecting above 6 in 15 minutes.",
+            )
+        )
+        .with_panel(
+            ts(
+                "Sequence gaps",
+                q("sum by (provider, feed) (increase(crypto_api_feed_sequence_gaps_total[$__rate_interval]))", feed),
+                w=12,
+                description="Skipped or out-of-order sequence numbers (Binance U/u, Coinbase sequence_num, Kraken trade_id, OKX prevSeqId, Bybit u).",
+            )
+        )
+        .with_panel(
+            ts(
+                "Event-time lag p50 / p90",
+                q("histogram_quantile(0.5, sum by (provider, feed, le) (rate(crypto_api_feed_message_lag_seconds_bucket[$__rate_interval])))", f"{feed} p50"),
+                q("provider_feed:crypto_api_feed_message_lag_seconds:p90_rate5m", f"{feed} p90", ref="B"),
+                unit="s",
+                w=12,
+                description="Arrival minus the venue's own event time; FeedLagging at a p90 of 5 s.",
+            )
+        )
+        .with_panel(
+            ts(
+                "Malformed frames",
+                q("sum by (provider, feed) (increase(crypto_api_feed_malformed_messages_total[$__rate_interval]))", feed),
+                w=12,
+                description="Frames the venue rule could not read; counted, the connection stays.",
+            )
+        )
+        .with_panel(ts("Prices", q("crypto_api_feed_price", "{{provider}} {{symbol}}"), unit="currencyUSD", w=12))
+        .with_panel(
+            ts(
+                "Time since the price last changed",
+                q("time() - crypto_api_feed_price_last_change_timestamp_seconds", "{{provider}} {{symbol}}"),
+                unit="s",
+                w=12,
+                description="FeedPriceFrozen past 15 minutes while messages keep coming.",
+            )
+        )
+    )
+
+
+# ---------------------------------------------------------------- end of feeds
+
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "overview": overview,
     "provider-detail": provider_detail,
@@ -848,6 +1018,8 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "failures": failures,
     "exporter": exporter,
     "chains": chains,  # issue 11
+    "feeds": feeds,
+    "api-traffic": api_traffic,  # issue 15
 }
 
 

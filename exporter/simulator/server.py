@@ -24,6 +24,7 @@ from ..config import AuthType, Config, Endpoint, Provider, QuotaHeaders, ResetFo
 from . import faults, hostile, payloads
 from .chains import ChainSim, NodeFault
 from .faults import MAX_HANG_SECONDS, FaultSpec, FaultStore
+from .feeds import FeedSimulator
 
 log = structlog.get_logger()
 
@@ -194,6 +195,9 @@ class Simulator:
         self._app.router.add_post("/control/faults", self._control_set)
         self._app.router.add_delete("/control/faults", self._control_clear)
         self._app.router.add_get("/control/requests", self._control_requests)
+        # Exchange WebSocket feeds (/ws/feeds/{venue}, /control/feeds): simulator/feeds.py.
+        self.feeds = FeedSimulator(seed=seed, clock=clock)
+        self.feeds.mount(self._app)
         self.chains = ChainSim(clock)  # chain heads (issue 11)
         self.chains.update(config)
         self._app.router.add_get("/control/chains", self._control_chains_list)
@@ -232,6 +236,7 @@ class Simulator:
     async def stop(self) -> None:
         if self._closing is not None:
             self._closing.set()
+        await self.feeds.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -69,7 +69,9 @@ class Served:
 
         exporter = Exporter(loader, process_metrics=False, backoff_base=0.01)
         # Periodic messages far apart: every WebSocket message a case reads answers its own.
-        options = ApiOptions(settings=ApiSettings(), status_interval=3600, ping_interval=3600, history_interval=3600, enable_actions=True)
+        options = ApiOptions(
+            settings=ApiSettings(), status_interval=3600, ping_interval=3600, history_interval=3600, market_data_interval=3600, enable_actions=True
+        )
         runner, self.port = await serve(build_app(exporter, WebOptions(api=options), handle_sighup=False, schedule=False), "127.0.0.1", 0)
         exporter.scheduler.apply(exporter.config)  # jobs to trigger, not started
         for provider in ("binance", "etherscan", "coinmarketcap"):

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from exporter.config import DEFAULT_FILE, load_config
+from exporter.model import ProbeKind
 
 from .processes import cli, free_port, http, wait_until, write_yaml
 from .test_process import log_lines, samples
@@ -37,6 +38,8 @@ def on_the_simulator(sim_url: str) -> dict[str, Any]:
         path = urllib.parse.urlparse(p["base_url"]).path
         endpoints = [{k: v for k, v in ep.items() if k not in TIMING} for ep in p["endpoints"]]
         for ep in endpoints:
+            if "status" in ep and "base_url" in ep["status"]:  # a status page on its own host, served under the provider's prefix
+                ep["status"] = {**ep["status"], "base_url": f"{sim_url}/sim/{p['name']}{path}"}
             if "chain" in ep:  # the simulator serves each chain node under its own path
                 node = urllib.parse.urlparse(ep.get("url") or p["base_url"] + ep.get("path", "")).path.rstrip("/")
                 ep["url"] = f"{sim_url}/sim/{p['name']}/~{ep['name']}{node}"
@@ -67,6 +70,7 @@ def test_with_no_key_set_run_probes_only_keyless_providers_and_says_so_once(tmp_
         ("crypto_api_up", frozenset({("provider", p.name), ("category", p.category.value), ("endpoint", ep.name)}))
         for p in keyless.values()
         for ep in p.endpoints
+        if ep.kind is not ProbeKind.STATUS  # a side channel: its own outcomes, never an `up`
     }
 
     # cli() runs with no *_API_KEY* variable of this machine's environment.

@@ -14,10 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "rules" / "crypto_api.rules.yml"
 RULES_TEST_FILE = PROMETHEUS_DIR / "tests" / "rules_test.yml"
+FEEDS_RULES_FILE = PROMETHEUS_DIR / "rules" / "feeds.rules.yml"  # feeds (docs/feeds.md)
+FEEDS_RULES_TEST_FILE = PROMETHEUS_DIR / "tests" / "feeds_test.yml"
 # ---- chain heads (issue 11): their own rules file and promtool tests
 CHAIN_RULES_FILE = PROMETHEUS_DIR / "rules" / "chains.rules.yml"
 CHAIN_RULES_TEST_FILE = PROMETHEUS_DIR / "tests" / "chains_test.yml"
-RULES_FILES = (RULES_FILE, CHAIN_RULES_FILE)  # what prometheus.yml's rules/*.rules.yml glob loads
+RULES_FILES = (RULES_FILE, CHAIN_RULES_FILE, FEEDS_RULES_FILE)  # what prometheus.yml's rules/*.rules.yml glob loads
 ALERTMANAGER_DIR = REPO / "alertmanager"
 GRAFANA_DIR = REPO / "grafana"
 
@@ -29,13 +31,12 @@ def alertmanager_binary() -> str:
 
 def load_chain_rules() -> list[dict]:
     """Every rule of chains.rules.yml, as load_rules() gives the main file's."""
-    doc = yaml.safe_load(CHAIN_RULES_FILE.read_text())
-    return [{**rule, "group": group["name"]} for group in doc["groups"] for rule in group["rules"]]
+    return load_rules(CHAIN_RULES_FILE)
 
 
-def load_rules() -> list[dict]:
-    """Every rule of the rules file, in file order, with its group name added."""
-    doc = yaml.safe_load(RULES_FILE.read_text())
+def load_rules(path: Path = RULES_FILE) -> list[dict]:
+    """Every rule of a rules file (the main one by default), in file order, with its group name added."""
+    doc = yaml.safe_load(path.read_text())
     return [{**rule, "group": group["name"]} for group in doc["groups"] for rule in group["rules"]]
 
 

@@ -57,10 +57,10 @@ def wait_until(check, timeout: float, interval: float = 0.2, what: str = "condit
 
 
 @contextlib.contextmanager
-def running(args: list[str], log: Path, ready_url: str, timeout: float = 20) -> Iterator[subprocess.Popen]:
+def running(args: list[str], log: Path, ready_url: str, timeout: float = 20, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """Start a process in its own process group, wait for `ready_url`, always kill it."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
 
         def ready() -> bool:

@@ -8,9 +8,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import yaml
+
+from exporter import families
 from exporter.families import CHAIN_HEADS
 
-from .conftest import GRAFANA_DIR, load_chain_rules, load_rules
+from .conftest import FEEDS_RULES_FILE, GRAFANA_DIR, load_chain_rules, load_rules
 
 # DESIGN.md, "Metrics contract": the public API of the exporter.
 CONTRACT_METRICS = {
@@ -51,14 +54,38 @@ OTHER_METRICS = {
 }
 
 
+# Feeds (docs/feeds.md): DESIGN.md's contract additions and the feed extensions, and
+# the recording rules of prometheus/rules/feeds.rules.yml.
+FEED_METRICS = {f.name for f in (*families.FEEDS, *families.FEEDS_EXTRA)}
+FEED_HISTOGRAMS = {families.FEED_LAG.name}
+
+
 def allowed_metric_names() -> set[str]:
-    names = set(CONTRACT_METRICS) | OTHER_METRICS
-    for histogram in HISTOGRAMS:
+    names = set(CONTRACT_METRICS) | OTHER_METRICS | FEED_METRICS
+    for histogram in HISTOGRAMS | FEED_HISTOGRAMS:
         names |= {f"{histogram}_bucket", f"{histogram}_sum", f"{histogram}_count"}
     names |= {rule["record"] for rule in load_rules() if "record" in rule}
+    names |= {rule["record"] for rule in load_rules(FEEDS_RULES_FILE) if "record" in rule}
     # Chain heads (issue 11): DESIGN.md's "Contract additions", and their recording rules.
     names |= {f.name for f in CHAIN_HEADS} | {rule["record"] for rule in load_chain_rules() if "record" in rule}
+    names |= traffic_metric_names()  # issue 15
     return names
+
+
+# ---- BEGIN api-traffic (issue 15): the user's own API's metrics (exporter.traffic) and rules
+def traffic_metric_names() -> set[str]:
+    from exporter.traffic import semconv
+
+    from .conftest import PROMETHEUS_DIR
+
+    names = {semconv.ACTIVE, semconv.RATE_LIMITED, semconv.DROPPED}
+    for histogram in (semconv.DURATION, semconv.REQUEST_BODY, semconv.RESPONSE_BODY):
+        names |= {f"{histogram}_bucket", f"{histogram}_sum", f"{histogram}_count"}
+    doc = yaml.safe_load((PROMETHEUS_DIR / "rules" / "traffic.rules.yml").read_text())
+    return names | {rule["record"] for group in doc["groups"] for rule in group["rules"] if "record" in rule}
+
+
+# ---- END api-traffic
 
 
 # Values a user would pick; `.*` is the "All" value of multi-value variables.
@@ -108,7 +135,8 @@ def dashboard_queries(variables: dict[str, str] | None = None) -> list[PanelQuer
 
 
 def recording_rule_queries() -> list[PanelQuery]:
-    return [PanelQuery("recording rules", r["record"], r["expr"]) for r in (*load_rules(), *load_chain_rules()) if "record" in r]
+    rules = (*load_rules(), *load_chain_rules(), *load_rules(FEEDS_RULES_FILE))
+    return [PanelQuery("recording rules", r["record"], r["expr"]) for r in rules if "record" in r]
 
 
 _IDENT = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[|\)|\s|$|==|>|<|\*|/|-|\+)")

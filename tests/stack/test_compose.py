@@ -1,34 +1,33 @@
-"""docker-compose.yml, Dockerfile and .dockerignore, validated statically (no Docker
-engine here): services, profiles, mounted paths, ports, and the wiring between the
-configs (scrape targets, Alertmanager, Grafana datasource, secrets)."""
+"""docker-compose.yml, its override files, Dockerfile and .dockerignore, validated
+statically (no Docker engine here): the Compose Specification's JSON schema, what
+`docker compose up` alone starts (the demo, with no variable and no secret set), the
+overrides for the live APIs and the real receivers, mounted paths, ports, the wiring
+between the configs, and every env var name the files and docs give."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
-from .conftest import ALERTMANAGER_DIR, GRAFANA_DIR, PROMETHEUS_DIR, REPO
+from exporter.config import load_config
 
-COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+from .conftest import ALERTMANAGER_DIR, GRAFANA_DIR, PROMETHEUS_DIR, REPO, alertmanager_binary
+from .helpers import alertmanager_args, free_port, running
+
+BASE = REPO / "docker-compose.yml"
+LIVE = REPO / "compose.live.yml"
+RECEIVERS = REPO / "compose.receivers.yml"
+COMPOSE_FILES = (BASE, LIVE, RECEIVERS)
+COMPOSE = yaml.safe_load(BASE.read_text())
 SERVICES = COMPOSE["services"]
-
-
-def profile_services(profile: str | None) -> dict[str, dict]:
-    """Services started by `docker compose [--profile P] up`."""
-    return {
-        name: svc for name, svc in SERVICES.items()
-        if not svc.get("profiles") or (profile is not None and profile in svc["profiles"])
-    }  # fmt: skip
-
-
-def network_names(name: str, service: dict) -> set[str]:
-    names = {name}
-    for network in (service.get("networks") or {}).values():
-        names |= set((network or {}).get("aliases", []))
-    return names
+SCHEMA = REPO / ".cache/compose-spec/compose.schema.json"  # tools/compose-schema fetches it
 
 
 def published(service: dict) -> dict[int, int]:
@@ -39,39 +38,102 @@ def published(service: dict) -> dict[int, int]:
     return out
 
 
-def test_services_present() -> None:
-    assert set(SERVICES) == {"exporter", "exporter-demo", "prometheus", "alertmanager", "grafana"}
+def merged(*overrides: Path) -> dict:
+    """`docker compose -f docker-compose.yml -f OVERRIDE` for the keys our overrides
+    use: mappings merge, `command` replaces, sequences (env_file, secrets) append."""
+
+    def merge(base: object, over: object, key: str = "") -> object:
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {k: merge(base[k], v, k) if k in base else v for k, v in {**base, **over}.items()}
+        if isinstance(base, list) and isinstance(over, list) and key not in ("command", "entrypoint"):
+            return base + [v for v in over if v not in base]
+        return over
+
+    doc: object = COMPOSE
+    for path in overrides:
+        doc = merge(doc, yaml.safe_load(path.read_text()))
+    assert isinstance(doc, dict)
+    return doc
 
 
-@pytest.mark.parametrize("profile", ["live", "demo"])
-def test_each_profile_runs_one_exporter_reachable_as_exporter(profile: str) -> None:
-    running = profile_services(profile)
-    exporters = [n for n in running if n.startswith("exporter")]
-    assert len(exporters) == 1, exporters
-    assert "exporter" in network_names(exporters[0], running[exporters[0]])
-    assert {"prometheus", "alertmanager", "grafana"} <= set(running)
+@pytest.fixture(scope="module")
+def compose_schema() -> dict:
+    if not SCHEMA.is_file():
+        fetched = subprocess.run([str(REPO / "tools/compose-schema")], capture_output=True, text=True, timeout=120)
+        if fetched.returncode != 0:
+            message = f"tools/compose-schema could not fetch the Compose schema: {fetched.stderr.strip()}"
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+    return json.loads(SCHEMA.read_text())
 
 
-def test_demo_profile_runs_the_simulator() -> None:
-    demo = SERVICES["exporter-demo"]
-    assert demo["profiles"] == ["demo"]
-    assert demo["command"][0] == "demo"
-    assert any(a.startswith("--simulator.listen-address=") for a in demo["command"])
-    assert SERVICES["exporter"]["command"][0] == "run"
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_valid_against_the_compose_specification(compose_schema: dict, path: Path) -> None:
+    validator = jsonschema.Draft7Validator(compose_schema)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+    assert not errors, errors
 
 
-def test_exporters_build_from_the_dockerfile() -> None:
-    for name in ("exporter", "exporter-demo"):
-        assert SERVICES[name]["build"] == "."
-    assert (REPO / "Dockerfile").is_file()
+def test_the_schema_rejects_a_broken_file(compose_schema: dict) -> None:
+    # The schema is strict (additionalProperties: false), so it catches a typo.
+    broken = {"services": {"exporter": {"image": "x", "comand": ["run"]}}}
+    assert list(jsonschema.Draft7Validator(compose_schema).iter_errors(broken))
+
+
+def test_up_alone_starts_the_whole_stack_on_the_demo() -> None:
+    assert set(SERVICES) == {"exporter", "prometheus", "alertmanager", "grafana"}
+    assert not any("profiles" in svc for svc in SERVICES.values()), "`docker compose up` must start every service"
+    exporter = SERVICES["exporter"]
+    assert exporter["build"] == "." and (REPO / "Dockerfile").is_file()
+    assert exporter["command"][0] == "demo"
+    assert "--simulator.listen-address=:7861" in exporter["command"]
+
+
+def test_up_alone_needs_no_variable_and_no_secret() -> None:
+    # Compose refuses to start a service whose `environment:` secret is unset, and
+    # `${VAR:?}` aborts; `env_file` without `required: false` fails on a missing file.
+    text = BASE.read_text()
+    assert "secrets" not in COMPOSE and not any("secrets" in svc for svc in SERVICES.values())
+    assert not re.search(r"\$\{?[A-Za-z_]", text), "no interpolation: nothing needs to be set"
+    for svc in SERVICES.values():
+        assert "env_file" not in svc
+
+
+def test_the_live_override_runs_the_registry_with_keys_from_an_optional_env_file() -> None:
+    live = merged(LIVE)["services"]["exporter"]
+    assert live["command"] == ["run", "--web.listen-address=:7860"]
+    assert live["env_file"] == [{"path": ".env", "required": False}], "starts with no .env: providers without keys are disabled"
+    assert set(yaml.safe_load(LIVE.read_text())["services"]) == {"exporter"}
+
+
+def test_the_receivers_override_feeds_alertmanager_its_secrets_from_the_environment() -> None:
+    doc = merged(RECEIVERS)
+    config = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    files = {config["global"]["slack_api_url_file"]}
+    for receiver in config["receivers"]:
+        files |= {c["routing_key_file"] for c in receiver.get("pagerduty_configs", [])}
+    secrets = set(doc["services"]["alertmanager"]["secrets"])
+    assert files == {f"/run/secrets/{s}" for s in secrets}
+    for secret in secrets:
+        assert set(doc["secrets"][secret]) == {"environment"}, "secrets never live in a committed file"
+
+
+def test_alertmanager_starts_without_the_secret_files(tmp_path: Path) -> None:
+    """The base file gives Alertmanager no secrets: the real binary must still load the
+    committed alertmanager.yml (it reads the *_file settings only when it sends)."""
+    assert not any(Path(f"/run/secrets/{name}").exists() for name in ("slack_webhook_url", "pagerduty_routing_key")), "the test would prove nothing"
+    port = free_port()
+    args = alertmanager_args(alertmanager_binary(), mounted("alertmanager", "--config.file"), tmp_path, port)
+    with running(args, tmp_path / "alertmanager.log", f"http://127.0.0.1:{port}/-/ready") as proc:
+        assert proc.poll() is None
 
 
 def test_images_are_pinned() -> None:
     for name, svc in SERVICES.items():
         if "build" in svc:
             continue
-        image = svc["image"]
-        assert re.search(r":v?\d+\.\d+\.\d+$", image), f"{name}: pin {image} to a version"
+        assert re.search(r":v?\d+\.\d+\.\d+$", svc["image"]), f"{name}: pin {svc['image']} to a version"
 
 
 def test_every_mounted_host_path_exists() -> None:
@@ -87,24 +149,43 @@ def test_every_mounted_host_path_exists() -> None:
 
 
 def test_ports() -> None:
-    expected = {"exporter": {7860: 7860}, "exporter-demo": {7860: 7860, 7861: 7861},
-                "prometheus": {9090: 9090}, "alertmanager": {9093: 9093}, "grafana": {3000: 3000}}  # fmt: skip
+    expected = {"exporter": {7860: 7860, 7861: 7861}, "prometheus": {9090: 9090}, "alertmanager": {9093: 9093}, "grafana": {3000: 3000}}
     assert {name: published(svc) for name, svc in SERVICES.items()} == expected
 
 
-def test_mounts_match_the_config_paths() -> None:
-    def mount(service: str, host: str) -> str:
-        return next(v.split(":")[1] for v in SERVICES[service]["volumes"] if v.split(":")[0] == host)
+def mounted(service: str, flag: str) -> Path:
+    """The host file a service's `--flag=/container/path` reads through its bind mounts."""
+    svc = SERVICES[service]
+    value = next(a.split("=", 1)[1] for a in svc["command"] if a.startswith(f"{flag}="))
+    for volume in svc["volumes"]:
+        source, target = volume.split(":")[:2]
+        if source.startswith(".") and value.startswith(target.rstrip("/") + "/"):
+            return REPO / source / value[len(target.rstrip("/")) + 1 :]
+    raise AssertionError(f"{service}: {value} is not on a bind mount")
 
-    prom_dir = mount("prometheus", "./prometheus")
-    assert f"--config.file={prom_dir}/prometheus.yml" in SERVICES["prometheus"]["command"]
-    am_dir = mount("alertmanager", "./alertmanager")
-    assert f"--config.file={am_dir}/alertmanager.yml" in SERVICES["alertmanager"]["command"]
-    assert mount("grafana", "./grafana/provisioning") == "/etc/grafana/provisioning"
+
+def test_compose_mounts_the_configs_the_stack_tests_check() -> None:
+    assert mounted("prometheus", "--config.file").resolve() == (PROMETHEUS_DIR / "prometheus.yml").resolve()
+    assert mounted("alertmanager", "--config.file").resolve() == (ALERTMANAGER_DIR / "alertmanager.yml").resolve()
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in SERVICES["grafana"]["volumes"]}
+    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
     dashboards = yaml.safe_load((GRAFANA_DIR / "provisioning/dashboards/crypto-api.yml").read_text())
-    assert mount("grafana", "./grafana/dashboards") == dashboards["providers"][0]["options"]["path"]
+    assert mounts["./grafana/dashboards"] == dashboards["providers"][0]["options"]["path"]
     home = SERVICES["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (GRAFANA_DIR / "dashboards" / Path(home).name).is_file()
+
+
+def test_promtool_checks_the_config_compose_mounts(promtool: str) -> None:
+    path = mounted("prometheus", "--config.file")
+    done = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout + done.stderr
+
+
+def test_amtool_checks_the_config_compose_mounts(amtool: str) -> None:
+    path = mounted("alertmanager", "--config.file")
+    done = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_grafana_anonymous_viewer() -> None:
@@ -118,10 +199,7 @@ def host_port(target: str) -> tuple[str, int]:
     return host, int(port)
 
 
-@pytest.mark.parametrize("profile", ["live", "demo"])
-def test_prometheus_targets_resolve_to_services(profile: str) -> None:
-    running = profile_services(profile)
-    reachable = {alias: svc for name, svc in running.items() for alias in network_names(name, svc)}
+def test_prometheus_targets_resolve_to_services() -> None:
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     targets = [t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
     targets += [t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"] for t in sc["targets"]]
@@ -129,9 +207,9 @@ def test_prometheus_targets_resolve_to_services(profile: str) -> None:
         host, port = host_port(target)
         if host == "localhost":
             continue
-        assert host in reachable, f"{target}: no such service in profile {profile}"
+        assert host in SERVICES, f"{target}: no such service"
         # Inside the network the container port counts; every service publishes it 1:1.
-        assert port in published(reachable[host]), target
+        assert port in published(SERVICES[host]), target
     exporter_job = next(j for j in config["scrape_configs"] if j["job_name"] == "crypto-api-exporter")
     assert exporter_job["static_configs"][0]["targets"] == ["exporter:7860"]
 
@@ -142,15 +220,34 @@ def test_grafana_datasource_points_at_the_prometheus_service() -> None:
     assert host in SERVICES and port in published(SERVICES[host])
 
 
-def test_alertmanager_secrets_come_from_the_environment() -> None:
-    config = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
-    files = {config["global"]["slack_api_url_file"]}
-    for receiver in config["receivers"]:
-        files |= {c["routing_key_file"] for c in receiver.get("pagerduty_configs", [])}
-    secrets = set(SERVICES["alertmanager"]["secrets"])
-    assert files == {f"/run/secrets/{s}" for s in secrets}
-    for secret in secrets:
-        assert set(COMPOSE["secrets"][secret]) == {"environment"}, "secrets never live in a committed file"
+# Env var names the files and docs give a user to set. A provider key's name must be
+# one the registry reads (ETHERSCAN_KEY_1 was documented while it reads
+# ETHERSCAN_API_KEY_1: a key set that way was silently ignored).
+ENV_NAME = re.compile(r"(?<![-\w])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_(?:KEY|API_KEY|TOKEN|SECRET|PASSPHRASE)(?:_\d+)?(?:_FILE)?\b")
+NOT_PROVIDER_KEYS = {"PAGERDUTY_ROUTING_KEY"}  # Alertmanager's, compose.receivers.yml
+DOCUMENTS = (*COMPOSE_FILES, REPO / "README.md", REPO / "Dockerfile", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "deploy").rglob("*.y*ml")))
+
+
+def registry_env_names() -> set[str]:
+    config = load_config(None, {})
+    return {n for p in (*config.providers, *(d.provider for d in config.disabled)) for n in p.auth.env}
+
+
+def test_every_key_variable_named_in_compose_and_docs_is_read_by_the_registry() -> None:
+    known = registry_env_names() | NOT_PROVIDER_KEYS
+    assert "ETHERSCAN_API_KEY_1" in known and "ETHERSCAN_KEY_1" not in known
+    wrong = sorted(
+        f"{path.relative_to(REPO)}: {name}"
+        for path in DOCUMENTS
+        if path.is_file()
+        for name in set(ENV_NAME.findall(path.read_text()))
+        if name.removesuffix("_FILE") not in known
+    )
+    assert not wrong, f"env vars the registry never reads (providers.yaml auth.env): {wrong}"
+
+
+def test_the_name_check_would_catch_the_old_mistake() -> None:
+    assert ENV_NAME.findall("keys in .env (ETHERSCAN_KEY_1=...), header X-CMC_PRO_API_KEY") == ["ETHERSCAN_KEY_1"]
 
 
 def test_dockerfile() -> None:

@@ -20,6 +20,8 @@ EXPECTED_DASHBOARDS = {
     "crypto-api-freshness",
     "crypto-api-failures",
     "crypto-api-exporter",
+    "api-traffic",  # issue 15: the user's own API (exporter.traffic)
+    "crypto-api-feeds",
     "crypto-api-chains",
 }
 

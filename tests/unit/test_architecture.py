@@ -18,16 +18,27 @@ PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 # Bottom to top: a module may import its own layer's modules and lower layers' only.
 # Every module of the package must be placed here, so a new one is placed on purpose.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("exporter", "exporter.limits", "exporter.safejson", "exporter.model", "exporter.families", "exporter.redact", "exporter.logs"),
+    ("exporter", "exporter.limits", "exporter.safejson", "exporter.model", "exporter.families", "exporter.redact", "exporter.logs", "exporter.shard"),
+    ("exporter.traffic*",),  # the users' own APIs middleware (issue 15): standalone, imports no other module
     ("exporter.chains",),  # pure consensus rules and their records: config.py compiles ChainSpec
-    ("exporter.config", "exporter.config_file", "exporter.selection"),
-    ("exporter.classify", "exporter.ratelimit", "exporter.circuit", "exporter.keys", "exporter.frozen"),
+    ("exporter.config", "exporter.config_file", "exporter.selection", "exporter.sharding"),
+    (
+        "exporter.classify",
+        "exporter.ratelimit",
+        "exporter.circuit",
+        "exporter.keys",
+        "exporter.frozen",
+        "exporter.feeds",
+        "exporter.feeds.config",
+        "exporter.feeds.venues",
+        "exporter.feeds.sequence",
+    ),
     ("exporter.simulator*",),
     ("exporter.runtime",),
     ("exporter.probes*",),
     ("exporter.scheduler",),
-    ("exporter.state",),
-    ("exporter.metrics",),
+    ("exporter.state", "exporter.feeds.state"),
+    ("exporter.metrics", "exporter.feeds.metrics", "exporter.feeds.runner"),
     ("exporter.web*",),
     ("exporter.app",),
     ("exporter.demo",),

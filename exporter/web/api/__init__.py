@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from ...feeds.state import FeedStore
 from ...state import State
 from ..control import ExporterControl
 from .auth import access_middleware
 from .errors import json_errors
 from .events import DEFAULT_QUEUE_SIZE, Hub
+from .feeds import MARKET_DATA_INTERVAL, MarketDataPublisher
 from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
 from .instrument import api_metrics, instrument_middleware
 from .routes import API_KEY, DOCUMENT, ROUTES, Api
@@ -42,6 +44,10 @@ class ApiOptions:
     # Waits out one period of the WebSocket status_update and ping and of the chart
     # history's sampling; tests pass a timer they advance by hand.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # The WebSocket feeds' store (the composition root passes its own) and how often
+    # /ws/market_data publishes.
+    feeds: FeedStore | None = None
+    market_data_interval: float = MARKET_DATA_INTERVAL
 
 
 def setup_api(app: web.Application, control: ExporterControl, store: State, registry: CollectorRegistry, options: ApiOptions | None = None) -> Api:
@@ -52,7 +58,9 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     hub = Hub(store, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size, sleep=options.sleep)
     history = HistoryRecorder(store, interval=options.history_interval, sleep=options.sleep)
     prometheus = PrometheusHistory(settings.prometheus_url) if settings.prometheus_url else None
-    api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled)
+    feeds = options.feeds if options.feeds is not None else FeedStore()
+    api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled, feeds=feeds)
+    market = MarketDataPublisher(hub, feeds, store, interval=options.market_data_interval)
     app[API_KEY] = api
     # Outermost first: time everything, then access control, then JSON errors.
     app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
@@ -67,8 +75,10 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
         unsubscribe = control.subscribe(hub.on_result)
         hub.start()
         history.start()
+        market.start()
         yield
         unsubscribe()
+        await market.stop()
         await hub.stop()
         await history.stop()
 

@@ -38,6 +38,7 @@ from .models import (
     Error,
     EventType,
     LogEntry,
+    MarketDataData,
     ProviderStatusChangeData,
     RateLimitAlertData,
     StatusUpdateData,
@@ -86,16 +87,21 @@ def parse_types(raw: object, where: str = "types") -> frozenset[EventType]:
     return cast(frozenset[EventType], frozenset(types))  # each checked against EVENT_TYPES above
 
 
+# /ws/live's default: every type but market_data, which has its own route (/ws/market_data).
+LIVE_TYPES: tuple[EventType, ...] = tuple(t for t in EVENT_TYPES if t != "market_data")
+
+
 @dataclass(frozen=True)
 class TypesParam:
     """`?types=status_update,ping` on the WebSocket routes (a `QueryParam`)."""
 
     name: str = "types"
-    description: str = f"comma-separated message types to receive (default: all): {', '.join(EVENT_TYPES)}"
+    description: str = f"comma-separated message types to receive (default: all but market_data): {', '.join(EVENT_TYPES)}"
+    default: tuple[EventType, ...] = LIVE_TYPES
 
     def parse(self, query: Mapping[str, str]) -> frozenset[EventType]:
         raw = query.get(self.name)
-        return parse_types(raw, self.name) if raw else frozenset(EVENT_TYPES)
+        return parse_types(raw, self.name) if raw else frozenset(self.default)
 
     def schema(self) -> Schema:
         return {"type": "string"}
@@ -157,6 +163,8 @@ class Hub:
     def publish(self, type_: Literal["provider_status_change"], data: ProviderStatusChangeData) -> None: ...
     @overload
     def publish(self, type_: Literal["ping"], data: Empty) -> None: ...
+    @overload
+    def publish(self, type_: Literal["market_data"], data: MarketDataData) -> None: ...
     def publish(self, type_: EventType, data: Mapping[str, object]) -> None:
         """Queue an event for every client that wants it; never awaits."""
         if not self.clients:
@@ -232,11 +240,12 @@ class Hub:
     def start(self) -> None:
         self._status = {name: ps.status() for name, ps in self.state.providers.items()}
         self._tasks = [
-            asyncio.create_task(self._every(self.status_interval, lambda: self.publish("status_update", self.status_data()))),
-            asyncio.create_task(self._every(self.ping_interval, lambda: self.publish("ping", {}))),
+            asyncio.create_task(self.every(self.status_interval, lambda: self.publish("status_update", self.status_data()))),
+            asyncio.create_task(self.every(self.ping_interval, lambda: self.publish("ping", {}))),
         ]
 
-    async def _every(self, interval: float, emit: Callable[[], None]) -> None:
+    async def every(self, interval: float, emit: Callable[[], None]) -> None:
+        """Call `emit` every `interval` while clients are connected (web/api/feeds.py too)."""
         while True:
             await self.sleep(interval)
             if self.clients:
@@ -266,11 +275,11 @@ class Hub:
 
     # ------------------------------------------------------------ the endpoint
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request, types_param: TypesParam = TYPES) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=limits.WS_MESSAGE_BYTES)
         if not ws.can_prepare(request).ok:
             raise ApiError(400, "this is a WebSocket endpoint: connect with an Upgrade: websocket request", None)
-        types = TYPES.parse(request.query)
+        types = types_param.parse(request.query)
         await ws.prepare(request)
         client = Client(ws, request, asyncio.Queue(self.queue_size), types, next(self._ids))
         client.writer = asyncio.create_task(self._write(client))

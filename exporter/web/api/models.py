@@ -428,7 +428,7 @@ class Chain(TypedDict):
 
 # ---------------------------------------------------------------- WebSocket messages
 
-EventType = Literal["status_update", "new_log_entry", "rate_limit_alert", "provider_status_change", "ping"]
+EventType = Literal["status_update", "new_log_entry", "rate_limit_alert", "provider_status_change", "ping", "market_data"]
 # Replies to one client, always delivered whatever it subscribed to.
 ControlType = Literal["connection_established", "subscribed", "pong", "error"]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
@@ -552,9 +552,71 @@ class ErrorMessage(TypedDict):
     timestamp: Timestamp
 
 
+# ---------------------------------------------------------------- feeds (web/api/feeds.py)
+FeedReason = Literal["silence", "closed", "error", "ping_timeout", "gap"]
+PriceSource = Literal["feed", "probe"]
+
+
+class FeedPrice(TypedDict):
+    symbol: str
+    price: float
+    changed_at: Annotated[Timestamp, Field(description="when the price last took a new value")]
+    seen_at: Annotated[Timestamp, Field(description="when a message last carried it")]
+    frozen: Annotated[bool, Field(description="unchanged for frozen_after while messages kept coming")]
+
+
+class Feed(TypedDict):
+    """One configured WebSocket market-data feed (docs/feeds.md)."""
+
+    provider: str
+    feed: str
+    venue: str
+    connected: bool
+    connected_since: Timestamp | None
+    messages: int
+    last_message_at: Timestamp | None
+    silent_seconds: Annotated[float | None, Field(description="since the last data message")]
+    max_silence_seconds: float
+    sequence_gaps: int
+    malformed_messages: int
+    last_malformed: str | None
+    reconnects: dict[str, int]
+    last_reconnect_reason: FeedReason | None
+    lag_p50_seconds: Annotated[float | None, Field(description="upper bucket bound of the median lag since start")]
+    lag_p99_seconds: float | None
+    prices: list[FeedPrice]
+
+
+class MarketPrice(TypedDict):
+    symbol: Annotated[str, Field(description="the venue's symbol (feeds) or the extracted value's name (probes)")]
+    price: float
+    source: PriceSource
+    provider: str
+    stream: Annotated[str, Field(description="the feed's name, or the probed endpoint's")]
+    at: Timestamp | None
+    frozen: bool
+
+
+class MarketDataData(TypedDict):
+    """Prices that changed since the last market_data message (all of them in the first)."""
+
+    prices: list[MarketPrice]
+
+
+class MarketDataMessage(TypedDict):
+    """At most once a second per client, on /ws/market_data (or any /ws route subscribed to it)."""
+
+    type: Literal["market_data"]
+    data: MarketDataData
+    timestamp: Timestamp
+
+
+# ---------------------------------------------------------------- end of feeds
+
 # What the server sends: the `type` says which `data` comes with it.
 WsMessage = Annotated[
     StatusUpdateMessage
+    | MarketDataMessage
     | NewLogEntryMessage
     | RateLimitAlertMessage
     | ProviderStatusChangeMessage
@@ -585,3 +647,14 @@ WsClientMessage = SubscribeMessage | ClientPingMessage
 
 # Any JSON object (the document itself).
 JsonObject = dict[str, Any]
+
+
+# --- shards (exporter/sharding.py) ---
+class ShardView(TypedDict):
+    """Which providers this exporter owns when the registry is split across shards."""
+
+    shard: Annotated[int, Field(description="this exporter's shard, 0 .. total_shards-1")]
+    total_shards: Annotated[int, Field(description="1 when not sharded")]
+    providers: Annotated[list[str], Field(description="the providers this shard owns and probes")]
+    disabled: Annotated[list[str], Field(description="the providers this shard owns but does not probe (no key set, or turned off)")]
+    not_here: Annotated[int, Field(description="selected providers other shards own, plus those the selection leaves out")]

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from ... import limits, safejson
 from ...config import Provider as ProviderSpec
+from ...feeds.state import FeedStore
 from ...model import Category, Outcome, ProviderStatus
 from ...selection import why
 from ...state import State
@@ -28,6 +29,7 @@ from . import views
 from .chains import chain_rows
 from .errors import ApiError, client_gone
 from .events import TYPES, Hub
+from .feeds import MARKET_TYPES, feeds_view
 from .history import (
     HistoryRecorder,
     PrometheusError,
@@ -41,6 +43,7 @@ from .models import (
     Compliance,
     Error,
     Failures,
+    Feed,
     Freshness,
     HealthHistory,
     JsonObject,
@@ -53,6 +56,7 @@ from .models import (
     RateLimit,
     ReloadFailed,
     Schedule,
+    ShardView,
     Status,
     TriggerRequest,
     TriggerResult,
@@ -86,6 +90,7 @@ class Api:
     prometheus: PrometheusHistory | None = None
     actions_allowed: bool = False
     clock: Callable[[], float] = field(default=time.time)
+    feeds: FeedStore = field(default_factory=FeedStore)  # the WebSocket feeds (web/api/feeds.py)
 
     def provider_names(self) -> list[str]:
         """Every configured provider: a disabled one is known (its filters answer empty)."""
@@ -211,6 +216,17 @@ TRIGGER_ENDPOINT = NameParam("endpoint", "one endpoint of that provider")
 async def status(request: web.Request) -> Status:
     api = _api(request)
     return views.status_summary(api.store, api.clock())
+
+
+async def shard(request: web.Request) -> ShardView:
+    config = _api(request).control.config
+    return {
+        "shard": config.shard.index,
+        "total_shards": config.shard.total,
+        "providers": [p.name for p in config.providers],
+        "disabled": [d.name for d in config.disabled],
+        "not_here": len(config.not_selected),
+    }
 
 
 async def categories(request: web.Request) -> list[CategorySummary]:
@@ -404,6 +420,17 @@ _WS_DESCRIPTION = (
 )
 
 
+async def feeds_handler(request: web.Request) -> list[Feed]:
+    """The WebSocket market-data feeds (web/api/feeds.py)."""
+    api = _api(request)
+    return feeds_view(api.feeds, api.clock())
+
+
+async def market_data_handler(request: web.Request) -> web.StreamResponse:
+    """/ws/live's hub, with market_data and ping as the default subscription."""
+    return await _api(request).hub.handle(request, MARKET_TYPES)
+
+
 def _websocket(path: str, summary: str) -> Operation:
     return Operation(
         "GET",
@@ -427,6 +454,7 @@ def _html(description: str) -> Answer:
 
 ROUTES: tuple[Operation, ...] = (
     json_route("GET", "/api/status", status, Status, summary="Counts of providers by status", tag="status"),
+    json_route("GET", "/api/shard", shard, ShardView, summary="Which providers this shard owns", tag="config"),
     json_route("GET", "/api/categories", categories, list[CategorySummary], summary="Per category: sources, online ratio, latency", tag="status"),
     json_route(
         "GET",
@@ -527,6 +555,24 @@ ROUTES: tuple[Operation, ...] = (
         params=(PROVIDER,),
         errors=(400, 404),
     ),
+    # ---- feeds (web/api/feeds.py)
+    json_route("GET", "/api/feeds", feeds_handler, list[Feed], summary="WebSocket market-data feeds: connection, silence, gaps, lag, prices", tag="status"),
+    Operation(
+        "GET",
+        "/ws/market_data",
+        "Latest prices seen on feeds and probes, at most once a second",
+        "websocket",
+        market_data_handler,
+        Answer("Switching protocols; then WsMessage frames (market_data, ping)", WsMessage),
+        status=101,
+        params=(MARKET_TYPES,),
+        errors=(400,),
+        access=Access.WEBSOCKET,
+        description="A market_data message carries the prices that changed since the last one (every price in the first). "
+        "The /ws/live hub's rules apply: a client that does not read loses its own oldest messages. " + _WS_DESCRIPTION,
+        head=True,
+    ),
+    # ---- end of feeds
     json_route(
         "GET",
         "/api/chains",

@@ -1,0 +1,350 @@
+"""Benchmark the feed code (run by hand: `.venv/bin/python bench/feeds.py`).
+
+Three figures, each printed with its peer:
+
+1. throughput: a local firehose (a subprocess on core 1 sending Binance diff-depth and
+   trade frames as fast as the socket takes them) read by the exporter's FeedRunner on
+   core 0 for --duration seconds: messages/s and CPU per 1,000 messages. Peers, on the
+   same firehose: aiohttp's WebSocket client receiving only (the floor of any Python
+   reader on aiohttp), and receive + orjson parse (what any JSON consumer pays).
+2. probe latency: the real Exporter probing a 50 ms target at 500 probes/s, with and
+   without a feed delivering 5,000 messages/s in the same process and event loop;
+   latency error (reported minus 50 ms) p50/p99, runs interleaved.
+3. silence: a feed at 100 msg/s whose server goes quiet (connection open); time from the
+   last data message to the `silence` reconnect, against max_silence + 1 s.
+
+Loopback only; every run is bounded in time. Figures go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.run import free_port, pct, target, wait_http
+from bench.worker import bench_config
+from exporter.app import Exporter, build_app
+from exporter.feeds.config import Backoff, FeedsConfig, FeedSpec
+from exporter.feeds.runner import FeedRunner
+from exporter.feeds.state import FeedState, FeedStore
+from exporter.feeds.venues import Venue
+from exporter.model import ProbeResult
+from exporter.web.server import serve
+
+READER_CORE, SIDE_CORE = {0}, {1}
+DELAY = 0.050
+
+
+# ---------------------------------------------------------------- the firehose (a subprocess)
+
+
+async def firehose(request: web.Request) -> web.WebSocketResponse:
+    """?rate=N messages/s (0: as fast as the socket takes them); ?quiet_after=S: stop
+    sending after S seconds, connection kept open."""
+    rate = float(request.query.get("rate", "0"))
+    quiet_after = float(request.query.get("quiet_after", "0"))
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    reader = asyncio.create_task(_drain(ws))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    u = 1000  # message counter
+    depth_u = 1000  # the diff-depth stream's update id: contiguous
+    batch = 50 if rate == 0 else max(1, int(rate / 200))
+    period = 0.0 if rate == 0 else batch / rate
+    next_at = start
+    if rate == 0:
+        await _flood(ws)
+        reader.cancel()
+        return ws
+    try:
+        while not ws.closed:
+            if quiet_after and loop.time() - start >= quiet_after:
+                await asyncio.sleep(3600)
+            ms = int(time.time() * 1000)
+            for _ in range(batch):
+                u += 1
+                if u % 5:
+                    depth_u += 1
+                    text = f'{{"e":"depthUpdate","E":{ms},"s":"BTCUSDT","U":{depth_u},"u":{depth_u},"b":[["60000.10","0.5"]],"a":[]}}'
+                else:
+                    text = f'{{"e":"trade","E":{ms},"s":"BTCUSDT","t":{u},"p":"{60000 + u % 7}.5","q":"0.010","T":{ms},"m":true,"M":true}}'
+                await ws.send_str(text)
+            if period:
+                next_at += period
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+    except (ConnectionError, RuntimeError):
+        pass
+    finally:
+        reader.cancel()
+    return ws
+
+
+def _frame(text: str) -> bytes:
+    """An unmasked server text frame (RFC 6455 5.2), FIN set."""
+    data = text.encode()
+    n = len(data)
+    head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + n.to_bytes(2, "big")
+    return head + data
+
+
+async def _flood(ws: web.WebSocketResponse) -> None:
+    """As fast as the reader takes them: frames built in batches and written straight to
+    the transport, so that one Python process outpaces the reader under test (aiohttp's
+    send_str per frame would make the firehose the bottleneck)."""
+    transport = ws._req.transport if ws._req is not None else None
+    assert transport is not None
+    u, depth_u = 1000, 1000
+    while not transport.is_closing():
+        ms = int(time.time() * 1000)
+        frames = []
+        for _ in range(1000):
+            u += 1
+            if u % 5:
+                depth_u += 1
+                frames.append(_frame(f'{{"e":"depthUpdate","E":{ms},"s":"BTCUSDT","U":{depth_u},"u":{depth_u},"b":[["60000.10","0.5"]],"a":[]}}'))
+            else:
+                frames.append(_frame(f'{{"e":"trade","E":{ms},"s":"BTCUSDT","t":{u},"p":"{60000 + u % 7}.5","q":"0.010","T":{ms},"m":true,"M":true}}'))
+        transport.write(b"".join(frames))
+        while transport.get_write_buffer_size() > 4 << 20 and not transport.is_closing():  # noqa: ASYNC110 - a transport's buffer has no event to wait on
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0)
+
+
+async def _drain(ws: web.WebSocketResponse) -> None:
+    async for _ in ws:
+        pass
+
+
+def serve_firehose(port: int) -> None:
+    os.sched_setaffinity(0, SIDE_CORE)
+    app = web.Application()
+    app.router.add_get("/ws", firehose)
+    app.router.add_get("/health", lambda r: _ok())
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+async def _ok() -> web.Response:
+    return web.Response(text="ok")
+
+
+def start_side(args: list[str], health: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(["taskset", "-c", "1", sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_http(health)
+    return proc
+
+
+# ---------------------------------------------------------------- 1. throughput
+
+
+def spec(url: str, max_silence: float = 30.0) -> FeedSpec:
+    return FeedSpec(
+        "bench", "firehose", Venue.BINANCE, url, ('{"method":"SUBSCRIBE","params":[],"id":1}',), max_silence=max_silence, backoff=Backoff(0.1, 1.0, 60.0)
+    )
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def measure_runner(url: str, warmup: float, duration: float) -> tuple[float, float]:
+    state = FeedState(spec(url))
+    async with aiohttp.ClientSession() as session:
+        runner = FeedRunner(state.spec, state, session)
+        runner.start()
+        await asyncio.sleep(warmup)
+        n0, c0, t0 = state.messages, cpu(), time.monotonic()
+        await asyncio.sleep(duration)
+        n1, c1, t1 = state.messages, cpu(), time.monotonic()
+        await runner.stop()
+    assert state.gaps == 0 and state.malformed == 0, (state.gaps, state.malformed)
+    return (n1 - n0) / (t1 - t0), (c1 - c0) / (n1 - n0) * 1000
+
+
+async def measure_peer(url: str, warmup: float, duration: float, parse: bool) -> tuple[float, float]:
+    count = 0
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, max_msg_size=1 << 20) as ws:
+
+        async def read() -> None:
+            nonlocal count
+            async for msg in ws:
+                if parse:
+                    orjson.loads(msg.data)
+                count += 1
+
+        task = asyncio.create_task(read())
+        await asyncio.sleep(warmup)
+        n0, c0, t0 = count, cpu(), time.monotonic()
+        await asyncio.sleep(duration)
+        n1, c1, t1 = count, cpu(), time.monotonic()
+        task.cancel()
+    return (n1 - n0) / (t1 - t0), (c1 - c0) / (n1 - n0) * 1000
+
+
+async def throughput(port: int, warmup: float, duration: float, repeat: int) -> None:
+    url = f"ws://127.0.0.1:{port}/ws?rate=0"
+    rows: dict[str, list[tuple[float, float]]] = {
+        "exporter FeedRunner (parse, rule, sequence, lag, price)": [],
+        "peer: aiohttp receive only": [],
+        "peer: receive + orjson.loads": [],
+    }
+    for _ in range(repeat):
+        rows["exporter FeedRunner (parse, rule, sequence, lag, price)"].append(await measure_runner(url, warmup, duration))
+        rows["peer: aiohttp receive only"].append(await measure_peer(url, warmup, duration, parse=False))
+        rows["peer: receive + orjson.loads"].append(await measure_peer(url, warmup, duration, parse=True))
+    print(f"\n1. Throughput on one core (reader pinned to core 0, firehose on core 1), median of {repeat} x {duration:g} s")
+    print(f"   {'reader':58} {'msg/s':>10} {'CPU ms / 1,000 msg':>20}")
+    for name, values in rows.items():
+        print(f"   {name:58} {statistics.median(v[0] for v in values):>10,.0f} {statistics.median(v[1] for v in values) * 1000:>20.1f}")
+
+
+# ---------------------------------------------------------------- 2. probe latency with feeds
+
+
+async def latency_run(target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float) -> list[float]:
+    config = bench_config(endpoints, rate, target, False, 2.0)
+    feeds = FeedsConfig((spec(feed_url),), "bench") if feed_url else None
+    exporter = Exporter(lambda: config, feeds_loader=(lambda: feeds) if feeds else None, process_metrics=False)
+    errors: list[float] = []
+    measuring = False
+
+    def on_result(r: ProbeResult) -> None:
+        if measuring and r.ok and r.duration is not None:
+            errors.append((r.duration - DELAY) * 1000)
+
+    exporter.subscribe(on_result)
+    runner, _ = await serve(build_app(exporter, handle_sighup=False), "127.0.0.1", 0)
+    await asyncio.sleep(warmup)
+    measuring = True
+    m0, c0 = sum(f.messages for f in exporter.feed_store), cpu()
+    await asyncio.sleep(duration)
+    measuring = False
+    delivered, busy = (sum(f.messages for f in exporter.feed_store) - m0) / duration, (cpu() - c0) / duration
+    await runner.cleanup()
+    print(f"      (exporter CPU {busy:.0%} of core 0; feed delivered {delivered:,.0f} msg/s; load average {os.getloadavg()[0]:.1f})")
+    return errors
+
+
+async def latency(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, duration: float, repeat: int) -> None:
+    feed_url = f"ws://127.0.0.1:{fire_port}/ws?rate={feed_rate:g}"
+    endpoints = int(rate * 2)  # 2 s intervals
+    with_feed = f"with a feed at {feed_rate:,.0f} msg/s"
+    elsewhere = "firehose read by another process"
+    runs: dict[str, list[tuple[float, float]]] = {"without feeds": [], elsewhere: [], with_feed: []}
+    print(f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), feed in the same process and loop; interleaved runs")
+    print(f"   ('{elsewhere}': the same firehose load on core 1, consumed by a process of its own on core 1: what the firehose alone costs the target)")
+    for i in range(repeat):
+        for name, url in (("without feeds", None), (elsewhere, None), (with_feed, feed_url)):
+            consumer = (
+                await asyncio.create_subprocess_exec("taskset", "-c", "1", sys.executable, __file__, "--consume", feed_url) if name == elsewhere else None
+            )
+            try:
+                errors = await latency_run(target_url, url, rate, endpoints, warmup, duration)
+            finally:
+                if consumer is not None:
+                    consumer.kill()
+                    await consumer.wait()
+            runs[name].append((pct(errors, 50), pct(errors, 99)))
+            print(f"   run {i + 1} {name:32} p50 {runs[name][-1][0]:6.2f} ms   p99 {runs[name][-1][1]:6.2f} ms   ({len(errors)} probes)")
+    for name, values in runs.items():
+        print(f"   median {name:29} p50 {statistics.median(v[0] for v in values):6.2f} ms   p99 {statistics.median(v[1] for v in values):6.2f} ms")
+
+
+# ---------------------------------------------------------------- 3. silence detection
+
+
+async def silence(port: int, max_silence: float, repeat: int) -> None:
+    print(f"\n3. Silent feed detection (max_silence {max_silence:g} s; goal: within max_silence + 1 s = {max_silence + 1:g} s)")
+    times = []
+    for _ in range(repeat):
+        store = FeedStore()
+        feeds = FeedsConfig((spec(f"ws://127.0.0.1:{port}/ws?rate=100&quiet_after=1", max_silence),), "bench")
+        store.apply(feeds)
+        state = next(iter(store))
+        detected: list[float] = []
+        done = asyncio.Event()
+
+        def on_change(s: FeedState, detected: list[float] = detected, done: asyncio.Event = done) -> None:
+            if not s.connected and s.last_reason == "silence" and not detected:
+                detected.append(time.time())
+                done.set()
+
+        async with aiohttp.ClientSession() as session:
+            runner = FeedRunner(state.spec, state, session, on_change=on_change)
+            runner.start()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), max_silence + 10)
+            await runner.stop()
+        assert detected and state.last_message_at is not None, "silence not detected"
+        times.append(detected[0] - state.last_message_at)
+        print(f"   last data message -> silence reconnect: {times[-1]:.3f} s")
+    print(f"   worst {max(times):.3f} s, median {statistics.median(times):.3f} s (bound {max_silence + 1:g} s)")
+
+
+# ---------------------------------------------------------------- main
+
+
+async def main(args: argparse.Namespace) -> None:
+    fire_port = free_port()
+    fire = start_side([__file__, "--firehose", str(fire_port)], f"http://127.0.0.1:{fire_port}/health")
+    os.sched_setaffinity(0, READER_CORE)
+    with target() as (target_url, target_description):  # nginx + echo on core 1 (bench/run.py), else bench/target.py
+        print(f"target: {target_description}")
+        try:
+            await _scenarios(args, fire_port, target_url)
+        finally:
+            fire.kill()  # the firehose may hold a quiet connection open for an hour
+            fire.wait(5)
+
+
+async def _scenarios(args: argparse.Namespace, fire_port: int, target_url: str) -> None:
+    if "throughput" in args.only:
+        await throughput(fire_port, args.warmup, args.duration, args.repeat)
+    if "latency" in args.only:
+        await latency(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.duration, args.repeat)
+    if "silence" in args.only:
+        await silence(fire_port, args.max_silence, args.repeat)
+
+
+def parse_args(argv: list[str] | None = None) -> Any:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--firehose", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--consume", metavar="URL", help=argparse.SUPPRESS)
+    p.add_argument("--only", default="throughput,latency,silence")
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--rate", type=float, default=500.0, help="probes per second in the latency scenario")
+    p.add_argument("--feed-rate", type=float, default=5000.0, help="feed messages per second in the latency scenario")
+    p.add_argument("--max-silence", type=float, default=2.0)
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    parsed = parse_args()
+    if parsed.firehose:
+        serve_firehose(parsed.firehose)
+    elif parsed.consume:
+        asyncio.run(measure_peer(parsed.consume, 0.0, 3600.0, parse=True))
+    else:
+        import structlog
+
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # warnings only: no per-probe lines
+        print(f"bench/feeds.py on {os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
+        asyncio.run(main(parsed))
