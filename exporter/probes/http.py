@@ -50,6 +50,14 @@ class _Attempt:
     body: bytes | None = None  # the answer's body, for kinds that read it themselves (status)
 
 
+def one_attempt(attempt: _Attempt | None) -> dict[str, Any]:
+    """What a result of a single attempt (a key test, a status source) says about it."""
+    if attempt is None:
+        return {}
+    codes = (attempt.status,) if attempt.status is not None else ()
+    return {"duration": attempt.duration, "status_code": attempt.status, "attempts": 1, "http_codes": codes}
+
+
 @functools.lru_cache(maxsize=256)
 def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
     """The whole attempt's bound: aiohttp's total timeout runs from the request until the
@@ -271,21 +279,7 @@ async def probe_key(ctx: ProbeContext, spec: ProbeSpec, key: ApiKey) -> ProbeRes
             check = (KeyCheck(key.env, False),)
         elif attempt is not None and attempt.status is not None and attempt.status < 300:
             check = (KeyCheck(key.env, True),)
-        return ProbeResult(
-            provider=provider.name,
-            category=provider.category.value,
-            endpoint=endpoint.name,
-            outcome=outcome,
-            started_at=started,
-            finished_at=ctx.wall(),
-            duration=attempt.duration if attempt else None,
-            status_code=attempt.status if attempt else None,
-            attempts=1 if attempt else 0,
-            http_codes=(attempt.status,) if attempt is not None and attempt.status is not None else (),
-            detail=ctx.redactor.redact(detail),
-            key_env=key.env,
-            key_checks=check,
-        )
+        return probe_result(ctx, spec, started, outcome, detail, key_env=key.env, key_checks=check, **one_attempt(attempt))
 
     if budget is not None and not budget.take(ctx.wall()):
         return result(Outcome.BUDGET_EXHAUSTED, None, "client-side budget used up for this window")

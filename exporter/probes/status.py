@@ -48,7 +48,7 @@ from ..config import Auth, Provider, StatusFormat, TimeUnit
 from ..model import Maintenance, MaintenanceState, Outcome, ProbeResult
 from ..safejson import JsonError, loads
 from . import http
-from .context import ProbeContext, ProbeSpec
+from .context import ProbeContext, ProbeSpec, probe_result
 
 
 class StatusPayloadError(ValueError):
@@ -201,21 +201,7 @@ async def probe(ctx: ProbeContext, spec: ProbeSpec) -> ProbeResult:
     started = ctx.wall()
 
     def finish(outcome: Outcome, detail: str = "", attempt: http._Attempt | None = None, maintenance: Maintenance | None = None) -> ProbeResult:
-        return ProbeResult(
-            provider=provider.name,
-            category=provider.category.value,
-            endpoint=endpoint.name,
-            outcome=outcome,
-            started_at=started,
-            finished_at=ctx.wall(),
-            duration=attempt.duration if attempt else None,
-            status_code=attempt.status if attempt else None,
-            attempts=1 if attempt else 0,
-            http_codes=(attempt.status,) if attempt is not None and attempt.status is not None else (),
-            detail=ctx.redactor.redact(detail),
-            circuit_state=runtime.breaker.state,
-            maintenance=maintenance,
-        )
+        return probe_result(ctx, spec, started, outcome, detail, maintenance=maintenance, **http.one_attempt(attempt))
 
     # Same host, same quota: the provider's own status endpoint spends its budget.
     if endpoint.status.base_url is None and runtime.budget is not None and not runtime.budget.take(ctx.wall()):
