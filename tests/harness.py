@@ -87,3 +87,16 @@ class SimHarness:
 
     async def sample(self, metric: str, /, **labels: str) -> float | None:
         return (await self.samples()).get((metric, frozenset(labels.items())))
+
+
+async def simulated_exporter() -> tuple[Simulator, Exporter]:
+    """A started simulator with every key of the shipped registry, and an exporter of
+    that registry pointed at it on short intervals (not started)."""
+    keys = key_env(load_config(env={}))
+    sim = Simulator(load_config(env=keys))
+    await sim.start("127.0.0.1", 0)
+
+    def loader() -> Config:
+        return fast(simulator_config(load_config(env=keys), sim.url))
+
+    return sim, Exporter(loader, process_metrics=False, backoff_base=0.01)

@@ -18,13 +18,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from exporter.app import Exporter, build_app
-from exporter.config import Config, load_config
-from exporter.simulator import Simulator, simulator_config
+from exporter.app import build_app
 from exporter.web.api import DOCUMENT, ApiOptions, ApiSettings
 from exporter.web.server import WebOptions, serve
+from tests.harness import simulated_exporter
 
-from .conftest import TOKEN, fast, key_env
+from .conftest import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -43,14 +42,7 @@ class LiveServer:
         self.loop.run_until_complete(self._main())
 
     async def _main(self) -> None:
-        keys = key_env(load_config(env={}))
-        sim = Simulator(load_config(env=keys))
-        await sim.start("127.0.0.1", 0)
-
-        def loader() -> Config:
-            return fast(simulator_config(load_config(env=keys), sim.url))
-
-        exporter = Exporter(loader, process_metrics=False, backoff_base=0.01)
+        sim, exporter = await simulated_exporter()
         options = ApiOptions(settings=ApiSettings(tokens=(TOKEN,)), status_interval=60, ping_interval=60)
         runner, port = await serve(build_app(exporter, WebOptions(api=options), handle_sighup=False, schedule=False), "127.0.0.1", 0)
         exporter.scheduler.apply(exporter.config)  # jobs to trigger, not started

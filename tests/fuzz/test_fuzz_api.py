@@ -27,13 +27,11 @@ import structlog
 from hypothesis import given
 
 from exporter import limits, safejson
-from exporter.app import Exporter, build_app
-from exporter.config import Config, load_config
-from exporter.simulator import Simulator, simulator_config
+from exporter.app import build_app
 from exporter.web.api import ROUTES, ApiOptions, ApiSettings
 from exporter.web.api.models import EVENT_TYPES, ErrorCode
 from exporter.web.server import WebOptions, serve
-from tests.harness import fast, key_env
+from tests.harness import simulated_exporter
 
 from .conftest import SEEDS, fuzz_settings
 
@@ -60,14 +58,7 @@ class Served:
         return self.loop.run_until_complete(asyncio.wait_for(coro, GUARD))
 
     async def start(self) -> None:
-        keys = key_env(load_config(env={}))
-        sim = Simulator(load_config(env=keys))
-        await sim.start("127.0.0.1", 0)
-
-        def loader() -> Config:
-            return fast(simulator_config(load_config(env=keys), sim.url))
-
-        exporter = Exporter(loader, process_metrics=False, backoff_base=0.01)
+        sim, exporter = await simulated_exporter()
         # Periodic messages far apart: every WebSocket message a case reads answers its own.
         options = ApiOptions(
             settings=ApiSettings(), status_interval=3600, ping_interval=3600, history_interval=3600, market_data_interval=3600, enable_actions=True
