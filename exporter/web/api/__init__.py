@@ -25,8 +25,9 @@ from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
 from .instrument import api_metrics, instrument_middleware
 from .routes import API_KEY, DOCUMENT, ROUTES, Api
 from .settings import ApiSettings
+from .status_page import IncidentSource, StatusBoard, no_incidents, setup_status
 
-__all__ = ["API_KEY", "DOCUMENT", "ROUTES", "Api", "ApiOptions", "ApiSettings", "setup_api"]
+__all__ = ["API_KEY", "DOCUMENT", "ROUTES", "Api", "ApiOptions", "ApiSettings", "IncidentSource", "setup_api"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class ApiOptions:
     # /ws/market_data publishes.
     feeds: FeedStore | None = None
     market_data_interval: float = MARKET_DATA_INTERVAL
+    # The status page's incidents (web/api/status_page.py): the incident service's store.
+    incidents: IncidentSource = no_incidents
 
 
 def setup_api(app: web.Application, control: ExporterControl, store: State, registry: CollectorRegistry, options: ApiOptions | None = None) -> Api:
@@ -62,6 +65,7 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled, feeds=feeds)
     market = MarketDataPublisher(hub, feeds, store, interval=options.market_data_interval)
     app[API_KEY] = api
+    setup_status(app, StatusBoard(control, store, prometheus, options.incidents, public=settings.public_status))  # /status, /badge/*
     # Outermost first: time everything, then access control, then JSON errors.
     app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
     for op in ROUTES:
