@@ -12,13 +12,16 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from exporter.app import build_app
+from exporter.cli import _parser
 from exporter.config import ConfigError
 from exporter.model import ProbeKind
 from exporter.selection import Choice
-from exporter.web.api import ApiSettings
+from exporter.web.api import ApiOptions, ApiSettings
 from exporter.web.api.status_page import IncidentBrief
 from exporter.web.api.svg import format_uptime
-from exporter.web.server import serve
+from exporter.web.server import WebOptions, serve
+from tests.harness import simulated_exporter
 
 from .conftest import TOKEN, ApiHarness, StartApi
 
@@ -280,3 +283,25 @@ async def test_head_answers_without_body(api: ApiHarness) -> None:
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("image/svg+xml")
     async with aiohttp.ClientSession() as http, http.head(f"{api.base}/status") as resp:
         assert resp.status == 200
+
+
+async def test_the_public_status_flag(http_session: aiohttp.ClientSession) -> None:
+    """--web.public-status (ApiOptions.public_status) opens the page as PUBLIC_STATUS does."""
+    sim, exporter = await simulated_exporter()
+    options = ApiOptions(settings=ApiSettings(tokens=(TOKEN,)), public_status=True)
+    runner, port = await serve(build_app(exporter, WebOptions(api=options), handle_sighup=False, schedule=False), "127.0.0.1", 0)
+    try:
+        for path, status in (("/status", 200), ("/badge/binance/health.svg", 200), ("/api/status", 401)):
+            async with http_session.get(f"http://127.0.0.1:{port}{path}") as resp:
+                assert resp.status == status, path
+    finally:
+        await runner.cleanup()
+        await sim.stop()
+    assert _parser().parse_args(["run", "--web.public-status"]).public_status
+    assert not _parser().parse_args(["run"]).public_status
+
+
+@pytest.fixture
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -51,12 +51,16 @@ class ApiOptions:
     market_data_interval: float = MARKET_DATA_INTERVAL
     # The status page's incidents (web/api/status_page.py): the incident service's store.
     incidents: IncidentSource = no_incidents
+    # --web.public-status: as PUBLIC_STATUS=true (/status and /badge/* open to anyone).
+    public_status: bool = False
 
 
 def setup_api(app: web.Application, control: ExporterControl, store: State, registry: CollectorRegistry, options: ApiOptions | None = None) -> Api:
     """Add the routes, middlewares and background tasks to `app` (before it starts)."""
     options = options or ApiOptions()
     settings = options.settings if options.settings is not None else ApiSettings.from_env(os.environ)
+    if options.public_status:
+        settings = replace(settings, public_status=True)
     metrics = api_metrics(registry)
     hub = Hub(store, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size, sleep=options.sleep)
     history = HistoryRecorder(store, interval=options.history_interval, sleep=options.sleep)
