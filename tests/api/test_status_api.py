@@ -86,6 +86,7 @@ async def test_badges_are_cacheable_svg(api: ApiHarness, path: str) -> None:
     status, headers, body = await fetch(api, path)
     assert status == 200 and headers["Content-Type"].startswith("image/svg+xml")
     assert headers["Cache-Control"] == "private, max-age=60"
+    assert headers["Content-Security-Policy"] == "default-src 'none'"
     svg_text(body)
     etag = headers["ETag"]
     status, headers, body = await fetch(api, path, {"If-None-Match": f'"other", {etag}'})

@@ -265,7 +265,7 @@ class Collect(HTMLParser):
 
 def line(name: str, status: ProviderStatus, maintenance: bool = False, category: Category = Category.EXCHANGES) -> ProviderLine:
     report = Maintenance(MaintenanceState.ONGOING, T0 - 60, T0 + 3600, "upgrade <b>now</b>") if maintenance else None
-    return ProviderLine(name, category, status, report, maintenance, 0.2, ProviderHistory({w: Uptime(0.999, w.seconds) for w in Window}, 0.2, (0.1, 0.2) * 24))
+    return ProviderLine(name, category, status, report, maintenance, ProviderHistory({w: Uptime(0.999, w.seconds) for w in Window}, 0.2, (0.1, 0.2) * 24))
 
 
 def test_page_escapes_every_outside_text() -> None:
@@ -326,6 +326,6 @@ def test_overall_banner(statuses: list[ProviderStatus], maintenance: list[int], 
 
 
 def test_no_history_is_drawn_as_no_data() -> None:
-    view = PageView(T0, [ProviderLine("x", Category.NEWS, ProviderStatus.UNKNOWN, None, False, None, NO_HISTORY)], [], StatusHistory("memory", {}), [])
+    view = PageView(T0, [ProviderLine("x", Category.NEWS, ProviderStatus.UNKNOWN, None, False, NO_HISTORY)], [], StatusHistory("memory", {}), [])
     page = render_page(view)
     assert page.count("no data") == 3  # 24 h, 7 d, latency

@@ -49,7 +49,13 @@ PROVIDER = PathName("provider", "a configured provider (probed or disabled); 404
 def svg_response(request: web.Request, board: StatusBoard, svg: str) -> web.Response:
     """The badge with its validators: 304 when the client holds this very SVG."""
     etag = '"' + hashlib.sha256(svg.encode()).hexdigest()[:20] + '"'
-    headers = {"Cache-Control": cache_control(board, BADGE_MAX_AGE), "ETag": etag, "X-Content-Type-Options": "nosniff"}
+    # An SVG opened on its own is a document: it may run nothing and load nothing.
+    headers = {
+        "Cache-Control": cache_control(board, BADGE_MAX_AGE),
+        "ETag": etag,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'",
+    }
     if etag in (t.strip() for t in request.headers.get("If-None-Match", "").split(",")):
         return web.Response(status=304, headers=headers)
     return web.Response(text=svg, content_type=SVG, headers=headers)

@@ -34,7 +34,7 @@ from ..control import ExporterControl
 from .history import PrometheusError, PrometheusHistory
 from .svg import format_latency, format_uptime, sparkline
 from .uptime import NO_HISTORY, ProviderHistory, StatusHistory, UptimeBook, Window, counts_for_uptime, from_prometheus
-from .views import iso, provider_latency
+from .views import iso
 
 log = structlog.get_logger()
 
@@ -154,7 +154,6 @@ class ProviderLine:
     status: ProviderStatus
     maintenance: Maintenance | None  # the status source's report while trusted
     in_maintenance: bool  # active now
-    latency: float | None  # seconds, the last probes'
     history: ProviderHistory
 
 
@@ -171,7 +170,7 @@ class PageView:
 
 def provider_line(ps: ProviderState, history: ProviderHistory, now: float) -> ProviderLine:
     report = ps.maintenance(now)
-    return ProviderLine(ps.name, ps.spec.category, ps.status(), report, report is not None and report.active(now), provider_latency(ps), history)
+    return ProviderLine(ps.name, ps.spec.category, ps.status(), report, report is not None and report.active(now), history)
 
 
 async def page_view(board: StatusBoard) -> PageView:
@@ -284,7 +283,7 @@ def _row(line: ProviderLine) -> str:
     word = _status_word(line)
     name = escape(line.name)
     spark = sparkline(line.history.spark, f"{line.name}: mean latency over 24 h, 30-minute steps")
-    latency = format_latency(line.history.latency if line.history.latency is not None else line.latency)
+    latency = format_latency(line.history.latency)  # the 24 h mean, as the badge: never the last probe's under that header
     return (
         f'<li class="row" id="p-{name}" data-provider="{name}" data-status="{word}"><div class="name">{name}</div>'
         f'<div class="st"><span class="pill s-{word}">{word}</span></div>'
