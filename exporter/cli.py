@@ -161,6 +161,13 @@ def _parser() -> argparse.ArgumentParser:
         help="allow POST /api/schedule/trigger and /api/config/keys/test (they spend providers' quota) "
         "without API_TOKENS; with API_TOKENS set they are allowed to authenticated callers",
     )
+    run.add_argument(
+        "--web.public-status",
+        dest="public_status",
+        action="store_true",
+        help="serve the status page (/status) and badges (/badge/*) to anyone, outside API_TOKENS and ALLOWED_IPS "
+        "(as env PUBLIC_STATUS=true; default: guarded as /api/*)",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -269,9 +276,11 @@ async def _run(args: argparse.Namespace, host: str | None, port: int, redactor: 
         redactor=redactor,
         feeds_loader=(lambda: load_feeds(feeds)) if feeds else None,
     )
-    options = WebOptions(enable_lifecycle=args.enable_lifecycle, api=ApiOptions(enable_actions=args.enable_actions))
+    options = WebOptions(enable_lifecycle=args.enable_lifecycle, api=ApiOptions(enable_actions=args.enable_actions, public_status=args.public_status))
     runner, bound = await serve(build_app(exporter, options), host or "", port)
-    log.info("listening", url=f"{_url(host, bound)}/metrics", lifecycle_api=args.enable_lifecycle, actions_api=args.enable_actions)
+    log.info(
+        "listening", url=f"{_url(host, bound)}/metrics", lifecycle_api=args.enable_lifecycle, actions_api=args.enable_actions, public_status=args.public_status
+    )
     try:
         await wait_for_stop()
     finally:

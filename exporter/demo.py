@@ -132,6 +132,7 @@ def banner(n_providers: int, base: str, sim_url: str, chaos: bool) -> str:
 Crypto API Exporter demo: {n_providers} providers, offline, against the built-in simulator.
 
   metrics      {base}/metrics
+  status page  {base}/status   badges: {base}/badge/binance/health.svg
   JSON API     {base}/api/status   {base}/api/providers   (reference: {base}/docs)
   live events  {base.replace("http", "ws", 1)}/ws/live
   feeds        {base}/api/feeds   {base.replace("http", "ws", 1)}/ws/market_data   (6 venues on the simulator)

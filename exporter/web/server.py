@@ -9,6 +9,7 @@ import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from html import escape
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
@@ -16,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from .. import limits
 from ..metrics import Exposition
 from ..state import State
-from .api import ApiOptions, setup_api
+from .api import API_KEY, ApiOptions, setup_api
 from .api.errors import error_response
 from .api.models import Ok, ReloadFailed
 from .control import ExporterControl
@@ -30,8 +31,8 @@ _LANDING = """<!doctype html><html><head><title>Crypto API Exporter</title></hea
 <h1>Crypto API Exporter</h1>
 <p>{providers} providers, {endpoints} endpoints, probed on the exporter's own schedule; {disabled} more configured but disabled
 (see <a href="/api/providers?status=disabled">/api/providers?status=disabled</a>).</p>
-<ul><li><a href="/metrics">/metrics</a></li><li><a href="/api/status">/api/status</a> (JSON API)</li>
-<li><a href="/docs">/docs</a> (API reference)</li><li><a href="/healthz">/healthz</a></li></ul>
+<ul><li><a href="/status">/status</a> (status page, uptime, incidents)</li><li><a href="/metrics">/metrics</a></li><li><a href="/api/status">/api/status</a> (JSON API)</li>
+<li><a href="/docs">/docs</a> (API reference)</li>{grafana}<li><a href="/healthz">/healthz</a></li></ul>
 </body></html>"""
 
 
@@ -116,7 +117,11 @@ async def reload(request: web.Request) -> web.Response:
 
 async def landing(request: web.Request) -> web.Response:
     config = request.app[CONTROL_KEY].config
-    html = _LANDING.format(providers=len(config.providers), endpoints=sum(len(p.endpoints) for p in config.providers), disabled=len(config.disabled))
+    grafana_url = request.app[API_KEY].settings.grafana_url  # GRAFANA_URL: no link without it
+    grafana = f'<li><a href="{escape(grafana_url)}">Grafana</a> (dashboards)</li>' if grafana_url else ""
+    html = _LANDING.format(
+        providers=len(config.providers), endpoints=sum(len(p.endpoints) for p in config.providers), disabled=len(config.disabled), grafana=grafana
+    )
     return web.Response(text=html, content_type="text/html")
 
 

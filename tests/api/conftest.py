@@ -25,6 +25,7 @@ from exporter.redact import Redactor
 from exporter.selection import Choice
 from exporter.simulator import Simulator
 from exporter.web.api import ApiOptions, ApiSettings
+from exporter.web.api.status_page import IncidentSource, no_incidents
 from exporter.web.server import WebOptions, serve
 from tests.harness import (
     BAD_KEY,
@@ -150,6 +151,7 @@ async def start_api() -> AsyncIterator[StartApi]:
         keepalive_timeout: float = limits.HTTP_KEEPALIVE_SECONDS,
         unset_keys: tuple[str, ...] = (),
         choice: Choice | None = None,
+        incidents: IncidentSource = no_incidents,  # the status page's (issue 16)
     ) -> ApiHarness:
         sim, all_keys = await start_simulated()
         cleanups.append(sim.stop)
@@ -165,6 +167,7 @@ async def start_api() -> AsyncIterator[StartApi]:
             queue_size=queue_size,
             enable_actions=enable_actions,
             sleep=timer.sleep,
+            incidents=incidents,
         )
         exporter = Exporter(simulated_loader(sim, keys, choice), process_metrics=False, backoff_base=BACKOFF, redactor=redactor)
         app: web.Application = build_app(exporter, WebOptions(enable_lifecycle=enable_lifecycle, api=options), handle_sighup=False, schedule=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -25,8 +25,9 @@ from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
 from .instrument import api_metrics, instrument_middleware
 from .routes import API_KEY, DOCUMENT, ROUTES, Api
 from .settings import ApiSettings
+from .status_page import IncidentSource, StatusBoard, no_incidents, setup_status
 
-__all__ = ["API_KEY", "DOCUMENT", "ROUTES", "Api", "ApiOptions", "ApiSettings", "setup_api"]
+__all__ = ["API_KEY", "DOCUMENT", "ROUTES", "Api", "ApiOptions", "ApiSettings", "IncidentSource", "setup_api"]
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,18 @@ class ApiOptions:
     # /ws/market_data publishes.
     feeds: FeedStore | None = None
     market_data_interval: float = MARKET_DATA_INTERVAL
+    # The status page's incidents (web/api/status_page.py): the incident service's store.
+    incidents: IncidentSource = no_incidents
+    # --web.public-status: as PUBLIC_STATUS=true (/status and /badge/* open to anyone).
+    public_status: bool = False
 
 
 def setup_api(app: web.Application, control: ExporterControl, store: State, registry: CollectorRegistry, options: ApiOptions | None = None) -> Api:
     """Add the routes, middlewares and background tasks to `app` (before it starts)."""
     options = options or ApiOptions()
     settings = options.settings if options.settings is not None else ApiSettings.from_env(os.environ)
+    if options.public_status:
+        settings = replace(settings, public_status=True)
     metrics = api_metrics(registry)
     hub = Hub(store, metrics, status_interval=options.status_interval, ping_interval=options.ping_interval, queue_size=options.queue_size, sleep=options.sleep)
     history = HistoryRecorder(store, interval=options.history_interval, sleep=options.sleep)
@@ -62,6 +69,7 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled, feeds=feeds)
     market = MarketDataPublisher(hub, feeds, store, interval=options.market_data_interval)
     app[API_KEY] = api
+    setup_status(app, StatusBoard(control, store, prometheus, options.incidents, public=settings.public_status))  # /status, /badge/*
     # Outermost first: time everything, then access control, then JSON errors.
     app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
     for op in ROUTES:

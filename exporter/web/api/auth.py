@@ -1,4 +1,5 @@
-"""Access control for `/api/*` and `/ws/*` (and `/metrics` with PROTECT_METRICS), and CORS.
+"""Access control for `/api/*` and `/ws/*` (and `/metrics` with PROTECT_METRICS, `/status`
+and `/badge/*` unless PUBLIC_STATUS), and CORS.
 
 Order: CORS preflight (browsers send no credentials on it), then the IP allowlist (403),
 then the token (401). `/healthz`, `/openapi.json` and `/docs` stay open."""
@@ -68,8 +69,13 @@ def cors_origin(origin: str | None, allowed: tuple[str, ...]) -> str | None:
     return origin if origin.rstrip("/") in allowed else None
 
 
+def is_status_path(path: str) -> bool:
+    """The status page and the badges (status_page.py, badges.py): PUBLIC_STATUS opens them."""
+    return path == "/status" or path.startswith("/badge/")
+
+
 def guarded(path: str, settings: ApiSettings) -> bool:
-    return is_api_path(path) or (settings.protect_metrics and path == "/metrics")
+    return is_api_path(path) or (settings.protect_metrics and path == "/metrics") or (not settings.public_status and is_status_path(path))
 
 
 def access_middleware(settings: ApiSettings) -> web.middleware:  # type: ignore[valid-type]

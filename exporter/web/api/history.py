@@ -220,10 +220,16 @@ class PrometheusHistory:
         return start, end, step, [start + i * step for i in range(n)]
 
     async def query_range(self, expr: str, start: float, end: float, step: int) -> list[dict[str, Any]]:
-        params = {"query": expr, "start": str(start), "end": str(end), "step": str(step)}
+        return await self._get("query_range", {"query": expr, "start": str(start), "end": str(end), "step": str(step)})
+
+    async def query(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query at the clock's now: `[{"metric": {...}, "value": [ts, "v"]}, ...]`."""
+        return await self._get("query", {"query": expr, "time": str(self.clock())})
+
+    async def _get(self, api: str, params: dict[str, str]) -> list[dict[str, Any]]:
         try:
             timeout = aiohttp.ClientTimeout(total=PROMETHEUS_TIMEOUT)
-            async with self.session_factory() as session, session.get(f"{self.url}/api/v1/query_range", params=params, timeout=timeout) as resp:
+            async with self.session_factory() as session, session.get(f"{self.url}/api/v1/{api}", params=params, timeout=timeout) as resp:
                 if resp.status != 200:
                     raise PrometheusError(f"Prometheus answered HTTP {resp.status}")
                 body = await resp.json(content_type=None)
@@ -235,7 +241,7 @@ class PrometheusHistory:
             raise PrometheusError("Prometheus answered an error")
         result = body["data"].get("result")
         if not isinstance(result, list):
-            raise PrometheusError("Prometheus answered no matrix")
+            raise PrometheusError("Prometheus answered no result list")
         return result
 
     async def health(self, hours: int, provider: str | None) -> HealthSeries:

@@ -38,6 +38,7 @@ class Access(Enum):
     TOKEN = "token"  # API_TOKENS and ALLOWED_IPS, when set: /api/*
     WEBSOCKET = "websocket"  # as TOKEN, and the token may come as ?token= or ?api_key=
     METRICS = "metrics"  # open unless PROTECT_METRICS=true, then as TOKEN
+    STATUS = "status"  # the status page and badges: open with PUBLIC_STATUS=true, else as TOKEN
 
 
 Tag = Literal["status", "config", "schedule", "charts", "websocket", "exporter", "docs"]
@@ -74,6 +75,7 @@ class Operation:
     access: Access = Access.TOKEN
     description: str = ""
     head: bool = False  # also answer HEAD (undocumented, as aiohttp's add_get does)
+    path_params: tuple[QueryParam, ...] = ()  # the `{name}`s of `path`, required, parsed from match_info
 
 
 def json_route(
@@ -132,6 +134,7 @@ SECURITY: dict[Access, list[dict[str, list[str]]]] = {
     Access.WEBSOCKET: [{"bearer": []}, {"apiKey": []}, {"queryToken": []}],
     # `{}`: no credentials is also accepted (unless PROTECT_METRICS=true).
     Access.METRICS: [{}, {"bearer": []}, {"apiKey": []}],
+    Access.STATUS: [{}, {"bearer": []}, {"apiKey": []}],  # `{}` with PUBLIC_STATUS=true
 }
 
 
@@ -187,8 +190,10 @@ def build_document(operations: Sequence[Operation], named: Mapping[str, Any] | N
             out["description"] = op.description
         if op.access in SECURITY:
             out["security"] = SECURITY[op.access]
-        if op.params:
-            out["parameters"] = [{"name": p.name, "in": "query", "required": False, "description": p.description, "schema": p.schema()} for p in op.params]
+        params = [{"name": p.name, "in": "path", "required": True, "description": p.description, "schema": p.schema()} for p in op.path_params]
+        params += [{"name": p.name, "in": "query", "required": False, "description": p.description, "schema": p.schema()} for p in op.params]
+        if params:
+            out["parameters"] = params
         responses: Schema = {str(op.status): {"description": op.ok.description, "content": _content(op.ok.media_type, schema_of(op.ok.model, next(of)))}}
         if op.access is not Access.OPEN:
             responses["401"] = _ref_response(UNAUTHORIZED[0])

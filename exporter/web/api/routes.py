@@ -26,6 +26,8 @@ from ...selection import why
 from ...state import State
 from ..control import ExporterControl, NotRunning
 from . import views
+from .badges import PROVIDER as BADGE_PROVIDER
+from .badges import SVG, WINDOW, health_badge, latency_badge, uptime_badge
 from .chains import chain_rows
 from .errors import ApiError, client_gone
 from .events import TYPES, Hub
@@ -63,17 +65,19 @@ from .models import (
     WsClientMessage,
     WsMessage,
 )
-from .openapi import Access, Answer, Operation, build_document, json_route, render_docs
+from .openapi import Access, Answer, Handler, Operation, build_document, json_route, render_docs
 from .query import (
     MAX_PAGE,
     MAX_PER_PAGE,
     EnumParam,
     IntParam,
     NameParam,
+    QueryParam,
     StrParam,
     paginate,
 )
 from .settings import ApiSettings
+from .status_page import status_page
 
 log = structlog.get_logger()
 MAX_BODY = limits.API_BODY_BYTES
@@ -452,6 +456,30 @@ def _html(description: str) -> Answer:
     return Answer(description, str, "text/html")
 
 
+# ---- status page and badges (issue 16: web/api/status_page.py, badges.py, docs/status-page.md)
+_PUBLIC_NOTE = "Open to anyone with PUBLIC_STATUS=true; otherwise guarded as /api/* is."
+
+
+def _badge(kind: str, handler: Handler, what: str, params: tuple[QueryParam, ...] = ()) -> Operation:
+    return Operation(
+        "GET",
+        f"/badge/{{provider}}/{kind}.svg",
+        f"SVG badge: {what}",
+        "status",
+        handler,
+        Answer("a shields-like flat badge", str, SVG),
+        params=params,
+        errors=(400, 404) if params else (404,),
+        access=Access.STATUS,
+        description=f"Cache-Control max-age 60 and an ETag (If-None-Match gets 304). {_PUBLIC_NOTE}",
+        head=True,
+        path_params=(BADGE_PROVIDER,),
+    )
+
+
+# ---- end status page and badges
+
+
 ROUTES: tuple[Operation, ...] = (
     json_route("GET", "/api/status", status, Status, summary="Counts of providers by status", tag="status"),
     json_route("GET", "/api/shard", shard, ShardView, summary="Which providers this shard owns", tag="config"),
@@ -613,6 +641,22 @@ ROUTES: tuple[Operation, ...] = (
         },
     ),
     Operation("GET", "/", "Landing page", "docs", None, _html("HTML"), access=Access.OPEN),
+    # ---- status page and badges (issue 16)
+    Operation(
+        "GET",
+        "/status",
+        "Status page: providers by category, uptime, latency, maintenance, incidents",
+        "status",
+        status_page,
+        _html("HTML page (server-rendered, no script)"),
+        access=Access.STATUS,
+        description=f"For people without Grafana. Cache-Control max-age 15. {_PUBLIC_NOTE}",
+        head=True,
+    ),
+    _badge("health", health_badge, "the provider's status"),
+    _badge("uptime", uptime_badge, "share of successful probes over 24 h or 7 d", (WINDOW,)),
+    _badge("latency", latency_badge, "mean probe latency over 24 h"),
+    # ---- end status page and badges
     Operation("GET", "/openapi.json", "This document", "docs", openapi_json, Answer("OpenAPI 3.1", JsonObject), access=Access.OPEN, head=True),
     Operation("GET", "/docs", "This document as a browsable page", "docs", docs_page, _html("HTML"), access=Access.OPEN, head=True),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from ...config import ConfigError
 from ...redact import MIN_SECRET
@@ -19,7 +20,8 @@ _FALSE = {"", "0", "false", "no", "off"}
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """`API_TOKENS`, `ALLOWED_IPS`, `CORS_ORIGINS`, `PROTECT_METRICS`, `PROMETHEUS_URL`.
+    """`API_TOKENS`, `ALLOWED_IPS`, `CORS_ORIGINS`, `PROTECT_METRICS`, `PROMETHEUS_URL`,
+    `PUBLIC_STATUS`, `GRAFANA_URL`.
 
     Tokens never appear in `repr` (and so in no log line or error)."""
 
@@ -28,6 +30,13 @@ class ApiSettings:
     cors_origins: tuple[str, ...] = ()
     protect_metrics: bool = False
     prometheus_url: str | None = None
+    # ---- status page and badges (issue 16; docs/status-page.md)
+    # Off by default: /status and /badge/* are then guarded as /api/* is (open while
+    # API_TOKENS and ALLOWED_IPS are unset), so setting API_TOKENS never leaves a page
+    # listing every provider open by surprise. True: open to anyone who reaches the port.
+    public_status: bool = False
+    grafana_url: str | None = None  # linked from `/`
+    # ---- end status page
 
     @property
     def auth_enabled(self) -> bool:
@@ -66,6 +75,15 @@ class ApiSettings:
         prom = env.get("PROMETHEUS_URL", "").strip() or None
         if prom is not None and not prom.startswith(("http://", "https://")):
             errors.append(f"PROMETHEUS_URL: {prom!r} must be an http(s) URL like http://prometheus:9090")
+        public = env.get("PUBLIC_STATUS", "").strip().lower()
+        if public not in _TRUE | _FALSE:
+            errors.append(f"PUBLIC_STATUS: {env['PUBLIC_STATUS']!r} must be true or false")
+        grafana = env.get("GRAFANA_URL", "").strip() or None
+        if grafana is not None and not grafana.startswith(("http://", "https://")):
+            errors.append(f"GRAFANA_URL: {grafana!r} must be an http(s) URL like http://grafana:3000")
+        elif grafana is not None and "@" in urlsplit(grafana).netloc:
+            # The landing page shows the link to anyone: no user or password in it.
+            errors.append("GRAFANA_URL: must not carry credentials (user:password@); Grafana asks for them itself")
         if errors:
             raise ConfigError(errors)
         return cls(
@@ -74,6 +92,8 @@ class ApiSettings:
             cors_origins=tuple(origins),
             protect_metrics=protect in _TRUE,
             prometheus_url=prom.rstrip("/") if prom else None,
+            public_status=public in _TRUE,
+            grafana_url=grafana.rstrip("/") if grafana else None,
         )
 
 
