@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -79,6 +80,21 @@ def running(args: list[str], log: Path, ready_url: str, timeout: float = 20, env
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+def running_demo(tmp: Path, exporter_port: int, simulator_port: int, *flags: str) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    """`exporter demo` (the exporter and its simulator in one process) on loopback ports,
+    ready once the exporter answers."""
+    args = [
+        sys.executable,
+        "-m",
+        "exporter",
+        "demo",
+        f"--web.listen-address=127.0.0.1:{exporter_port}",
+        f"--simulator.listen-address=127.0.0.1:{simulator_port}",
+        *flags,
+    ]
+    return running(args, tmp / "exporter.log", f"http://127.0.0.1:{exporter_port}/healthz", timeout=30)
 
 
 def _routes(route: dict) -> Iterator[dict]:

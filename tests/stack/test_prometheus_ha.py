@@ -18,7 +18,6 @@ Short timings so it takes seconds: 1 s probes, scrapes and evaluations, Provider
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -34,7 +33,7 @@ from tests.binaries import require_binary
 
 from .compose import DUPLICATE_WINDOW, Node, alertmanager_cluster
 from .conftest import RULES_FILE
-from .helpers import WebhookReceiver, free_port, http_json, prometheus_config, running, wait_until
+from .helpers import WebhookReceiver, free_port, http_json, prometheus_config, running, running_demo, wait_until
 
 pytestmark = [pytest.mark.binary, pytest.mark.timeout(180)]
 
@@ -83,11 +82,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     receiver.start()
     with contextlib.ExitStack() as processes:
         processes.callback(receiver.stop)
-        processes.enter_context(running(
-            [sys.executable, "-m", "exporter", "demo", f"--web.listen-address=127.0.0.1:{exporter_port}",
-             f"--simulator.listen-address=127.0.0.1:{simulator_port}", "--no-chaos", f"--interval={INTERVAL}", f"--providers={PROVIDER}"],
-            tmp_path / "exporter.log", f"http://127.0.0.1:{exporter_port}/healthz", timeout=30,
-        ))  # fmt: skip
+        processes.enter_context(running_demo(tmp_path, exporter_port, simulator_port, "--no-chaos", f"--interval={INTERVAL}", f"--providers={PROVIDER}"))
         nodes = processes.enter_context(alertmanager_cluster(tmp_path, receiver))
         prometheus = {}
         for replica in REPLICAS:
