@@ -543,41 +543,46 @@ def main() -> None:
 
 
 # A fresh TLS handshake per probe is what saturates a prober first (bench/README.md,
-# "TLS"): the rates tried, each prober stopping at its first step it does not sustain.
-TLS_MAX_STEPS = "100,150,200,250,300,400,500"
+# "TLS"): the rates tried, each prober stopping at the first step it does not sustain.
+TLS_MAX_STEPS = "100,150,200,250,300,350,400,500"
 TLS_MAX_P99_MS = 100.0  # latency error p99 bound: past it the reported latency says more about the prober than the target
 
 
 def tls_max(d: float, rep: int, raw: dict[str, Any], conditions: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The highest rate of probes, each on a fresh TLS connection, that each prober
-    sustains on its one core: at least 97 % of the rate achieved, no failure, latency error
-    p99 under TLS_MAX_P99_MS; with the prober core's busy % and CPU per probe there."""
+    sustains on its one core (at least 97 % of the rate achieved, no failure), and the
+    highest at which its latency error p99 also stays under TLS_MAX_P99_MS; with the CPU
+    per probe and the prober core's busy % there (other work on that core counts too)."""
     steps = [int(x) for x in os.environ.get("BENCH_TLS_STEPS", TLS_MAX_STEPS).split(",")]
     with target(tls=True) as (url, target_desc):
         conditions["tls_target"] = target_desc
         probers: dict[str, Callable[[int], Run]] = {"exporter": lambda rate: run_exporter(url, rate * 2, rate, d, 4, fresh=True)}
         if BLACKBOX:
             probers["blackbox_exporter"] = lambda rate: run_blackbox(url, rate, d, 2)
-        best: dict[str, str] = {}
+        sustained: dict[str, str] = {}
+        accurate: dict[str, str] = {}
         for name, run in probers.items():
-            best[name] = "below the first step"
+            sustained[name] = accurate[name] = "below the first step"
             for rate in steps:
                 runs = median_run(lambda: run(rate), rep)
                 raw[f"tlsmax_{name}_{rate}"] = [_summary(r) for r in runs]
                 achieved, p99 = med(runs, lambda r: r.achieved), med(runs, lambda r: pct(r.errors_ms, 99))
                 failures, busy = med(runs, lambda r: r.failures), med(runs, lambda r: r.busy.get(f"cpu{PROBER_CORE}", float("nan")))
                 cpu = med(runs, lambda r: r.cpu_per_1000)
-                ok = achieved >= 0.97 * rate and failures == 0 and p99 < TLS_MAX_P99_MS
+                ok = achieved >= 0.97 * rate and failures == 0
                 print(
                     f"  tls-max {name} {rate}/s: achieved {achieved:.0f}/s, {failures:.0f} failures, error p99 {p99:.1f} ms, "
-                    f"CPU {cpu:.3f} s/1000, prober core {busy:.0f} % busy -> {'ok' if ok else 'no'}",
+                    f"CPU {cpu:.3f} s/1000, prober core {busy:.0f} % busy -> {'sustained' if ok else 'not sustained'}",
                     flush=True,
                 )
                 if not ok:
                     break
-                best[name] = f"{rate}/s ({cpu:.2f} ms CPU, core {busy:.0f} %)"
+                sustained[name] = f"{rate}/s (p99 {p99:.0f} ms, {cpu:.2f} ms CPU)"
+                if p99 < TLS_MAX_P99_MS:
+                    accurate[name] = f"{rate}/s (p99 {p99:.0f} ms)"
     return [
-        (f"highest fresh-TLS rate sustained (>= 97 %, 0 failures, p99 < {TLS_MAX_P99_MS:.0f} ms)", best["exporter"], best.get("blackbox_exporter", "n/a"), "")
+        ("highest fresh-TLS rate sustained (>= 97 %, 0 failures)", sustained["exporter"], sustained.get("blackbox_exporter", "n/a"), ""),
+        (f"  ... with latency error p99 < {TLS_MAX_P99_MS:.0f} ms", accurate["exporter"], accurate.get("blackbox_exporter", "n/a"), ""),
     ]
 
 
