@@ -525,16 +525,17 @@ def main() -> None:
                 ex = median_run(lambda: run_exporter(url, rate * 2, rate, d, 4, fresh=fresh), rep)
                 raw[f"tls_{'fresh' if fresh else 'keepalive'}_exporter"] = [_summary(r) for r in ex]
                 ex_cpu = med(ex, lambda r: r.cpu_per_1000)
-                bb_cpu, bb_err = float("nan"), ""
+                bb_cpu, bb_err, bb_failures = float("nan"), "", ""
                 if BLACKBOX and fresh:  # blackbox_exporter opens a new connection for every probe, always
                     bb = median_run(lambda: run_blackbox(url, rate, d, 2), rep)
                     raw["tls_blackbox"] = [_summary(r) for r in bb]
                     bb_cpu = med(bb, lambda r: r.cpu_per_1000)
                     bb_err = f"{fmt(med(bb, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(bb, lambda r: pct(r.errors_ms, 99)))}"
+                    bb_failures = str(med(bb, lambda r: r.failures))
                 rows.append((f"CPU s per 1000 probes @ {rate}/s, {how}", fmt(ex_cpu, 3), fmt(bb_cpu, 3), fmt(ex_cpu / bb_cpu) + "x"))
                 ex_err = f"{fmt(med(ex, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(ex, lambda r: pct(r.errors_ms, 99)))}"
                 rows.append((f"error p50/p99 ms @ {rate}/s, {how}", ex_err, bb_err, ""))
-                rows.append((f"failures @ {rate}/s, {how}", str(med(ex, lambda r: r.failures)), "", ""))
+                rows.append((f"failures @ {rate}/s, {how}", str(med(ex, lambda r: r.failures)), bb_failures, ""))
     if "tlsmax" in only:
         rows += tls_max(d, rep, raw, conditions)
     _print(rows, conditions)
