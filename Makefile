@@ -34,7 +34,7 @@ check-config: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/python -m exporter.config_file > providers.schema.json
 
-## kubernetes: regenerate deploy/kubernetes/base's PrometheusRule (from prometheus/rules/) and key-file env (from providers.yaml)
+## kubernetes: regenerate deploy/kubernetes/base's PrometheusRule (from prometheus/rules/) and key-file env (from providers.yaml), and monitoring/config/ (from alertmanager/)
 kubernetes: $(STAMP)
 	$(BIN)/python -m tools.kubernetes
 

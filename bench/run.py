@@ -410,7 +410,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run (default 10)")
     parser.add_argument(
-        "--only", default="floor,cpu,fresh,latency,schedule,render,max,tls", help="comma-separated scenarios: floor,cpu,fresh,latency,schedule,render,max,tls"
+        "--only",
+        default="floor,cpu,fresh,latency,schedule,render,max,tls,tlsmax",
+        help="comma-separated scenarios: floor,cpu,fresh,latency,schedule,render,max,tls,tlsmax",
     )
     parser.add_argument("--json", metavar="FILE", help="also write every raw figure to FILE")
     args = parser.parse_args()
@@ -523,19 +525,66 @@ def main() -> None:
                 ex = median_run(lambda: run_exporter(url, rate * 2, rate, d, 4, fresh=fresh), rep)
                 raw[f"tls_{'fresh' if fresh else 'keepalive'}_exporter"] = [_summary(r) for r in ex]
                 ex_cpu = med(ex, lambda r: r.cpu_per_1000)
-                bb_cpu, bb_err = float("nan"), ""
+                bb_cpu, bb_err, bb_failures = float("nan"), "", ""
                 if BLACKBOX and fresh:  # blackbox_exporter opens a new connection for every probe, always
                     bb = median_run(lambda: run_blackbox(url, rate, d, 2), rep)
                     raw["tls_blackbox"] = [_summary(r) for r in bb]
                     bb_cpu = med(bb, lambda r: r.cpu_per_1000)
                     bb_err = f"{fmt(med(bb, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(bb, lambda r: pct(r.errors_ms, 99)))}"
+                    bb_failures = str(med(bb, lambda r: r.failures))
                 rows.append((f"CPU s per 1000 probes @ {rate}/s, {how}", fmt(ex_cpu, 3), fmt(bb_cpu, 3), fmt(ex_cpu / bb_cpu) + "x"))
                 ex_err = f"{fmt(med(ex, lambda r: pct(r.errors_ms, 50)))} / {fmt(med(ex, lambda r: pct(r.errors_ms, 99)))}"
                 rows.append((f"error p50/p99 ms @ {rate}/s, {how}", ex_err, bb_err, ""))
-                rows.append((f"failures @ {rate}/s, {how}", str(med(ex, lambda r: r.failures)), "", ""))
+                rows.append((f"failures @ {rate}/s, {how}", str(med(ex, lambda r: r.failures)), bb_failures, ""))
+    if "tlsmax" in only:
+        rows += tls_max(d, rep, raw, conditions)
     _print(rows, conditions)
     if args.json:
         Path(args.json).write_text(json.dumps({"conditions": conditions, "runs": raw}, indent=1))
+
+
+# A fresh TLS handshake per probe is what saturates a prober first (bench/README.md,
+# "TLS"): the rates tried, each prober stopping at the first step it does not sustain.
+TLS_MAX_STEPS = "100,150,200,250,300,350,400,500"
+TLS_MAX_P99_MS = 100.0  # latency error p99 bound: past it the reported latency says more about the prober than the target
+
+
+def tls_max(d: float, rep: int, raw: dict[str, Any], conditions: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The highest rate of probes, each on a fresh TLS connection, that each prober
+    sustains on its one core (at least 97 % of the rate achieved, no failure), and the
+    highest at which its latency error p99 also stays under TLS_MAX_P99_MS; with the CPU
+    per probe and the prober core's busy % there (other work on that core counts too)."""
+    steps = [int(x) for x in os.environ.get("BENCH_TLS_STEPS", TLS_MAX_STEPS).split(",")]
+    with target(tls=True) as (url, target_desc):
+        conditions["tls_target"] = target_desc
+        probers: dict[str, Callable[[int], Run]] = {"exporter": lambda rate: run_exporter(url, rate * 2, rate, d, 4, fresh=True)}
+        if BLACKBOX:
+            probers["blackbox_exporter"] = lambda rate: run_blackbox(url, rate, d, 2)
+        sustained: dict[str, str] = {}
+        accurate: dict[str, str] = {}
+        for name, run in probers.items():
+            sustained[name] = accurate[name] = "below the first step"
+            for rate in steps:
+                runs = median_run(lambda: run(rate), rep)
+                raw[f"tlsmax_{name}_{rate}"] = [_summary(r) for r in runs]
+                achieved, p99 = med(runs, lambda r: r.achieved), med(runs, lambda r: pct(r.errors_ms, 99))
+                failures, busy = med(runs, lambda r: r.failures), med(runs, lambda r: r.busy.get(f"cpu{PROBER_CORE}", float("nan")))
+                cpu = med(runs, lambda r: r.cpu_per_1000)
+                ok = achieved >= 0.97 * rate and failures == 0
+                print(
+                    f"  tls-max {name} {rate}/s: achieved {achieved:.0f}/s, {failures:.0f} failures, error p99 {p99:.1f} ms, "
+                    f"CPU {cpu:.3f} s/1000, prober core {busy:.0f} % busy -> {'sustained' if ok else 'not sustained'}",
+                    flush=True,
+                )
+                if not ok:
+                    break
+                sustained[name] = f"{rate}/s (p99 {p99:.0f} ms, {cpu:.2f} ms CPU)"
+                if p99 < TLS_MAX_P99_MS:
+                    accurate[name] = f"{rate}/s (p99 {p99:.0f} ms)"
+    return [
+        ("highest fresh-TLS rate sustained (>= 97 %, 0 failures)", sustained["exporter"], sustained.get("blackbox_exporter", "n/a"), ""),
+        (f"  ... with latency error p99 < {TLS_MAX_P99_MS:.0f} ms", accurate["exporter"], accurate.get("blackbox_exporter", "n/a"), ""),
+    ]
 
 
 def _summary(r: Run) -> dict[str, Any]:

