@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from ...feeds.state import FeedStore
+from ...incidents.service import IncidentSettings
 from ...state import State
 from ..control import ExporterControl
 from .auth import access_middleware
@@ -22,6 +23,7 @@ from .errors import json_errors
 from .events import DEFAULT_QUEUE_SIZE, Hub
 from .feeds import MARKET_DATA_INTERVAL, MarketDataPublisher
 from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
+from .incidents import ApiFacts, setup_incidents
 from .instrument import api_metrics, instrument_middleware
 from .routes import API_KEY, DOCUMENT, ROUTES, Api
 from .settings import ApiSettings
@@ -48,6 +50,9 @@ class ApiOptions:
     # /ws/market_data publishes.
     feeds: FeedStore | None = None
     market_data_interval: float = MARKET_DATA_INTERVAL
+    # The in-process incident service (web/api/incidents.py, docs/incidents.md): an
+    # in-memory store unless a file is given (--incidents.db).
+    incidents: IncidentSettings = field(default_factory=IncidentSettings)
 
 
 def setup_api(app: web.Application, control: ExporterControl, store: State, registry: CollectorRegistry, options: ApiOptions | None = None) -> Api:
@@ -62,6 +67,7 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled, feeds=feeds)
     market = MarketDataPublisher(hub, feeds, store, interval=options.market_data_interval)
     app[API_KEY] = api
+    setup_incidents(app, ApiFacts(store, control, api.clock), options.incidents, settings.tokens, registry)
     # Outermost first: time everything, then access control, then JSON errors.
     app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
     for op in ROUTES:

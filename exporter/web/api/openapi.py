@@ -40,8 +40,8 @@ class Access(Enum):
     METRICS = "metrics"  # open unless PROTECT_METRICS=true, then as TOKEN
 
 
-Tag = Literal["status", "config", "schedule", "charts", "websocket", "exporter", "docs"]
-TAGS: tuple[Tag, ...] = ("status", "config", "schedule", "charts", "websocket", "exporter", "docs")
+Tag = Literal["status", "config", "schedule", "charts", "websocket", "exporter", "docs", "incidents"]
+TAGS: tuple[Tag, ...] = ("status", "config", "schedule", "charts", "websocket", "exporter", "docs", "incidents")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class Operation:
     access: Access = Access.TOKEN
     description: str = ""
     head: bool = False  # also answer HEAD (undocumented, as aiohttp's add_get does)
+    path_params: tuple[QueryParam, ...] = ()  # the `{name}`s of `path`, in order (parsed from request.match_info)
 
 
 def json_route(
@@ -90,6 +91,7 @@ def json_route(
     errors: tuple[int, ...] = (),
     answers: Mapping[int, Answer] | None = None,
     description: str = "",
+    path_params: tuple[QueryParam, ...] = (),
 ) -> Operation:
     """A JSON route: `handler` returns the model the route declares, and mypy checks
     that it is the one (`T` binds them); the wrapper answers it as JSON with 200."""
@@ -111,6 +113,7 @@ def json_route(
         errors=errors,
         answers=answers or {},
         description=description,
+        path_params=path_params,
     )
 
 
@@ -187,8 +190,11 @@ def build_document(operations: Sequence[Operation], named: Mapping[str, Any] | N
             out["description"] = op.description
         if op.access in SECURITY:
             out["security"] = SECURITY[op.access]
-        if op.params:
-            out["parameters"] = [{"name": p.name, "in": "query", "required": False, "description": p.description, "schema": p.schema()} for p in op.params]
+        if op.params or op.path_params:
+            out["parameters"] = [
+                *({"name": p.name, "in": "path", "required": True, "description": p.description, "schema": p.schema()} for p in op.path_params),
+                *({"name": p.name, "in": "query", "required": False, "description": p.description, "schema": p.schema()} for p in op.params),
+            ]
         responses: Schema = {str(op.status): {"description": op.ok.description, "content": _content(op.ok.media_type, schema_of(op.ok.model, next(of)))}}
         if op.access is not Access.OPEN:
             responses["401"] = _ref_response(UNAUTHORIZED[0])
