@@ -20,7 +20,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,11 +70,13 @@ class IncidentService:
         secrets: Callable[[], Iterable[str]] = lambda: (),
         clock: Callable[[], float] = time.time,
         session: aiohttp.ClientSession | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.facts = facts
         self.secrets = secrets
         self.clock = clock
+        self.sleep = sleep  # the settle wait; tests pass one they release by hand
         self.store = IncidentStore(settings.db, settings.retention, clock)
         self.open_incidents = 0  # for the gauge: collect() does no I/O
         self.notifications: Counter[str] = Counter()  # by action
@@ -181,7 +183,7 @@ class IncidentService:
     async def _explain(self, incident_id: int, settle: float) -> None:
         try:
             if settle > 0:
-                await asyncio.sleep(settle)
+                await self.sleep(settle)
             detail = await self.get(incident_id)
             if detail is None:
                 return

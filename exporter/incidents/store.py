@@ -80,7 +80,7 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaError(RuntimeError):
+class SchemaError(ValueError):
     """The database file was written by a newer release (or is not ours)."""
 
 
