@@ -20,6 +20,7 @@ from aiohttp import web
 
 from exporter import limits
 from exporter.app import Exporter, build_app
+from exporter.incidents.service import IncidentSettings
 from exporter.model import ProbeResult
 from exporter.redact import Redactor
 from exporter.selection import Choice
@@ -150,6 +151,7 @@ async def start_api() -> AsyncIterator[StartApi]:
         keepalive_timeout: float = limits.HTTP_KEEPALIVE_SECONDS,
         unset_keys: tuple[str, ...] = (),
         choice: Choice | None = None,
+        incidents: IncidentSettings | None = None,
     ) -> ApiHarness:
         sim, all_keys = await start_simulated()
         cleanups.append(sim.stop)
@@ -165,6 +167,7 @@ async def start_api() -> AsyncIterator[StartApi]:
             queue_size=queue_size,
             enable_actions=enable_actions,
             sleep=timer.sleep,
+            incidents=incidents or IncidentSettings(),
         )
         exporter = Exporter(simulated_loader(sim, keys, choice), process_metrics=False, backoff_base=BACKOFF, redactor=redactor)
         app: web.Application = build_app(exporter, WebOptions(enable_lifecycle=enable_lifecycle, api=options), handle_sighup=False, schedule=False)
