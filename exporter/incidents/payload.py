@@ -94,21 +94,32 @@ def parse_time(text: str) -> float | None:
     return moment.astimezone(UTC).timestamp()
 
 
+def _clean(text: str) -> str:
+    """JSON may carry lone surrogates (`"\\udaa9"`) that no UTF-8 store takes: replaced, not refused."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def _str(body: Mapping[str, Any], key: str, where: str, *, required: bool = True, max_chars: int = limits.INCIDENT_LABEL_CHARS) -> str:
-    value = body.get(key)
-    if value is None and not required:
+    if key not in body and not required:
         return ""
+    value = body.get(key)
     if not isinstance(value, str):
         raise PayloadError(f"{where}{key}", "must be a string" if value is not None else "required field is missing")
     if len(value) > max_chars:
         raise PayloadError(f"{where}{key}", f"longer than {max_chars} characters")
-    return value
+    return _clean(value)
 
 
-def _labels(body: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
-    value = body.get(key, {})
-    if value is None:
+def _labels(body: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> dict[str, str]:
+    if key not in body:
+        if required:
+            raise PayloadError(f"{where}{key}", "required field is missing")
         return {}
+    value = body[key]
     if not isinstance(value, dict):
         raise PayloadError(f"{where}{key}", "must be an object of strings")
     if len(value) > limits.INCIDENT_LABELS:
@@ -119,7 +130,7 @@ def _labels(body: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
             raise PayloadError(f"{where}{key}", f"{str(name)[:60]!r} must be a string")
         if len(name) > NAME_CHARS or len(text) > limits.INCIDENT_LABEL_CHARS:
             raise PayloadError(f"{where}{key}", f"{str(name)[:60]!r} is too long (names {NAME_CHARS}, values {limits.INCIDENT_LABEL_CHARS} characters)")
-        out[name] = text
+        out[_clean(name)] = _clean(text)
     return out
 
 
@@ -142,7 +153,7 @@ def _alert(item: Any, i: int) -> Alert:
     where = f"alerts[{i}]."
     if not isinstance(item, dict):
         raise PayloadError(f"alerts[{i}]", "must be an object")
-    labels = _labels(item, "labels", where)
+    labels = _labels(item, "labels", where, required=True)
     fingerprint = _str(item, "fingerprint", where, required=False, max_chars=NAME_CHARS) or fingerprint_of(labels)
     return Alert(
         status=_status(item, where),
@@ -171,6 +182,8 @@ def parse_notification(body: Any) -> Notification:
     if len(alerts) > limits.INCIDENT_WEBHOOK_ALERTS:
         raise PayloadError("alerts", f"more than {limits.INCIDENT_WEBHOOK_ALERTS} alerts: set max_alerts on the Alertmanager receiver")
     truncated = body.get("truncatedAlerts", 0)
+    if isinstance(truncated, float) and truncated.is_integer():  # JSON Schema's integer takes 3.0
+        truncated = int(truncated)
     if not isinstance(truncated, int) or isinstance(truncated, bool) or truncated < 0:
         raise PayloadError("truncatedAlerts", "must be a non-negative integer")
     return Notification(

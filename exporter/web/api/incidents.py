@@ -37,6 +37,8 @@ from .body import read_json_body
 from .chains import chain_rows
 from .errors import ApiError, json_errors
 from .models import (
+    NAME_MAX,
+    NAME_PATTERN,
     AlertmanagerNotification,
     Error,
     IncidentAlert,
@@ -208,7 +210,11 @@ async def incidents(request: web.Request) -> IncidentPage:
     service = _service(request)
     q = request.query
     page, per_page = PAGE.parse(q), PER_PAGE.parse(q)
-    filters = Filters(STATUS.parse(q), PROVIDER.parse(q), SEVERITY.parse(q), SINCE.parse(q, service.clock()))
+    provider = PROVIDER.parse(q)
+    if provider is not None and (len(provider) > NAME_MAX or not re.fullmatch(NAME_PATTERN, provider)):
+        # No list of known names here (the standalone service has none): the documented pattern.
+        raise ApiError(400, f"provider: a provider name ({NAME_PATTERN}, at most {NAME_MAX} characters), got {provider[:40]!r}", "provider")
+    filters = Filters(STATUS.parse(q), provider, SEVERITY.parse(q), SINCE.parse(q, service.clock()))
     total, rows = await service.page(filters, page, per_page)
     return {"total": total, "page": page, "per_page": per_page, "pages": max(math.ceil(total / per_page), 1), "incidents": [incident_summary(i) for i in rows]}
 
@@ -249,7 +255,7 @@ INCIDENT_ROUTES: tuple[Operation, ...] = (
     ),
     json_route(
         "GET",
-        "/api/incidents/{id}",
+        "/api/incidents/{id:[0-9]+}",  # digits only: /api/incidents/webhook is another resource
         incident,
         IncidentDetailView,
         summary="One incident: its alerts, timeline and explanation",

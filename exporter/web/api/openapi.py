@@ -11,6 +11,7 @@ are, without a lossy translation to 3.0's `nullable`."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -162,6 +163,13 @@ def _content(media_type: str, schema: Schema) -> Schema:
     return {media_type: {"schema": schema}}
 
 
+def document_path(path: str) -> str:
+    """The path as OpenAPI writes it: aiohttp's `{id:[0-9]+}` (a variable that only
+    matches digits, so that a static sibling such as `/api/incidents/webhook` is not
+    also answered by it) is `{id}`."""
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
+
+
 def build_document(operations: Sequence[Operation], named: Mapping[str, Any] | None = None) -> Schema:
     """The whole document. `named` models that are not classes (unions) become components
     under these names, referred to wherever an operation uses them; the other named models
@@ -206,7 +214,7 @@ def build_document(operations: Sequence[Operation], named: Mapping[str, Any] | N
         out["responses"] = dict(sorted(responses.items()))
         if op.body is not None:
             out["requestBody"] = {"required": op.body_required, "content": _content("application/json", next(of))}
-        paths.setdefault(op.path, {})[op.method.lower()] = out
+        paths.setdefault(document_path(op.path), {})[op.method.lower()] = out
     for name in extra:
         components[name] = next(of)
 
