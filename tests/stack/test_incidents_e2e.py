@@ -59,7 +59,7 @@ def test_alertmanager_pages_and_opens_incidents_and_pages_without_them(tmp_path:
                 assert detail["receiver"] == "incidents" and 'provider="binance"' in detail["group_key"] and detail["external_url"]
                 (alert,) = detail["alerts"]
                 assert len(alert["fingerprint"]) == 16 and alert["annotations"]["runbook_url"].endswith("#providerdown")
-                assert [e["kind"] for e in detail["timeline"]][0] == "opened"
+                assert detail["timeline"][0]["kind"] == "opened"
                 wait_until(lambda: http_json(f"{base}/api/incidents/{opened['id']}")["explanation"], timeout=30, what="the explanation")
 
                 post_alerts(am, [binance], resolved=True)
