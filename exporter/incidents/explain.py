@@ -161,7 +161,7 @@ def explain(incident: Incident, alerts: Sequence[StoredAlert], facts: Facts, now
             elif (c.lag_blocks is not None and c.lag_blocks > 0 and c.status != "ok") or c.status in ("lagging", "stuck", "stale"):
                 lagging = True
                 behind = f"{c.lag_blocks} blocks behind the reference head" if c.lag_blocks is not None else "behind the reference head"
-                still = f", head unchanged for {c.still_seconds:.0f} s" if c.still_seconds else ""
+                still = f", head unchanged for {c.still_seconds:.0f} s" if c.still_seconds and c.still_seconds >= 1 else ""
                 lines.append(f"{p.provider}/{c.endpoint}: {behind} of {c.chain}{still}")
         for e in _affected_endpoints(p, endpoints):
             if (line := _probe_line(e)) is not None:
