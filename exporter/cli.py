@@ -79,6 +79,16 @@ def _default_address(default_port: int) -> str:
     return f"127.0.0.1:{port}"
 
 
+def loopback_listen(p: argparse.ArgumentParser, port: int) -> None:
+    p.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=f"127.0.0.1:{port}",
+        metavar="HOST:PORT",
+        help=f"address to listen on (default 127.0.0.1:{port})",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crypto-api-exporter",
@@ -176,13 +186,7 @@ def _parser() -> argparse.ArgumentParser:
         "explain each from the exporter's facts (--exporter-url, --prometheus-url) and serve /api/incidents. docs/incidents.md.",
     )
     common(incidents)
-    incidents.add_argument(
-        "--web.listen-address",
-        dest="listen",
-        default=f"127.0.0.1:{INCIDENTS_PORT}",
-        metavar="HOST:PORT",
-        help=f"address to listen on (default 127.0.0.1:{INCIDENTS_PORT})",
-    )
+    loopback_listen(incidents, INCIDENTS_PORT)
     incidents.add_argument(
         "--exporter-url", dest="exporter_url", default=os.environ.get("EXPORTER_URL"), help="the exporter's base URL, for the facts (env EXPORTER_URL)"
     )
@@ -226,13 +230,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve every endpoint of providers.yaml under /sim/<provider>/... with plausible payloads; POST /control/faults injects faults.",
     )
     common(sim)
-    sim.add_argument(
-        "--web.listen-address",
-        dest="listen",
-        default=f"127.0.0.1:{DEFAULT_SIM_PORT}",
-        metavar="HOST:PORT",
-        help=f"address to listen on (default 127.0.0.1:{DEFAULT_SIM_PORT})",
-    )
+    loopback_listen(sim, DEFAULT_SIM_PORT)
 
     check = sub.add_parser(
         "check-config",

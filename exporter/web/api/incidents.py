@@ -307,9 +307,15 @@ def setup_incidents(
     the API's tokens are masked in every LLM prompt and Slack message."""
     control = facts.control
     service = IncidentService(settings, facts, secrets=lambda: (*control.config.secrets(), *tokens), clock=facts.clock)
-    app[INCIDENTS_KEY] = service
     if registry is not None:
         registry.register(IncidentCollector(service))
+    _attach(app, service)
+    return service
+
+
+def _attach(app: web.Application, service: IncidentService) -> None:
+    """The routes find the service in the app; it opens and closes with the app."""
+    app[INCIDENTS_KEY] = service
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await service.start()
@@ -317,7 +323,6 @@ def setup_incidents(
         await service.stop()
 
     app.cleanup_ctx.append(lifecycle)
-    return service
 
 
 class IncidentCollector(Collector):
@@ -352,7 +357,6 @@ def build_incident_app(service: IncidentService, settings: ApiSettings) -> web.A
     registry = CollectorRegistry(auto_describe=True)
     registry.register(IncidentCollector(service))
     app = web.Application()
-    app[INCIDENTS_KEY] = service
     app.middlewares.extend([access_middleware(settings), json_errors])
     for op in INCIDENT_ROUTES:
         assert op.handler is not None
@@ -363,11 +367,5 @@ def build_incident_app(service: IncidentService, settings: ApiSettings) -> web.A
 
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", metrics)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await service.start()
-        yield
-        await service.stop()
-
-    app.cleanup_ctx.append(lifecycle)
+    _attach(app, service)
     return app
