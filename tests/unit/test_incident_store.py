@@ -226,3 +226,15 @@ async def test_service_restart_keeps_incidents_and_explains_the_unexplained(tmp_
     assert brief.explanation is not None and brief.explanation.startswith("Cause unknown from the facts at hand")
     assert (await second.receive(storm(50))).action is Action.REPEATED
     await second.stop()
+
+
+def test_the_timeline_is_bounded(db: IncidentDb, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter import limits
+
+    monkeypatch.setattr(limits, "INCIDENT_EVENTS", 3)
+    alerts = [provider_alert("EndpointDown", "binance", endpoint=f"e{i}") for i in range(6)]
+    for n in range(1, 7):  # each notification adds one alert: one event each
+        ingest(db, notification(alerts[:n]), T0 + n)
+    detail = db.get(1)
+    assert detail is not None and len(detail.timeline) == 3 and detail.incident.events_dropped == 3
+    assert detail.incident.alerts_total == 6  # the alerts themselves are all kept
