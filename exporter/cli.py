@@ -327,7 +327,7 @@ async def _incidents(args: argparse.Namespace, host: str | None, port: int) -> N
             sources.append(ExporterApiFacts(session, args.exporter_url, token))
         if args.prometheus_url:
             sources.append(PrometheusFacts(session, args.prometheus_url))
-        service = IncidentService(args.incidents, FirstOf(sources))
+        service = IncidentService(args.incidents, FirstOf(sources), session=session)
         runner, bound = await serve(build_incident_app(service, ApiSettings.from_env(os.environ)), host or "", port)
         log.info(
             "incidents_listening",

@@ -94,13 +94,19 @@ class IncidentService:
         if (self.settings.llm or self.settings.slack_url_file) and self._session is None:
             self._session = aiohttp.ClientSession()
             self._own_session = True
-        if self.settings.llm is not None:
-            assert self._session is not None
-            self._llm = LlmClient(self.settings.llm, self._session)
-        if self.settings.slack_url_file is not None:
-            assert self._session is not None
-            self._slack = SlackNotifier(self.settings.slack_url_file, self._session)
-        await self.store.open()
+        try:
+            if self.settings.llm is not None:
+                assert self._session is not None
+                self._llm = LlmClient(self.settings.llm, self._session)  # reads the key file: ValueError naming the flag
+            if self.settings.slack_url_file is not None:
+                assert self._session is not None
+                self._slack = SlackNotifier(self.settings.slack_url_file, self._session)
+            await self.store.open()
+        except BaseException:
+            if self._own_session and self._session is not None:
+                await self._session.close()
+                self._session = None
+            raise
         self.open_incidents = await self.store.call(lambda db: db.open_count())
         for incident_id in await self.store.call(lambda db: db.unexplained()):
             self._schedule(incident_id, settle=0.0)

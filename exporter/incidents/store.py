@@ -423,7 +423,12 @@ class IncidentStore:
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="incident-db")
-        self._db = await self._run(lambda: IncidentDb(self.path, self.retention, self.clock))
+        try:
+            self._db = await self._run(lambda: IncidentDb(self.path, self.retention, self.clock))
+        except BaseException:  # a path that cannot be opened, a newer schema: no thread left behind
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
 
     async def close(self) -> None:
         if self._executor is None:

@@ -238,3 +238,26 @@ def test_the_timeline_is_bounded(db: IncidentDb, monkeypatch: pytest.MonkeyPatch
     detail = db.get(1)
     assert detail is not None and len(detail.timeline) == 3 and detail.incident.events_dropped == 3
     assert detail.incident.alerts_total == 6  # the alerts themselves are all kept
+
+
+async def test_a_database_that_cannot_be_opened_fails_start_cleanly(tmp_path: Path) -> None:
+    service = IncidentService(IncidentSettings(db=str(tmp_path / "missing" / "incidents.db")), NoFacts())
+    with pytest.raises(sqlite3.OperationalError, match="unable to open database file"):
+        await service.start()
+    assert service.store._executor is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--llm.base-url", "ftp://llm"], "--llm.base-url: an http(s) URL"),
+        (["--incidents.retention-days", "0"], "--incidents.retention-days and --incidents.retention-count must be positive"),
+        (["--llm.timeout", "0"], "--llm.timeout > 0"),
+    ],
+)
+def test_bad_flags_are_refused_naming_them(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from exporter.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["incidents", *argv])
+    assert e.value.code == 2 and message in capsys.readouterr().err
