@@ -27,6 +27,7 @@ log = structlog.get_logger()
 RECENT_PROBES = 20  # per endpoint: the window "recent outcomes" counts over
 WINDOW = "15m"  # the same window over Prometheus
 FETCH_SECONDS = 5.0
+LOG_QUERIES = 5  # /api/logs calls per explanation at most
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # one JSON API or Prometheus answer
 FAILING = frozenset(
     {"timeout", "connection_error", "rate_limited", "auth_error", "client_error", "server_error", "bad_payload", "stale", "circuit_open", "budget_exhausted"}
@@ -239,8 +240,10 @@ class ExporterApiFacts:
 
         rows = await get("/api/providers")
         logs: list[Any] = []
-        for name in providers:
-            page = await get("/api/logs", {"provider": name, "per_page": "200"})
+        # A few providers: their own recent probes each; a storm over many: the whole ring once.
+        queries = [{"provider": name, "per_page": "200"} for name in providers] if len(providers) <= LOG_QUERIES else [{"per_page": "1000"}]
+        for params in queries:
+            page = await get("/api/logs", params)
             logs.extend(_dicts(page.get("logs")) if isinstance(page, dict) else [])
         warnings: list[str] = []
         extra: dict[str, Any] = {}
