@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -18,6 +19,10 @@ import structlog
 
 from . import sharding
 from .config import ConfigError, load_config
+from .incidents.flags import DEFAULT_PORT as INCIDENTS_PORT
+from .incidents.flags import add_flags as incident_flags
+from .incidents.flags import settings_from as incident_settings
+from .incidents.store import MEMORY
 from .logs import configure_logging
 from .model import Category
 from .redact import Redactor
@@ -72,6 +77,16 @@ def _default_address(default_port: int) -> str:
         return os.environ["WEB_LISTEN_ADDRESS"]
     port = os.environ.get("PORT") or str(default_port)
     return f"127.0.0.1:{port}"
+
+
+def loopback_listen(p: argparse.ArgumentParser, port: int) -> None:
+    p.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=f"127.0.0.1:{port}",
+        metavar="HOST:PORT",
+        help=f"address to listen on (default 127.0.0.1:{port})",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -169,6 +184,27 @@ def _parser() -> argparse.ArgumentParser:
         "(as env PUBLIC_STATUS=true; default: guarded as /api/*)",
     )
 
+    incident_flags(run, MEMORY)
+
+    incidents = sub.add_parser(
+        "incidents",
+        help="the incident service alone: Alertmanager webhook in, explained incidents out",
+        description="Receive Alertmanager notifications (POST /api/incidents/webhook), group them into incidents in SQLite, "
+        "explain each from the exporter's facts (--exporter-url, --prometheus-url) and serve /api/incidents. docs/incidents.md.",
+    )
+    common(incidents)
+    loopback_listen(incidents, INCIDENTS_PORT)
+    incidents.add_argument(
+        "--exporter-url", dest="exporter_url", default=os.environ.get("EXPORTER_URL"), help="the exporter's base URL, for the facts (env EXPORTER_URL)"
+    )
+    incidents.add_argument(
+        "--exporter.token-file", dest="exporter_token_file", default=None, metavar="FILE", help="a token of the exporter's API_TOKENS, when it has them"
+    )
+    incidents.add_argument(
+        "--prometheus-url", dest="prometheus_url", default=os.environ.get("PROMETHEUS_URL"), help="Prometheus's base URL, for the facts (env PROMETHEUS_URL)"
+    )
+    incident_flags(incidents, "incidents.db")
+
     demo = sub.add_parser(
         "demo",
         help="simulator and exporter in one process, offline, no keys needed",
@@ -191,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help=f"the simulator's address (default: the exporter's host, port {DEFAULT_SIM_PORT})",
     )
+    incident_flags(demo, MEMORY)
     demo.add_argument("--interval", default="5s", help="probe interval for every endpoint (default 5s)")
     demo.add_argument("--chaos", action=argparse.BooleanOptionalAction, default=True, help="inject rotating faults so every outcome shows up (default on)")
 
@@ -200,13 +237,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve every endpoint of providers.yaml under /sim/<provider>/... with plausible payloads; POST /control/faults injects faults.",
     )
     common(sim)
-    sim.add_argument(
-        "--web.listen-address",
-        dest="listen",
-        default=f"127.0.0.1:{DEFAULT_SIM_PORT}",
-        metavar="HOST:PORT",
-        help=f"address to listen on (default 127.0.0.1:{DEFAULT_SIM_PORT})",
-    )
+    loopback_listen(sim, DEFAULT_SIM_PORT)
 
     check = sub.add_parser(
         "check-config",
@@ -276,7 +307,10 @@ async def _run(args: argparse.Namespace, host: str | None, port: int, redactor: 
         redactor=redactor,
         feeds_loader=(lambda: load_feeds(feeds)) if feeds else None,
     )
-    options = WebOptions(enable_lifecycle=args.enable_lifecycle, api=ApiOptions(enable_actions=args.enable_actions, public_status=args.public_status))
+    options = WebOptions(
+        enable_lifecycle=args.enable_lifecycle,
+        api=ApiOptions(enable_actions=args.enable_actions, public_status=args.public_status, incidents=args.incidents),
+    )
     runner, bound = await serve(build_app(exporter, options), host or "", port)
     log.info(
         "listening", url=f"{_url(host, bound)}/metrics", lifecycle_api=args.enable_lifecycle, actions_api=args.enable_actions, public_status=args.public_status
@@ -285,6 +319,39 @@ async def _run(args: argparse.Namespace, host: str | None, port: int, redactor: 
         await wait_for_stop()
     finally:
         await runner.cleanup()
+
+
+async def _incidents(args: argparse.Namespace, host: str | None, port: int) -> None:
+    import aiohttp
+
+    from .app import wait_for_stop
+    from .incidents.facts import ExporterApiFacts, FactSource, FirstOf, PrometheusFacts
+    from .incidents.llm import read_secret_file
+    from .incidents.service import IncidentService
+    from .web.api import ApiSettings
+    from .web.api.incidents import build_incident_app
+    from .web.server import serve
+
+    async with aiohttp.ClientSession() as session:
+        sources: list[FactSource] = []
+        if args.exporter_url:
+            token = read_secret_file(args.exporter_token_file, "--exporter.token-file") if args.exporter_token_file else None
+            sources.append(ExporterApiFacts(session, args.exporter_url, token))
+        if args.prometheus_url:
+            sources.append(PrometheusFacts(session, args.prometheus_url))
+        service = IncidentService(args.incidents, FirstOf(sources), session=session)
+        runner, bound = await serve(build_incident_app(service, ApiSettings.from_env(os.environ)), host or "", port)
+        log.info(
+            "incidents_listening",
+            webhook=f"{_url(host, bound)}/api/incidents/webhook",
+            db=args.incidents.db,
+            exporter=args.exporter_url,
+            prometheus=args.prometheus_url,
+        )
+        try:
+            await wait_for_stop()
+        finally:
+            await runner.cleanup()
 
 
 async def _simulate(args: argparse.Namespace, host: str | None, port: int) -> None:
@@ -311,6 +378,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.shard = sharding.from_args(parser, args) if args.command in ("run", "check-config") else UNSHARDED
     if args.command == "check-config":
         return check_config(args.file, args.choice, args.shard)
+    if args.command in ("run", "demo", "incidents"):
+        try:
+            args.incidents = incident_settings(args)
+        except ValueError as e:
+            parser.error(str(e))
     host, port = _listen_address(parser, args.listen)
     redactor = Redactor()
     try:
@@ -324,7 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo
 
             sim_host, sim_port = _listen_address(parser, args.sim_listen) if args.sim_listen else (host, DEFAULT_SIM_PORT)
-            run_async(run_demo(args.config_file, (host, port), (sim_host, sim_port), args.interval, args.chaos, redactor, args.choice))
+            run_async(run_demo(args.config_file, (host, port), (sim_host, sim_port), args.interval, args.chaos, redactor, args.choice, args.incidents))
+        elif args.command == "incidents":
+            run_async(_incidents(args, host, port))
         elif args.command == "simulate":
             run_async(_simulate(args, host, port))
     except ConfigError as e:
@@ -333,6 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except OSError as e:
         sys.stderr.write(f"error: {e.strerror or e}\n")
+        return 1
+    except (ValueError, sqlite3.Error) as e:  # a secret file that cannot be read (--llm.key-file, ...), a newer incident database
+        sys.stderr.write(f"error: {e}\n")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -15,6 +15,7 @@ from .app import Exporter, build_app, wait_for_stop
 from .config import Budget, Config, Provider, load_config, parse_duration
 from .feeds.config import SHIPPED as SHIPPED_FEEDS
 from .feeds.config import Backoff, FeedsConfig, load_feeds
+from .incidents.service import IncidentSettings
 from .redact import Redactor
 from .selection import Choice, select
 from .simulator import Simulator, simulator_config
@@ -138,6 +139,7 @@ Crypto API Exporter demo: {n_providers} providers, offline, against the built-in
   feeds        {base}/api/feeds   {base.replace("http", "ws", 1)}/ws/market_data   (6 venues on the simulator)
   simulator    {sim_url}/control/faults   (faults: {faults})
   chain heads  {base}/api/chains   {sim_url}/control/chains
+  incidents    {base}/api/incidents   (Alertmanager webhook: POST {base}/api/incidents/webhook)
 
 Try:
   curl -s {base}/metrics | grep -E '^crypto_api_(up|probes_total)'
@@ -158,6 +160,7 @@ async def run_demo(
     chaos: bool,
     redactor: Redactor,
     choice: Choice | None = None,
+    incidents: IncidentSettings | None = None,
 ) -> None:
     seconds = parse_duration(interval)
     env = demo_env(load_config(providers_file, {}), os.environ)
@@ -171,7 +174,8 @@ async def run_demo(
 
     exporter = Exporter(loader, redactor=redactor, feeds_loader=lambda: demo_feeds(sim_url))
     # The demo spends no real quota: reloads and actions are open (on loopback by default).
-    options = WebOptions(enable_lifecycle=True, api=ApiOptions(enable_actions=True))
+    # The demo's exporter runs the incident service too (POST /api/incidents/webhook).
+    options = WebOptions(enable_lifecycle=True, api=ApiOptions(enable_actions=True, incidents=incidents or IncidentSettings()))
     runner, bound = await serve(build_app(exporter, options), listen[0] or "", listen[1])
     chaos_task = asyncio.create_task(run_chaos(sim, exporter.config)) if chaos else None
     feed_chaos = asyncio.create_task(run_feed_chaos(sim.feeds)) if chaos else None

@@ -161,3 +161,19 @@ FEED_PRICE = _f("feed_price", G, "Latest price seen on the feed, per venue symbo
 FEED_PRICE_CHANGED = _f("feed_price_last_change_timestamp_seconds", G, "When the feed's price for the symbol last changed (unix seconds).", *FP, "symbol")
 FEEDS_EXTRA: tuple[Family, ...] = (FEED_MALFORMED, FEED_PRICE, FEED_PRICE_CHANGED)
 # ---------------------------------------------------------------- end of feeds
+
+# ---------------------------------------------------------------- incidents (exporter/incidents/, docs/incidents.md)
+# The incident service's own counts: served by the exporter when it runs it in-process,
+# and by `crypto-api-exporter incidents` on its /metrics.
+INCIDENTS_OPEN = _f("incidents_open", G, "Incidents open now (Alertmanager notifications grouped by groupKey, not yet resolved).")
+INCIDENT_NOTIFICATIONS = _f(
+    "incident_notifications_total",
+    C,
+    "Alertmanager notifications received by the incident service, by what they did: opened, updated, resolved, repeated, ignored.",
+    "action",
+)
+INCIDENT_LLM_REQUESTS = _f(
+    "incident_llm_requests_total", C, "LLM summary requests of the incident service, by result: ok, or failed (the rule text stands).", "result"
+)
+INCIDENTS: tuple[Family, ...] = (INCIDENTS_OPEN, INCIDENT_NOTIFICATIONS, INCIDENT_LLM_REQUESTS)
+# ---------------------------------------------------------------- end of incidents

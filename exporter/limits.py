@@ -72,3 +72,15 @@ FEED_SYMBOLS = 64  # symbols whose latest price a feed keeps; later symbols are 
 FEED_STREAMS = 256  # sequence streams (channel x symbol) one feed tracks; later ones are not checked
 FEED_ITEMS_PER_MESSAGE = 1000  # trades or book entries read from one message; the rest are ignored
 FEEDS_MAX = 256  # feeds in one feeds file: one connection each
+
+# ---------------------------------------------------------------- incidents (exporter/incidents/, docs/incidents.md)
+# One Alertmanager notification: a grouped storm of 1000 alerts with their annotations is
+# about 1 MiB. alertmanager.yml's incident receiver sets max_alerts below the count bound.
+INCIDENT_WEBHOOK_BYTES = 4 * MIB
+INCIDENT_WEBHOOK_ALERTS = 2000  # alerts in one notification
+INCIDENT_LABELS = 64  # labels, or annotations, of one alert
+INCIDENT_LABEL_CHARS = 4000  # one label or annotation value (a description can be long); names: API_STRING_CHARS
+INCIDENT_EVENTS = 1000  # timeline events kept per incident; later changes are counted, not recorded
+INCIDENT_ALERTS = 5000  # alerts tracked per incident
+INCIDENT_LLM_ANSWER_BYTES = 64 * KIB  # an OpenAI-compatible answer read back
+INCIDENT_PROMPT_CHARS = 200_000  # the most a prompt may be, whatever the token budget says

@@ -20,12 +20,13 @@ from aiohttp import web
 
 from exporter import limits
 from exporter.app import Exporter, build_app
+from exporter.incidents.service import IncidentSettings
 from exporter.model import ProbeResult
 from exporter.redact import Redactor
 from exporter.selection import Choice
 from exporter.simulator import Simulator
 from exporter.web.api import ApiOptions, ApiSettings
-from exporter.web.api.status_page import IncidentSource, no_incidents
+from exporter.web.api.status_page import IncidentSource
 from exporter.web.server import WebOptions, serve
 from tests.harness import (
     BAD_KEY,
@@ -151,7 +152,8 @@ async def start_api() -> AsyncIterator[StartApi]:
         keepalive_timeout: float = limits.HTTP_KEEPALIVE_SECONDS,
         unset_keys: tuple[str, ...] = (),
         choice: Choice | None = None,
-        incidents: IncidentSource = no_incidents,  # the status page's (issue 16)
+        incidents: IncidentSettings | None = None,
+        status_incidents: IncidentSource | None = None,  # the status page's, instead of the service's
     ) -> ApiHarness:
         sim, all_keys = await start_simulated()
         cleanups.append(sim.stop)
@@ -167,7 +169,8 @@ async def start_api() -> AsyncIterator[StartApi]:
             queue_size=queue_size,
             enable_actions=enable_actions,
             sleep=timer.sleep,
-            incidents=incidents,
+            incidents=incidents or IncidentSettings(),
+            status_incidents=status_incidents,
         )
         exporter = Exporter(simulated_loader(sim, keys, choice), process_metrics=False, backoff_base=BACKOFF, redactor=redactor)
         app: web.Application = build_app(exporter, WebOptions(enable_lifecycle=enable_lifecycle, api=options), handle_sighup=False, schedule=False)

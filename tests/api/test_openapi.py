@@ -15,6 +15,7 @@ from exporter.config import load_config
 from exporter.web.api import DOCUMENT, ROUTES
 from exporter.web.api.errors import ApiError
 from exporter.web.api.events import TypesParam
+from exporter.web.api.incidents import SinceParam
 from exporter.web.api.models import CONTROL_TYPES, EVENT_TYPES, NAME_MAX, NAME_PATTERN
 from exporter.web.api.query import EnumParam, IntParam, NameParam, QueryParam, StrParam
 
@@ -95,6 +96,9 @@ def test_a_parameter_accepts_what_it_documents_and_rejects_the_rest(where: str, 
     elif isinstance(param, TypesParam):
         good += [",".join(EVENT_TYPES)]
         bad += ["nonsense"]
+    elif isinstance(param, SinceParam):  # incidents: a time or a duration back
+        good += ["", "30m", "7d", "2026-05-01T12:00:00Z", "2026-05-01T12:00:00.123456+02:00"]
+        bad += ["yesterday", "5y", "2026-13-01T00:00:00Z"]
     else:
         pytest.fail(f"{where}: a parameter kind this test does not know")
     for value in good:

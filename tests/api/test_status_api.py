@@ -4,6 +4,8 @@ PUBLIC_STATUS, the Prometheus source and its fallback, and the incident source."
 
 from __future__ import annotations
 
+import asyncio
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -15,6 +17,7 @@ from aiohttp import web
 from exporter.app import build_app
 from exporter.cli import _parser
 from exporter.config import ConfigError
+from exporter.incidents.service import IncidentSettings
 from exporter.model import ProbeKind
 from exporter.selection import Choice
 from exporter.web.api import ApiOptions, ApiSettings
@@ -22,6 +25,7 @@ from exporter.web.api.status_page import IncidentBrief
 from exporter.web.api.svg import format_uptime
 from exporter.web.server import WebOptions, serve
 from tests.harness import simulated_exporter
+from tests.incident_payloads import notification, provider_alert, resolved
 
 from .conftest import TOKEN, ApiHarness, StartApi
 
@@ -263,7 +267,7 @@ async def test_incidents_from_an_async_source(start_api: StartApi) -> None:
             }
         ]
 
-    api = await start_api(incidents=source)
+    api = await start_api(status_incidents=source)
     _, _, html = await fetch(api, "/status")
     assert asked == [20]
     assert 'data-incident="a1"' in html and "Likely cause: &lt;their&gt; outage" in html
@@ -273,7 +277,7 @@ async def test_a_failing_incident_source_leaves_the_page_up(start_api: StartApi)
     def source(limit: int) -> Sequence[IncidentBrief]:
         raise RuntimeError("database is locked")
 
-    api = await start_api(incidents=source)
+    api = await start_api(status_incidents=source)
     status, _, html = await fetch(api, "/status")
     assert status == 200
     assert "incidents are unavailable right now" in html and "database is locked" not in html
@@ -306,3 +310,22 @@ async def test_the_public_status_flag(http_session: aiohttp.ClientSession) -> No
 async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+async def test_the_page_shows_the_incident_services_incidents(start_api: StartApi) -> None:
+    """Without a source of its own, the page reads the in-process incident service: an open
+    incident stays listed above newer resolved ones, with its explanation."""
+    api = await start_api(incidents=IncidentSettings(settle_seconds=0))
+    await api.post("/api/incidents/webhook", json=notification([provider_alert("ProviderDown", "binance")]))
+    for name in ("okx", "kraken"):  # two newer incidents, both resolved
+        down = provider_alert("ProviderDown", name)
+        await api.post("/api/incidents/webhook", json=notification([down]))
+        await api.post("/api/incidents/webhook", json=notification([resolved(down, time.time())]))
+    for _ in range(200):  # explanations run as tasks of the service
+        if all(i["summary"] is not None for i in (await api.get("/api/incidents"))["incidents"]):
+            break
+        await asyncio.sleep(0.02)
+    _, _, html = await fetch(api, "/status")
+    assert 'data-incident="1"' in html and 'data-incident="2"' in html and 'data-incident="3"' in html
+    assert html.index('data-incident="1"') < html.index('data-incident="3"')  # open first
+    assert "Not explained yet." not in html

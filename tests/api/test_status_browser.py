@@ -97,7 +97,7 @@ async def status_url() -> AsyncIterator[tuple[str, Exporter, Incidents]]:
     sim, keys = await start_simulated()
     exporter = Exporter(simulated_loader(sim, keys, Choice(disable=DISABLED)), process_metrics=False, backoff_base=0.01)
     incidents = Incidents()
-    options = ApiOptions(settings=ApiSettings(), incidents=incidents)
+    options = ApiOptions(settings=ApiSettings(), status_incidents=incidents)
     runner, port = await serve(build_app(exporter, WebOptions(api=options), handle_sighup=False, schedule=False), "127.0.0.1", 0)
     try:
         await _faults(sim)

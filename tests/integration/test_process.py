@@ -62,8 +62,8 @@ def test_demo_exposition_passes_promtool_and_covers_the_contract(tmp_path: Path)
     exposed = {n.removesuffix("_total") for n in families(text)}
     expected = {n.removesuffix("_total") for n in contract_names()}
     assert (
-        len(expected) == 26 + 8 + 9
-    )  # the contract with issue 11's value last change and maintenance, its chain heads, the feeds' families (the demo runs feeds)
+        len(expected) == 26 + 8 + 9 + 3
+    )  # the contract with issue 11's value last change and maintenance, its chain heads, the feeds' families (the demo runs feeds), the incident service's
     assert expected <= exposed, expected - exposed
     assert "Crypto API Exporter demo" in output and f"{base}/metrics" in output
     values = samples(text)

@@ -39,7 +39,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_amtool_check_config(amtool: str) -> None:
     result = run(amtool, "check-config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 receivers" in result.stdout and "3 inhibit rules" in result.stdout
+    assert "4 receivers" in result.stdout and "3 inhibit rules" in result.stdout
 
 
 def test_no_secret_in_config() -> None:
@@ -99,11 +99,27 @@ def route_test(amtool: str, labels: dict[str, str], receiver: str) -> subprocess
     )  # fmt: skip
 
 
+def with_incidents(labels: dict[str, str], receiver: str) -> str:
+    """Warnings and pages also go to the incident service, first, on a `continue: true`
+    route (docs/incidents.md): the real receiver is still matched after it."""
+    return f"incidents,{receiver}" if labels.get("severity") in ("critical", "warning") else receiver
+
+
 @pytest.mark.parametrize(("labels", "receiver"), ROUTES, ids=lambda x: x if isinstance(x, str) else x["alertname"])
 def test_route(amtool: str, labels: dict[str, str], receiver: str) -> None:
-    result = route_test(amtool, labels, receiver)
+    expected = with_incidents(labels, receiver)
+    result = route_test(amtool, labels, expected)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == receiver
+    assert result.stdout.strip() == expected
+
+
+def test_the_incident_route_continues_to_the_real_receivers() -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    first, *others = config["route"]["routes"]
+    assert first["receiver"] == "incidents" and first["continue"] is True and first["matchers"] == ['severity =~ "critical|warning"']
+    assert all(not r.get("continue") for r in others)  # the real receivers stop the walk, as before
+    (hook,) = next(r for r in config["receivers"] if r["name"] == "incidents")["webhook_configs"]
+    assert hook["url"].endswith("/api/incidents/webhook") and hook["send_resolved"] is True and 0 < hook["max_alerts"] <= 2000
 
 
 def test_every_route_groups_by_category_and_provider() -> None:
@@ -144,7 +160,7 @@ SEVERITY_RECEIVER = {"critical": "pagerduty-critical", "warning": "slack-warning
 def test_every_alert_of_the_rules_reaches_its_receiver(amtool: str, rule: dict) -> None:
     severity = rule["labels"]["severity"]
     labels = {"alertname": rule["alert"], "severity": severity, "provider": "p", "category": "c"}
-    result = route_test(amtool, labels, SEVERITY_RECEIVER[severity])
+    result = route_test(amtool, labels, with_incidents(labels, SEVERITY_RECEIVER[severity]))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

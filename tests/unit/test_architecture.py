@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter.scheduler",),
     ("exporter.state", "exporter.feeds.state"),
     ("exporter.metrics", "exporter.feeds.metrics", "exporter.feeds.runner"),
+    ("exporter.incidents*",),  # the incident service's core (issue 16): the web layer serves it
     ("exporter.web*",),
     ("exporter.app",),
     ("exporter.demo",),

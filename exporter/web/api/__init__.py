@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from ...feeds.state import FeedStore
+from ...incidents.service import IncidentSettings
 from ...state import State
 from ..control import ExporterControl
 from .auth import access_middleware
@@ -22,10 +23,11 @@ from .errors import json_errors
 from .events import DEFAULT_QUEUE_SIZE, Hub
 from .feeds import MARKET_DATA_INTERVAL, MarketDataPublisher
 from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
+from .incidents import ApiFacts, setup_incidents, status_source
 from .instrument import api_metrics, instrument_middleware
 from .routes import API_KEY, DOCUMENT, ROUTES, Api
 from .settings import ApiSettings
-from .status_page import IncidentSource, StatusBoard, no_incidents, setup_status
+from .status_page import IncidentSource, StatusBoard, setup_status
 
 __all__ = ["API_KEY", "DOCUMENT", "ROUTES", "Api", "ApiOptions", "ApiSettings", "IncidentSource", "setup_api"]
 
@@ -49,10 +51,14 @@ class ApiOptions:
     # /ws/market_data publishes.
     feeds: FeedStore | None = None
     market_data_interval: float = MARKET_DATA_INTERVAL
-    # The status page's incidents (web/api/status_page.py): the incident service's store.
-    incidents: IncidentSource = no_incidents
+    # The status page's incidents (web/api/status_page.py) when they are not the in-process
+    # service's (tests give their own).
+    status_incidents: IncidentSource | None = None
     # --web.public-status: as PUBLIC_STATUS=true (/status and /badge/* open to anyone).
     public_status: bool = False
+    # The in-process incident service (web/api/incidents.py, docs/incidents.md): an
+    # in-memory store unless a file is given (--incidents.db).
+    incidents: IncidentSettings = field(default_factory=IncidentSettings)
 
 
 def setup_api(app: web.Application, control: ExporterControl, store: State, registry: CollectorRegistry, options: ApiOptions | None = None) -> Api:
@@ -69,7 +75,9 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled, feeds=feeds)
     market = MarketDataPublisher(hub, feeds, store, interval=options.market_data_interval)
     app[API_KEY] = api
-    setup_status(app, StatusBoard(control, store, prometheus, options.incidents, public=settings.public_status))  # /status, /badge/*
+    service = setup_incidents(app, ApiFacts(store, control, api.clock), options.incidents, settings.tokens, registry)
+    incidents = options.status_incidents or status_source(service)
+    setup_status(app, StatusBoard(control, store, prometheus, incidents, public=settings.public_status))  # /status, /badge/*
     # Outermost first: time everything, then access control, then JSON errors.
     app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
     for op in ROUTES:

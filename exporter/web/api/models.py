@@ -658,3 +658,140 @@ class ShardView(TypedDict):
     providers: Annotated[list[str], Field(description="the providers this shard owns and probes")]
     disabled: Annotated[list[str], Field(description="the providers this shard owns but does not probe (no key set, or turned off)")]
     not_here: Annotated[int, Field(description="selected providers other shards own, plus those the selection leaves out")]
+
+
+# ---- incidents (exporter/incidents/, web/api/incidents.py, docs/incidents.md) ----
+
+IncidentStatusName = Literal["open", "resolved"]
+IncidentSeverityName = Literal["critical", "warning", "info", "none"]
+IncidentEventKind = Literal["opened", "alerts_firing", "alerts_resolved", "resolved", "explained", "summarized", "llm_failed", "notified", "notify_failed"]
+IncidentAction = Literal["opened", "updated", "resolved", "repeated", "ignored"]
+IncidentCause = Literal[
+    "outage",
+    "rate_limited",
+    "key_rejected",
+    "timeout",
+    "network",
+    "bad_payload",
+    "client_error",
+    "stale_data",
+    "stale_node",
+    "wrong_chain",
+    "node_syncing",
+    "budget_exhausted",
+    "circuit_open",
+    "maintenance",
+    "slow",
+    "feed",
+    "exporter_down",
+    "unknown",
+]
+# Alertmanager's label and annotation maps: bounded like the parser bounds them (incidents/payload.py).
+_LabelMap = Annotated[
+    dict[Annotated[str, StringConstraints(max_length=200)], Annotated[str, StringConstraints(max_length=4000)]],
+    Field(max_length=64),
+]
+_AmTime = Annotated[str, StringConstraints(max_length=200), Field(description="RFC 3339; 0001-01-01T00:00:00Z means not set")]
+
+
+class AlertmanagerAlert(TypedDict):
+    """One alert of an Alertmanager webhook notification."""
+
+    status: Literal["firing", "resolved"]
+    labels: _LabelMap
+    annotations: NotRequired[_LabelMap]
+    startsAt: NotRequired[_AmTime]
+    endsAt: NotRequired[_AmTime]
+    generatorURL: NotRequired[Annotated[str, StringConstraints(max_length=4000)]]
+    fingerprint: NotRequired[Annotated[str, StringConstraints(max_length=200)]]
+
+
+class AlertmanagerNotification(TypedDict):
+    """Alertmanager's webhook payload, version 4 (prometheus.io/docs/alerting/latest/configuration/#webhook_config)."""
+
+    version: Literal["4"]
+    groupKey: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    truncatedAlerts: NotRequired[Annotated[int, Field(ge=0)]]
+    status: Literal["firing", "resolved"]
+    receiver: NotRequired[Annotated[str, StringConstraints(max_length=200)]]
+    groupLabels: NotRequired[_LabelMap]
+    commonLabels: NotRequired[_LabelMap]
+    commonAnnotations: NotRequired[_LabelMap]
+    externalURL: NotRequired[Annotated[str, StringConstraints(max_length=4000)]]
+    alerts: Annotated[list[AlertmanagerAlert], Field(max_length=2000)]
+
+
+class WebhookResult(TypedDict):
+    status: Literal["ok"]
+    action: Annotated[IncidentAction, Field(description="repeated: nothing new (Alertmanager's repeats); ignored: resolves of no open incident")]
+    incident: Annotated[int | None, Field(description="the incident the notification went to")]
+
+
+class IncidentExplanation(TypedDict):
+    cause: IncidentCause
+    title: str
+    summary: Annotated[str, Field(description="the rule-based explanation: cause, evidence, what to do")]
+    remediation: str
+    facts: Annotated[list[str], Field(description="the facts at the time, one per line")]
+    facts_source: Annotated[str, Field(description="exporter (in-process), exporter_api, prometheus, or none")]
+    source: Literal["rules", "llm"]
+    llm_summary: Annotated[str | None, Field(description="the LLM's summary, when one is configured and answered")]
+    explained_at: Timestamp
+
+
+class IncidentSummary(TypedDict):
+    id: int
+    title: str
+    status: IncidentStatusName
+    severity: IncidentSeverityName
+    started_at: Timestamp
+    updated_at: Timestamp
+    resolved_at: Timestamp | None
+    providers: list[str]
+    endpoints: Annotated[list[str], Field(description="provider/endpoint")]
+    categories: list[str]
+    chains: list[str]
+    alertnames: list[str]
+    alerts_firing: int
+    alerts_total: int
+    notifications: Annotated[int, Field(description="notifications received, repeats included")]
+    cause: IncidentCause | None
+    summary: Annotated[str | None, Field(description="the explanation's text (the LLM's when there is one); null until explained")]
+
+
+class IncidentPage(TypedDict):
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    incidents: list[IncidentSummary]
+
+
+class IncidentAlert(TypedDict):
+    fingerprint: str
+    status: Literal["firing", "resolved"]
+    alertname: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: Timestamp | None
+    ends_at: Timestamp | None
+
+
+class IncidentEvent(TypedDict):
+    at: Timestamp
+    kind: IncidentEventKind
+    detail: str
+    alerts: Annotated[list[str], Field(description="the alerts the event is about (alertname provider/endpoint)")]
+
+
+class IncidentDetailView(IncidentSummary):
+    group_key: str
+    receiver: str
+    external_url: str
+    explanation: IncidentExplanation | None
+    alerts: list[IncidentAlert]
+    timeline: list[IncidentEvent]
+    events_dropped: Annotated[int, Field(description="changes past the timeline's bound, counted not kept")]
+
+
+# ---- end of incidents

@@ -11,6 +11,7 @@ are, without a lossy translation to 3.0's `nullable`."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -41,8 +42,8 @@ class Access(Enum):
     STATUS = "status"  # the status page and badges: open with PUBLIC_STATUS=true, else as TOKEN
 
 
-Tag = Literal["status", "config", "schedule", "charts", "websocket", "exporter", "docs"]
-TAGS: tuple[Tag, ...] = ("status", "config", "schedule", "charts", "websocket", "exporter", "docs")
+Tag = Literal["status", "config", "schedule", "charts", "websocket", "exporter", "docs", "incidents"]
+TAGS: tuple[Tag, ...] = ("status", "config", "schedule", "charts", "websocket", "exporter", "docs", "incidents")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def json_route(
     errors: tuple[int, ...] = (),
     answers: Mapping[int, Answer] | None = None,
     description: str = "",
+    path_params: tuple[QueryParam, ...] = (),
 ) -> Operation:
     """A JSON route: `handler` returns the model the route declares, and mypy checks
     that it is the one (`T` binds them); the wrapper answers it as JSON with 200."""
@@ -113,6 +115,7 @@ def json_route(
         errors=errors,
         answers=answers or {},
         description=description,
+        path_params=path_params,
     )
 
 
@@ -162,6 +165,13 @@ def _content(media_type: str, schema: Schema) -> Schema:
     return {media_type: {"schema": schema}}
 
 
+def document_path(path: str) -> str:
+    """The path as OpenAPI writes it: aiohttp's `{id:[0-9]+}` (a variable that only
+    matches digits, so that a static sibling such as `/api/incidents/webhook` is not
+    also answered by it) is `{id}`."""
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
+
+
 def build_document(operations: Sequence[Operation], named: Mapping[str, Any] | None = None) -> Schema:
     """The whole document. `named` models that are not classes (unions) become components
     under these names, referred to wherever an operation uses them; the other named models
@@ -190,10 +200,11 @@ def build_document(operations: Sequence[Operation], named: Mapping[str, Any] | N
             out["description"] = op.description
         if op.access in SECURITY:
             out["security"] = SECURITY[op.access]
-        params = [{"name": p.name, "in": "path", "required": True, "description": p.description, "schema": p.schema()} for p in op.path_params]
-        params += [{"name": p.name, "in": "query", "required": False, "description": p.description, "schema": p.schema()} for p in op.params]
-        if params:
-            out["parameters"] = params
+        if op.params or op.path_params:
+            out["parameters"] = [
+                *({"name": p.name, "in": "path", "required": True, "description": p.description, "schema": p.schema()} for p in op.path_params),
+                *({"name": p.name, "in": "query", "required": False, "description": p.description, "schema": p.schema()} for p in op.params),
+            ]
         responses: Schema = {str(op.status): {"description": op.ok.description, "content": _content(op.ok.media_type, schema_of(op.ok.model, next(of)))}}
         if op.access is not Access.OPEN:
             responses["401"] = _ref_response(UNAUTHORIZED[0])
@@ -205,7 +216,7 @@ def build_document(operations: Sequence[Operation], named: Mapping[str, Any] | N
         out["responses"] = dict(sorted(responses.items()))
         if op.body is not None:
             out["requestBody"] = {"required": op.body_required, "content": _content("application/json", next(of))}
-        paths.setdefault(op.path, {})[op.method.lower()] = out
+        paths.setdefault(document_path(op.path), {})[op.method.lower()] = out
     for name in extra:
         components[name] = next(of)
 

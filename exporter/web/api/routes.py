@@ -8,7 +8,6 @@ web/server.py are in it too, without a handler, so they are documented)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -18,7 +17,6 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from ... import limits, safejson
 from ...config import Provider as ProviderSpec
 from ...feeds.state import FeedStore
 from ...model import Category, Outcome, ProviderStatus
@@ -28,8 +26,9 @@ from ..control import ExporterControl, NotRunning
 from . import views
 from .badges import PROVIDER as BADGE_PROVIDER
 from .badges import SVG, WINDOW, health_badge, latency_badge, uptime_badge
+from .body import read_json_body
 from .chains import chain_rows
-from .errors import ApiError, client_gone
+from .errors import ApiError
 from .events import TYPES, Hub
 from .feeds import MARKET_TYPES, feeds_view
 from .history import (
@@ -39,6 +38,7 @@ from .history import (
     compliance_series,
     health_series,
 )
+from .incidents import INCIDENT_ROUTES
 from .models import (
     CategorySummary,
     Chain,
@@ -80,7 +80,6 @@ from .settings import ApiSettings
 from .status_page import status_page
 
 log = structlog.get_logger()
-MAX_BODY = limits.API_BODY_BYTES
 MAX_HOURS = 168
 
 
@@ -118,50 +117,6 @@ API_KEY = web.AppKey("api", Api)
 
 def _api(request: web.Request) -> Api:
     return request.app[API_KEY]
-
-
-async def read_json_body(request: web.Request, required: bool) -> dict[str, Any]:
-    """The JSON object body; an empty body is `{}` unless `required`. Bounded in size
-    (decoded bytes: aiohttp inflates a Content-Encoding as it is read), in the time it
-    takes to arrive, and in nesting (safejson: never a RecursionError)."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, f"body: larger than {MAX_BODY} bytes", "body")
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        # The server does not inflate request bodies (web/protocol.py: a small compressed
-        # body can stand for a huge one); a small JSON object gains nothing from it.
-        raise ApiError(415, "body: send it uncompressed (no Content-Encoding)", "body")
-    try:
-        async with asyncio.timeout(limits.API_BODY_SECONDS):
-            raw = await _read_capped(request)
-    except TimeoutError:
-        raise ApiError(408, f"body: not received within {limits.API_BODY_SECONDS:g} s", "body") from None
-    except web.RequestPayloadError:
-        if client_gone(request):
-            raise ConnectionResetError("the client left while its body was read") from None  # a 499
-        # Chunks that break after the head (protocol.py fails the read, and closes the
-        # connection after this answer).
-        raise ApiError(400, "body: malformed framing (Transfer-Encoding: chunked)", "body") from None
-    if not raw.strip():
-        if required:
-            raise ApiError(400, 'body: a JSON object is required, e.g. {"provider": "etherscan"}', "body")
-        return {}
-    try:
-        body = safejson.loads(raw, max_depth=limits.API_JSON_DEPTH)
-    except safejson.JsonError as e:
-        raise ApiError(400, f"body: malformed JSON ({e})", "body") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "body: must be a JSON object", "body")
-    return body
-
-
-async def _read_capped(request: web.Request) -> bytes:
-    raw = b""
-    while chunk := await request.content.read(MAX_BODY + 1 - len(raw)):  # chunked bodies come in pieces
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise ApiError(413, f"body: larger than {MAX_BODY} bytes", "body")
-    return raw
 
 
 def body_str(body: dict[str, Any], name: str) -> str | None:
@@ -601,6 +556,7 @@ ROUTES: tuple[Operation, ...] = (
         head=True,
     ),
     # ---- end of feeds
+    *INCIDENT_ROUTES,  # Alertmanager webhook and the incidents (web/api/incidents.py, docs/incidents.md)
     json_route(
         "GET",
         "/api/chains",
