@@ -22,7 +22,7 @@ from .errors import json_errors
 from .events import DEFAULT_QUEUE_SIZE, Hub
 from .feeds import MARKET_DATA_INTERVAL, MarketDataPublisher
 from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
-from .instrument import api_metrics, instrument_middleware
+from .instrument import api_metrics, instrument
 from .routes import API_KEY, DOCUMENT, ROUTES, Api
 from .settings import ApiSettings
 
@@ -62,8 +62,9 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     api = Api(control, store, settings, hub, history, prometheus, actions_allowed=options.enable_actions or settings.auth_enabled, feeds=feeds)
     market = MarketDataPublisher(hub, feeds, store, interval=options.market_data_interval)
     app[API_KEY] = api
-    # Outermost first: time everything, then access control, then JSON errors.
-    app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
+    # Outermost first: time everything (exporter.traffic's middleware), then access
+    # control, then JSON errors.
+    app.middlewares.extend([instrument(app, metrics), access_middleware(settings), json_errors])
     for op in ROUTES:
         if op.handler is None:  # web/server.py's
             continue
