@@ -9,7 +9,8 @@ Three figures, each printed with its peer:
    reader on aiohttp), and receive + orjson parse (what any JSON consumer pays).
 2. probe latency: the real Exporter probing a 50 ms target at 500 probes/s, with and
    without a feed delivering 5,000 messages/s in the same process and event loop;
-   latency error (reported minus 50 ms) p50/p99, runs interleaved.
+   latency error (reported minus 50 ms) p50/p99, in --pairs pairs of runs (order
+   alternating), with the per-pair differences and their spread.
 3. silence: a feed at 100 msg/s whose server goes quiet (connection open); time from the
    last data message to the `silence` reconnect, against max_silence + 1 s.
 
@@ -241,19 +242,26 @@ async def latency_run(target: str, feed_url: str | None, rate: float, endpoints:
     return errors
 
 
-async def latency(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, duration: float, repeat: int) -> None:
+async def latency(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, duration: float, pairs: int, elsewhere: bool) -> None:
+    """Pairs of runs without and with the feed, the order alternating from pair to pair
+    (A B, B A, A B ...) so that a load drifting over the minutes weighs on both sides
+    alike; the verdict reads the per-pair differences, not two medians taken apart."""
     feed_url = f"ws://127.0.0.1:{fire_port}/ws?rate={feed_rate:g}"
     endpoints = int(rate * 2)  # 2 s intervals
-    with_feed = f"with a feed at {feed_rate:,.0f} msg/s"
-    elsewhere = "firehose read by another process"
-    runs: dict[str, list[tuple[float, float]]] = {"without feeds": [], elsewhere: [], with_feed: []}
-    print(f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), feed in the same process and loop; interleaved runs")
-    print(f"   ('{elsewhere}': the same firehose load on core 1, consumed by a process of its own on core 1: what the firehose alone costs the target)")
-    for i in range(repeat):
-        for name, url in (("without feeds", None), (elsewhere, None), (with_feed, feed_url)):
-            consumer = (
-                await asyncio.create_subprocess_exec("taskset", "-c", "1", sys.executable, __file__, "--consume", feed_url) if name == elsewhere else None
-            )
+    without, with_feed, aside = "without feeds", f"with a feed at {feed_rate:,.0f} msg/s", "firehose read by another process"
+    runs: dict[str, list[tuple[float, float]]] = {without: [], with_feed: [], aside: []}
+    print(f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), feed in the same process and loop")
+    print(f"   {pairs} pairs of runs (without, with; the order alternates), {warmup:g} s warm-up + {duration:g} s measured each")
+    if elsewhere:
+        print(f"   ('{aside}': the same firehose load on core 1, consumed by a process of its own: what the firehose alone costs the target)")
+    for i in range(pairs):
+        order = [(without, None), (with_feed, feed_url)]
+        if i % 2:
+            order.reverse()
+        if elsewhere:
+            order.append((aside, None))
+        for name, url in order:
+            consumer = await asyncio.create_subprocess_exec("taskset", "-c", "1", sys.executable, __file__, "--consume", feed_url) if name == aside else None
             try:
                 errors = await latency_run(target_url, url, rate, endpoints, warmup, duration)
             finally:
@@ -261,9 +269,20 @@ async def latency(target_url: str, fire_port: int, rate: float, feed_rate: float
                     consumer.kill()
                     await consumer.wait()
             runs[name].append((pct(errors, 50), pct(errors, 99)))
-            print(f"   run {i + 1} {name:32} p50 {runs[name][-1][0]:6.2f} ms   p99 {runs[name][-1][1]:6.2f} ms   ({len(errors)} probes)")
+            print(f"   pair {i + 1} {name:32} p50 {runs[name][-1][0]:7.2f} ms   p99 {runs[name][-1][1]:7.2f} ms   ({len(errors)} probes)")
+        d50 = runs[with_feed][-1][0] - runs[without][-1][0]
+        d99 = runs[with_feed][-1][1] - runs[without][-1][1]
+        print(f"   pair {i + 1} difference (with - without)      p50 {d50:+7.2f} ms   p99 {d99:+7.2f} ms")
     for name, values in runs.items():
-        print(f"   median {name:29} p50 {statistics.median(v[0] for v in values):6.2f} ms   p99 {statistics.median(v[1] for v in values):6.2f} ms")
+        if values:
+            print(f"   median {name:29} p50 {statistics.median(v[0] for v in values):7.2f} ms   p99 {statistics.median(v[1] for v in values):7.2f} ms")
+    for q, label in ((0, "p50"), (1, "p99")):
+        diffs = sorted(w[q] - o[q] for w, o in zip(runs[with_feed], runs[without], strict=True))
+        quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+        print(
+            f"   {label} difference per pair: median {statistics.median(diffs):+.2f} ms, quartiles {quartiles[0]:+.2f} / {quartiles[2]:+.2f} ms, "
+            f"range {diffs[0]:+.2f} to {diffs[-1]:+.2f} ms, {sum(d > 0.5 for d in diffs)} of {len(diffs)} pairs worse by more than 0.5 ms"
+        )
 
 
 # ---------------------------------------------------------------- 3. silence detection
@@ -317,7 +336,7 @@ async def _scenarios(args: argparse.Namespace, fire_port: int, target_url: str) 
     if "throughput" in args.only:
         await throughput(fire_port, args.warmup, args.duration, args.repeat)
     if "latency" in args.only:
-        await latency(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.duration, args.repeat)
+        await latency(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.duration, args.pairs, args.elsewhere)
     if "silence" in args.only:
         await silence(fire_port, args.max_silence, args.repeat)
 
@@ -333,6 +352,8 @@ def parse_args(argv: list[str] | None = None) -> Any:
     p.add_argument("--rate", type=float, default=500.0, help="probes per second in the latency scenario")
     p.add_argument("--feed-rate", type=float, default=5000.0, help="feed messages per second in the latency scenario")
     p.add_argument("--max-silence", type=float, default=2.0)
+    p.add_argument("--pairs", type=int, default=5, help="pairs of without/with-feed runs in the latency scenario")
+    p.add_argument("--elsewhere", action="store_true", help="latency: add a run per pair with the firehose consumed by another process")
     return p.parse_args(argv)
 
 
