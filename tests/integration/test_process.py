@@ -67,6 +67,10 @@ def test_demo_exposition_passes_promtool_and_covers_the_contract(tmp_path: Path)
     assert expected <= exposed, expected - exposed
     assert "Crypto API Exporter demo" in output and f"{base}/metrics" in output
     values = samples(text)
+    # The server's own requests (exporter.traffic, OTel names) were in what promtool checked.
+    healthz = frozenset({("http_request_method", "GET"), ("http_route", "/healthz"), ("http_response_status_code", "200")})
+    assert values[("http_server_request_duration_seconds_count", healthz)] >= 1
+    assert "crypto_api_exporter_requests_total" not in text
     btc = [v for (name, labels), v in values.items() if name == "crypto_api_value" and ("name", "btc_usd") in labels]
     assert len(btc) >= 3
 
