@@ -302,7 +302,7 @@ async def latency_square(target_url: str, fire_port: int, rate: float, feed_rate
     window's start or ended in the next one): "with" and "without" alternate every
     `window` seconds, so a load that drifts over seconds weighs on both alike. Figures per
     `block` seconds (a pair: as many windows of each), then across blocks."""
-    margin = 0.2
+    margin = 0.15
     feed_url = f"ws://127.0.0.1:{fire_port}/ws?rate={feed_rate:g}&on_off={window:g}"
     endpoints = int(rate * 2)
     duration = blocks * block
@@ -421,9 +421,12 @@ def parse_args(argv: list[str] | None = None) -> Any:
     p.add_argument("--feed-rate", type=float, default=5000.0, help="feed messages per second in the latency scenario")
     p.add_argument("--max-silence", type=float, default=2.0)
     p.add_argument("--pairs", type=int, default=5, help="pairs of without/with-feed runs in the latency scenario")
-    p.add_argument("--window", type=float, default=1.0, help="square: seconds the feed is on, then off")
+    # 0.7 s, not 1 s: the probes' fixed 2 s intervals would put the same endpoints (and,
+    # after a stall regroups them, more of them) in every "on" window; a 1.4 s cycle
+    # takes each endpoint through both sides within 14 s, one block.
+    p.add_argument("--window", type=float, default=0.7, help="square: seconds the feed is on, then off")
     p.add_argument("--blocks", type=int, default=12, help="square: blocks measured")
-    p.add_argument("--block", type=float, default=10.0, help="square: seconds per block (an even number of windows)")
+    p.add_argument("--block", type=float, default=14.0, help="square: seconds per block (a whole number of on/off cycles and probe intervals)")
     p.add_argument("--elsewhere", action="store_true", help="latency: add a run per pair with the firehose consumed by another process")
     return p.parse_args(argv)
 
