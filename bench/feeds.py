@@ -9,7 +9,10 @@ Three figures, each printed with its peer:
    reader on aiohttp), and receive + orjson parse (what any JSON consumer pays).
 2. probe latency: the real Exporter probing a 50 ms target at 500 probes/s, with and
    without a feed delivering 5,000 messages/s in the same process and event loop;
-   latency error (reported minus 50 ms) p50/p99, runs interleaved.
+   latency error (reported minus 50 ms) p50/p99, in --pairs pairs of runs (order
+   alternating), with the per-pair differences and their spread. `--only square`: the
+   same in one run, the feed switched on and off every --window seconds (a square
+   wave), figures per --block seconds: drift in the machine's load weighs on both sides.
 3. silence: a feed at 100 msg/s whose server goes quiet (connection open); time from the
    last data message to the `silence` reconnect, against max_silence + 1 s.
 
@@ -55,9 +58,12 @@ DELAY = 0.050
 
 async def firehose(request: web.Request) -> web.WebSocketResponse:
     """?rate=N messages/s (0: as fast as the socket takes them); ?quiet_after=S: stop
-    sending after S seconds, connection kept open."""
+    sending after S seconds, connection kept open; ?on_off=S: send during the even
+    S-second windows of the wall clock only (`int(time.time() / S) % 2 == 0`), quiet in
+    the odd ones, connection kept open (the square-wave latency scenario)."""
     rate = float(request.query.get("rate", "0"))
     quiet_after = float(request.query.get("quiet_after", "0"))
+    on_off = float(request.query.get("on_off", "0"))
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     reader = asyncio.create_task(_drain(ws))
@@ -76,6 +82,10 @@ async def firehose(request: web.Request) -> web.WebSocketResponse:
         while not ws.closed:
             if quiet_after and loop.time() - start >= quiet_after:
                 await asyncio.sleep(3600)
+            if on_off and int(time.time() / on_off) % 2:  # an odd window: quiet until it ends
+                await asyncio.sleep(on_off - time.time() % on_off)
+                next_at = loop.time()
+                continue
             ms = int(time.time() * 1000)
             for _ in range(batch):
                 u += 1
@@ -218,15 +228,21 @@ async def throughput(port: int, warmup: float, duration: float, repeat: int) -> 
 
 
 async def latency_run(target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float) -> list[float]:
+    return [error for _, error in await timed_latency_run(target, feed_url, rate, endpoints, warmup, duration)]
+
+
+async def timed_latency_run(target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float) -> list[tuple[float, float]]:
+    """(wall time the probe started, latency error in ms) of every successful probe in
+    the measured window."""
     config = bench_config(endpoints, rate, target, False, 2.0)
     feeds = FeedsConfig((spec(feed_url),), "bench") if feed_url else None
     exporter = Exporter(lambda: config, feeds_loader=(lambda: feeds) if feeds else None, process_metrics=False)
-    errors: list[float] = []
+    errors: list[tuple[float, float]] = []
     measuring = False
 
     def on_result(r: ProbeResult) -> None:
         if measuring and r.ok and r.duration is not None:
-            errors.append((r.duration - DELAY) * 1000)
+            errors.append((time.time() - r.duration, (r.duration - DELAY) * 1000))
 
     exporter.subscribe(on_result)
     runner, _ = await serve(build_app(exporter, handle_sighup=False), "127.0.0.1", 0)
@@ -241,19 +257,26 @@ async def latency_run(target: str, feed_url: str | None, rate: float, endpoints:
     return errors
 
 
-async def latency(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, duration: float, repeat: int) -> None:
+async def latency(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, duration: float, pairs: int, elsewhere: bool) -> None:
+    """Pairs of runs without and with the feed, the order alternating from pair to pair
+    (A B, B A, A B ...) so that a load drifting over the minutes weighs on both sides
+    alike; the verdict reads the per-pair differences, not two medians taken apart."""
     feed_url = f"ws://127.0.0.1:{fire_port}/ws?rate={feed_rate:g}"
     endpoints = int(rate * 2)  # 2 s intervals
-    with_feed = f"with a feed at {feed_rate:,.0f} msg/s"
-    elsewhere = "firehose read by another process"
-    runs: dict[str, list[tuple[float, float]]] = {"without feeds": [], elsewhere: [], with_feed: []}
-    print(f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), feed in the same process and loop; interleaved runs")
-    print(f"   ('{elsewhere}': the same firehose load on core 1, consumed by a process of its own on core 1: what the firehose alone costs the target)")
-    for i in range(repeat):
-        for name, url in (("without feeds", None), (elsewhere, None), (with_feed, feed_url)):
-            consumer = (
-                await asyncio.create_subprocess_exec("taskset", "-c", "1", sys.executable, __file__, "--consume", feed_url) if name == elsewhere else None
-            )
+    without, with_feed, aside = "without feeds", f"with a feed at {feed_rate:,.0f} msg/s", "firehose read by another process"
+    runs: dict[str, list[tuple[float, float]]] = {without: [], with_feed: [], aside: []}
+    print(f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), feed in the same process and loop")
+    print(f"   {pairs} pairs of runs (without, with; the order alternates), {warmup:g} s warm-up + {duration:g} s measured each")
+    if elsewhere:
+        print(f"   ('{aside}': the same firehose load on core 1, consumed by a process of its own: what the firehose alone costs the target)")
+    for i in range(pairs):
+        order = [(without, None), (with_feed, feed_url)]
+        if i % 2:
+            order.reverse()
+        if elsewhere:
+            order.append((aside, None))
+        for name, url in order:
+            consumer = await asyncio.create_subprocess_exec("taskset", "-c", "1", sys.executable, __file__, "--consume", feed_url) if name == aside else None
             try:
                 errors = await latency_run(target_url, url, rate, endpoints, warmup, duration)
             finally:
@@ -261,9 +284,71 @@ async def latency(target_url: str, fire_port: int, rate: float, feed_rate: float
                     consumer.kill()
                     await consumer.wait()
             runs[name].append((pct(errors, 50), pct(errors, 99)))
-            print(f"   run {i + 1} {name:32} p50 {runs[name][-1][0]:6.2f} ms   p99 {runs[name][-1][1]:6.2f} ms   ({len(errors)} probes)")
+            print(f"   pair {i + 1} {name:32} p50 {runs[name][-1][0]:7.2f} ms   p99 {runs[name][-1][1]:7.2f} ms   ({len(errors)} probes)")
+        d50 = runs[with_feed][-1][0] - runs[without][-1][0]
+        d99 = runs[with_feed][-1][1] - runs[without][-1][1]
+        print(f"   pair {i + 1} difference (with - without)      p50 {d50:+7.2f} ms   p99 {d99:+7.2f} ms")
     for name, values in runs.items():
-        print(f"   median {name:29} p50 {statistics.median(v[0] for v in values):6.2f} ms   p99 {statistics.median(v[1] for v in values):6.2f} ms")
+        if values:
+            print(f"   median {name:29} p50 {statistics.median(v[0] for v in values):7.2f} ms   p99 {statistics.median(v[1] for v in values):7.2f} ms")
+    for q, label in ((0, "p50"), (1, "p99")):
+        _spread(label, [w[q] - o[q] for w, o in zip(runs[with_feed], runs[without], strict=True)])
+
+
+async def latency_square(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, window: float, blocks: int, block: float) -> None:
+    """One exporter and one feed connection; the firehose sends `feed_rate` msg/s in the
+    even `window`-second windows of the wall clock and nothing in the odd ones. Each probe
+    is put in the window it started in (dropped if it started within MARGIN of the
+    window's start or ended in the next one): "with" and "without" alternate every
+    `window` seconds, so a load that drifts over seconds weighs on both alike. Figures per
+    `block` seconds (a pair: as many windows of each), then across blocks."""
+    margin = 0.15
+    feed_url = f"ws://127.0.0.1:{fire_port}/ws?rate={feed_rate:g}&on_off={window:g}"
+    endpoints = int(rate * 2)
+    duration = blocks * block
+    print(
+        f"\n2b. Probe latency error at {rate:g} probes/s, the feed ({feed_rate:,.0f} msg/s) switched on and off every {window:g} s in one run of {duration:g} s"
+    )
+    print(f"   (probes started within {margin:g} s of a switch, or ending after the next one, left out; {blocks} blocks of {block:g} s)")
+    samples = await timed_latency_run(target_url, feed_url, rate, endpoints, warmup, duration)
+    by_block: dict[int, dict[bool, list[float]]] = {}
+    for started, error in samples:
+        w = int(started // window)
+        ended = started + (DELAY + error / 1000)
+        if started - w * window < margin or int(ended // window) != w:
+            continue
+        by_block.setdefault(int(started // block), {True: [], False: []})[w % 2 == 0].append(error)
+    d50s, d99s = [], []
+    pooled: dict[bool, list[float]] = {True: [], False: []}
+    for i, (_, sides) in enumerate(sorted(by_block.items())):
+        if len(sides[True]) < 100 or len(sides[False]) < 100:
+            continue  # a block cut by the start or the end of the run
+        on, off = sides[True], sides[False]
+        pooled[True] += on
+        pooled[False] += off
+        d50s.append(pct(on, 50) - pct(off, 50))
+        d99s.append(pct(on, 99) - pct(off, 99))
+        print(
+            f"   block {i + 1:2}  without p50 {pct(off, 50):6.2f} p99 {pct(off, 99):7.2f} ms ({len(off)})   with p50 {pct(on, 50):6.2f} p99 {pct(on, 99):7.2f} ms ({len(on)})"
+            f"   difference p50 {d50s[-1]:+6.2f} p99 {d99s[-1]:+7.2f} ms"
+        )
+    print(
+        f"   pooled     without p50 {pct(pooled[False], 50):6.2f} p99 {pct(pooled[False], 99):7.2f} ms   with p50 {pct(pooled[True], 50):6.2f} p99 {pct(pooled[True], 99):7.2f} ms"
+    )
+    _spread("p50", d50s)
+    _spread("p99", d99s)
+
+
+def _spread(label: str, diffs: list[float]) -> None:
+    diffs = sorted(diffs)
+    if not diffs:
+        print(f"   {label}: no complete block")
+        return
+    quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+    print(
+        f"   {label} difference (with - without): median {statistics.median(diffs):+.2f} ms, quartiles {quartiles[0]:+.2f} / {quartiles[2]:+.2f} ms, "
+        f"range {diffs[0]:+.2f} to {diffs[-1]:+.2f} ms, {sum(d > 0.5 for d in diffs)} of {len(diffs)} worse by more than 0.5 ms"
+    )
 
 
 # ---------------------------------------------------------------- 3. silence detection
@@ -316,8 +401,10 @@ async def main(args: argparse.Namespace) -> None:
 async def _scenarios(args: argparse.Namespace, fire_port: int, target_url: str) -> None:
     if "throughput" in args.only:
         await throughput(fire_port, args.warmup, args.duration, args.repeat)
+    if "square" in args.only:
+        await latency_square(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.window, args.blocks, args.block)
     if "latency" in args.only:
-        await latency(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.duration, args.repeat)
+        await latency(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.duration, args.pairs, args.elsewhere)
     if "silence" in args.only:
         await silence(fire_port, args.max_silence, args.repeat)
 
@@ -333,6 +420,14 @@ def parse_args(argv: list[str] | None = None) -> Any:
     p.add_argument("--rate", type=float, default=500.0, help="probes per second in the latency scenario")
     p.add_argument("--feed-rate", type=float, default=5000.0, help="feed messages per second in the latency scenario")
     p.add_argument("--max-silence", type=float, default=2.0)
+    p.add_argument("--pairs", type=int, default=5, help="pairs of without/with-feed runs in the latency scenario")
+    # 0.7 s, not 1 s: the probes' fixed 2 s intervals would put the same endpoints (and,
+    # after a stall regroups them, more of them) in every "on" window; a 1.4 s cycle
+    # takes each endpoint through both sides within 14 s, one block.
+    p.add_argument("--window", type=float, default=0.7, help="square: seconds the feed is on, then off")
+    p.add_argument("--blocks", type=int, default=12, help="square: blocks measured")
+    p.add_argument("--block", type=float, default=14.0, help="square: seconds per block (a whole number of on/off cycles and probe intervals)")
+    p.add_argument("--elsewhere", action="store_true", help="latency: add a run per pair with the firehose consumed by another process")
     return p.parse_args(argv)
 
 

@@ -51,8 +51,6 @@ PE = ("provider", "endpoint")
 DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Schedule delays: how late a timer fired, from a loop tick to a missed run.
 DELAY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0)
-# The exporter's own HTTP answers (/metrics, the JSON API).
-REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # Closed label sets: every value a label can take, in exposition order.
 OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
@@ -124,9 +122,8 @@ CHAIN_HEADS: tuple[Family, ...] = (
 # ---- end chain heads
 
 # The server's own metrics, under `crypto_api_exporter_` (not the probes' contract).
-# Labels carry route templates, never raw paths.
-EXPORTER_REQUESTS = _f("exporter_requests_total", C, "HTTP requests served by the exporter, by route template and status code.", "method", "route", "code")
-EXPORTER_REQUEST_DURATION = _f("exporter_request_duration_seconds", H, "Time the exporter took to answer, by route template.", "method", "route")
+# Its HTTP requests: exporter.traffic's OpenTelemetry names (traffic/semconv.py), which
+# replaced crypto_api_exporter_requests_total and _request_duration_seconds (docs/metrics.md).
 EXPORTER_WS_CLIENTS = _f("exporter_websocket_clients", G, "WebSocket clients connected to /ws, /ws/live and /ws/master.")
 EXPORTER_WS_MESSAGES = _f("exporter_websocket_messages_total", C, "Event messages queued for WebSocket clients, by type.", "type")
 EXPORTER_WS_DROPPED = _f("exporter_websocket_dropped_messages_total", C, "Event messages dropped because a client's queue was full (slow client).", "type")
@@ -134,7 +131,7 @@ EXPORTER_WS_DROPPED = _f("exporter_websocket_dropped_messages_total", C, "Event 
 # Shards (exporter/sharding.py): which one this process is; 0 of 1 when not sharded.
 EXPORTER_SHARD_INFO = _f("exporter_shard_info", G, "1; which shard of the providers this exporter owns (0 of 1 when not sharded).", "shard", "total_shards")
 
-SERVER: tuple[Family, ...] = (EXPORTER_REQUESTS, EXPORTER_REQUEST_DURATION, EXPORTER_WS_CLIENTS, EXPORTER_WS_MESSAGES, EXPORTER_WS_DROPPED, EXPORTER_SHARD_INFO)
+SERVER: tuple[Family, ...] = (EXPORTER_WS_CLIENTS, EXPORTER_WS_MESSAGES, EXPORTER_WS_DROPPED, EXPORTER_SHARD_INFO)
 
 # ---------------------------------------------------------------- feeds (DESIGN.md, "Contract additions")
 # Long-lived WebSocket market-data feeds (exporter/feeds/, docs/feeds.md). Labels: the

@@ -842,19 +842,24 @@ def chains() -> Dashboard:
 
 # ---- BEGIN api-traffic (issue 15: the user's own API, exporter.traffic; rules in prometheus/rules/traffic.rules.yml)
 def api_traffic() -> Dashboard:
-    count = "http_server_request_duration_seconds_count"
+    # `job` picks the app: the exporter's own JSON API (job crypto-api-exporter in the
+    # stack) exports the same metrics since it uses the middleware too.
+    sel = '{job=~"$job"}'
+    count = f"http_server_request_duration_seconds_count{sel}"
     return (
         base(
             "api-traffic",
             "API traffic",
             "Your own API, instrumented by exporter.traffic: OpenTelemetry HTTP server metrics by route template, the SLOs of "
-            "prometheus/rules/traffic.rules.yml (99.9 % without 5xx, 99 % within 0.5 s). Top and unique clients are not labels: see /dashboard.",
+            "prometheus/rules/traffic.rules.yml (99.9 % without 5xx, 99 % within 0.5 s). Top and unique clients are not labels: see /dashboard. "
+            "The exporter's own JSON API is one more job here.",
         )
+        .with_variable(multi_variable("job", "Job", "label_values(http_server_request_duration_seconds_count, job)"))
         .with_panel(stat_panel("Requests per second", q(f"sum(rate({count}[5m]))", "all", instant=True), unit="reqps", fixed_color="blue"))
         .with_panel(
             stat_panel(
                 "5xx ratio (1h)",
-                q("max(job:http_server_request_error_ratio:rate1h)", "max", instant=True),
+                q(f"max(job:http_server_request_error_ratio:rate1h{sel})", "max", instant=True),
                 unit="percentunit",
                 th=thresholds((None, "green"), (0.001, "red")),
             )
@@ -862,13 +867,15 @@ def api_traffic() -> Dashboard:
         .with_panel(
             stat_panel(
                 "Over 0.5 s (1h)",
-                q("max(job:http_server_request_slow_ratio:rate1h)", "max", instant=True),
+                q(f"max(job:http_server_request_slow_ratio:rate1h{sel})", "max", instant=True),
                 unit="percentunit",
                 th=thresholds((None, "green"), (0.01, "red")),
             )
         )
-        .with_panel(stat_panel("Active requests", q("sum(http_server_active_requests)", "active", instant=True), fixed_color="blue"))
-        .with_panel(ts("Requests by route", q("sum by (http_route) (job_route:http_server_requests:rate5m)", "{{http_route}}"), unit="reqps", stacked=True))
+        .with_panel(stat_panel("Active requests", q(f"sum(http_server_active_requests{sel})", "active", instant=True), fixed_color="blue"))
+        .with_panel(
+            ts("Requests by route", q(f"sum by (http_route) (job_route:http_server_requests:rate5m{sel})", "{{http_route}}"), unit="reqps", stacked=True)
+        )
         .with_panel(
             ts(
                 "Answers by status code",
@@ -877,13 +884,15 @@ def api_traffic() -> Dashboard:
                 stacked=True,
             )
         )
-        .with_panel(ts("p95 latency by route", q("max by (http_route) (job_route:http_server_request_duration_seconds:p95_5m)", "{{http_route}}"), unit="s"))
-        .with_panel(heat("Latency heatmap", "sum by (le) (rate(http_server_request_duration_seconds_bucket[$__rate_interval]))"))
+        .with_panel(
+            ts("p95 latency by route", q(f"max by (http_route) (job_route:http_server_request_duration_seconds:p95_5m{sel})", "{{http_route}}"), unit="s")
+        )
+        .with_panel(heat("Latency heatmap", f"sum by (le) (rate(http_server_request_duration_seconds_bucket{sel}[$__rate_interval]))"))
         .with_panel(
             ts(
                 "Error budget burn rate",
-                q("max(job:http_server_request_error_ratio:rate1h) / 0.001", "availability, 1h", ref="A"),
-                q("max(job:http_server_request_slow_ratio:rate1h) / 0.01", "latency, 1h", ref="B"),
+                q(f"max(job:http_server_request_error_ratio:rate1h{sel}) / 0.001", "availability, 1h", ref="A"),
+                q(f"max(job:http_server_request_slow_ratio:rate1h{sel}) / 0.01", "latency, 1h", ref="B"),
                 description="1 spends the 30-day budget in 30 days; the pages fire at 14.4 (1h) and 6 (6h).",
             )
         )
@@ -898,14 +907,14 @@ def api_traffic() -> Dashboard:
         .with_panel(
             table_panel(
                 "Requests per route, last 24 h",
-                q("sum by (http_route) (job_route:http_server_requests:increase1d)", "{{http_route}}", instant=True, fmt=PromQueryFormat.TABLE),
+                q(f"sum by (http_route) (job_route:http_server_requests:increase1d{sel})", "{{http_route}}", instant=True, fmt=PromQueryFormat.TABLE),
             )
         )
         .with_panel(
             table_panel(
                 "5xx per route, last hour",
                 q(
-                    "sum by (http_route) (job_route:http_server_request_errors:increase1h)",
+                    f"sum by (http_route) (job_route:http_server_request_errors:increase1h{sel})",
                     "{{http_route}}",
                     instant=True,
                     fmt=PromQueryFormat.TABLE,
@@ -915,14 +924,14 @@ def api_traffic() -> Dashboard:
         .with_panel(
             ts(
                 "Response bytes per second",
-                q("sum by (http_route) (rate(http_server_response_body_size_bytes_sum[$__rate_interval]))", "{{http_route}}"),
+                q(f"sum by (http_route) (rate(http_server_response_body_size_bytes_sum{sel}[$__rate_interval]))", "{{http_route}}"),
                 unit="Bps",
             )
         )
         .with_panel(
             ts(
                 "Rate-limited (429) per second",
-                q("sum by (group) (rate(http_server_rate_limited_requests_total[$__rate_interval]))", "{{group}}"),
+                q(f"sum by (group) (rate(http_server_rate_limited_requests_total{sel}[$__rate_interval]))", "{{group}}"),
                 unit="reqps",
             )
         )

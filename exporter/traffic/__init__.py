@@ -42,9 +42,10 @@ def instrument(
     if limiter is None and rate_limit is not None:
         limiter = RateLimiter(rate_limit)
     if isinstance(app, web.Application):
-        from .aiohttp_mw import traffic_middleware
+        from .aiohttp_mw import traffic_middleware, upgrade_hook
 
         app.middlewares.append(traffic_middleware(traffic, limiter, registry, metrics_path))
+        app.on_response_prepare.append(upgrade_hook(traffic))
     else:
         from .asgi import TrafficMiddleware
 

@@ -1,9 +1,18 @@
 """aiohttp middleware. `http_route` is the matched resource's canonical template
-(`/items/{id}`); a request no resource matched has none."""
+(`/items/{id}`); a request no resource matched has none.
+
+A WebSocket handler returns only when its connection closes, hours later maybe: timed
+around the handler, the upgrade would be one active request all that time and then one
+observation of the connection's lifetime, a "slow request" for the latency SLO. So an
+upgrade is recorded when its `101` is prepared (`upgrade_hook`, on the app's
+`on_response_prepare` signal): the duration is the handshake's, the request stops being
+active then, and the connection's lifetime is no request's duration.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +26,10 @@ from .store import Traffic
 
 _perf = time.perf_counter
 _KNOWN = semconv.KNOWN_METHODS
+# request[_UPGRADE]: what the middleware knew of an upgrade request, for upgrade_hook;
+# emptied once the hook has recorded it. A typed key where aiohttp has them (3.13+; a
+# plain string key warns there), a string before.
+_UPGRADE: Any = web.RequestKey("exporter.traffic.upgrade", list) if hasattr(web, "RequestKey") else "exporter.traffic.upgrade"
 
 
 def route_template(request: web.Request) -> str:
@@ -58,6 +71,9 @@ def traffic_middleware(
                 return refused
         active = traffic.active
         active[method] = active.get(method, 0) + 1
+        pending: list[Any] | None = None
+        if "Upgrade" in request.headers:  # rare: only then does upgrade_hook have work
+            pending = request[_UPGRADE] = [start, method, address, request_size]
         status = 500
         size = 0
         try:
@@ -74,7 +90,26 @@ def traffic_middleware(
             size = len(exc.text or "")
             raise
         finally:
-            active[method] -= 1
-            traffic.record(method, route_template(request), status, _perf() - start, request_size, size, address, path)
+            if pending is None or pending:  # unless upgrade_hook has recorded it (a 101)
+                active[method] -= 1
+                traffic.record(method, route_template(request), status, _perf() - start, request_size, size, address, path)
 
     return middleware
+
+
+def upgrade_hook(traffic: Traffic) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """For `app.on_response_prepare` (instrument() adds it): records a `101` when it is
+    prepared, not when the WebSocket closes."""
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        if response.status != 101:
+            return
+        pending = request.get(_UPGRADE)
+        if not pending:
+            return
+        start, method, address, request_size = pending
+        pending.clear()
+        traffic.active[method] -= 1
+        traffic.record(method, route_template(request), 101, _perf() - start, request_size, 0, address, request.path)
+
+    return on_prepare

@@ -103,7 +103,10 @@ class Traffic:
         dashboard_path: str = "/dashboard",
         raw_logs_path: str = "/raw_logs",
         client_header: str | None = None,
+        analytics: bool = True,
     ) -> None:
+        if not analytics and api_key:
+            raise ValueError("api_key serves /dashboard and /raw_logs, which need analytics=True")
         if client_address is ClientAddress.HASH and len(salt) < 16:
             raise ValueError("client_address=hash needs a salt of at least 16 bytes (a short one is guessable)")
         self._key = api_key.encode() if api_key else None
@@ -112,6 +115,8 @@ class Traffic:
         self.client_header = client_header.lower() if client_header else None
         self._anonymize = client_address
         self._salt = salt
+        # False: the metrics only, no per-client sketch, raw log or daily series kept.
+        self._analytics = analytics
         self._queue: deque[Record] = deque()
         self._queue_size = queue_size
         self._wall = wall
@@ -181,6 +186,8 @@ class Traffic:
         series.req_sum += req_size
         series.resp[bisect_left(semconv.SIZE_BUCKETS, resp_size)] += 1
         series.resp_sum += resp_size
+        if not self._analytics:
+            return
 
         error = status >= 400
         client = self._client(address)

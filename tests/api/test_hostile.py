@@ -310,6 +310,10 @@ async def test_a_compressed_body_is_refused_and_never_inflated(api: ApiHarness, 
 # ---------------------------------------------------------------- clients that leave, and slow ones
 
 
+def trigger_labels(code: str) -> dict[str, str]:
+    return {"http_request_method": "POST", "http_route": "/api/schedule/trigger", "http_response_status_code": code}
+
+
 async def test_client_leaving_mid_request_is_a_499_not_a_failure(api: ApiHarness) -> None:
     with structlog.testing.capture_logs() as events:
         _, writer = await asyncio.open_connection("127.0.0.1", port_of(api))
@@ -319,10 +323,10 @@ async def test_client_leaving_mid_request_is_a_499_not_a_failure(api: ApiHarness
         writer.close()
         async with asyncio.timeout(GUARD):  # the server notices the close on its next read
             while True:
-                if await api.sample("crypto_api_exporter_requests_total", method="POST", route="/api/schedule/trigger", code="499") == 1:
+                if await api.sample("http_server_request_duration_seconds_count", **trigger_labels("499")) == 1:
                     break
                 await asyncio.sleep(0.05)
-    assert await api.sample("crypto_api_exporter_requests_total", method="POST", route="/api/schedule/trigger", code="500") is None
+    assert await api.sample("http_server_request_duration_seconds_count", **trigger_labels("500")) is None
     names = [e["event"] for e in events]
     assert "client_disconnected" in names and "api_handler_failed" not in names
     assert next(e for e in events if e["event"] == "client_disconnected")["log_level"] == "debug"

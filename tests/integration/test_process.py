@@ -67,6 +67,10 @@ def test_demo_exposition_passes_promtool_and_covers_the_contract(tmp_path: Path)
     assert expected <= exposed, expected - exposed
     assert "Crypto API Exporter demo" in output and f"{base}/metrics" in output
     values = samples(text)
+    # The server's own requests (exporter.traffic, OTel names) were in what promtool checked.
+    healthz = frozenset({("http_request_method", "GET"), ("http_route", "/healthz"), ("http_response_status_code", "200")})
+    assert values[("http_server_request_duration_seconds_count", healthz)] >= 1
+    assert "crypto_api_exporter_requests_total" not in text
     btc = [v for (name, labels), v in values.items() if name == "crypto_api_value" and ("name", "btc_usd") in labels]
     assert len(btc) >= 3
 
@@ -242,11 +246,11 @@ def test_api_token_in_malformed_requests_appears_nowhere(tmp_path: Path) -> None
         answers = [raw_exchange(port, request) for request in malformed]
         # A client that leaves while its body is read: a 499, at debug.
         raw_exchange(port, b"POST /api/schedule/trigger HTTP/1.1\r\nHost: x\r\nX-API-Key: " + t + b"\r\nContent-Length: 100\r\n\r\n{", close_early=True)
-        trigger = {("method", "POST"), ("route", "/api/schedule/trigger")}
+        trigger = {("http_request_method", "POST"), ("http_route", "/api/schedule/trigger")}
 
         def requests(code: str) -> float | None:
             return samples(http("GET", f"http://127.0.0.1:{port}/metrics")[1]).get(
-                ("crypto_api_exporter_requests_total", frozenset({*trigger, ("code", code)}))
+                ("http_server_request_duration_seconds_count", frozenset({*trigger, ("http_response_status_code", code)}))
             )
 
         wait_until(lambda: requests("499") == 1, 10, "the 499")

@@ -92,9 +92,49 @@ def test_up_alone_needs_no_variable_and_no_secret() -> None:
 
 def test_the_live_override_runs_the_registry_with_keys_from_an_optional_env_file() -> None:
     live = merged(LIVE)["services"]["exporter"]
-    assert live["command"] == ["run", "--web.listen-address=:7860"]
+    assert live["command"] == ["run", "--web.listen-address=:7860", "--feeds", "shipped"]
     assert live["env_file"] == [{"path": ".env", "required": False}], "starts with no .env: providers without keys are disabled"
     assert set(yaml.safe_load(LIVE.read_text())["services"]) == {"exporter"}
+
+
+# ---- feeds in the compose stack (issue 12)
+def test_the_demo_the_stack_runs_holds_the_six_feeds_open() -> None:
+    from exporter.demo import demo_feeds
+
+    assert SERVICES["exporter"]["command"][0] == "demo"  # `demo` always runs the feeds (exporter/demo.py)
+    feeds = demo_feeds("http://127.0.0.1:7861")
+    assert {f.venue.value for f in feeds.feeds} == {"binance", "coinbase", "kraken", "okx", "bybit", "bitstamp"}
+    assert all(f.url.startswith("ws://127.0.0.1:7861/") for f in feeds.feeds), "the demo's feeds read its simulator"
+
+
+def test_the_live_override_runs_the_shipped_feeds_against_the_real_venues() -> None:
+    from exporter.cli import _parser
+    from exporter.feeds.config import feeds_path, load_feeds
+
+    command = merged(LIVE)["services"]["exporter"]["command"]
+    shipped = feeds_path(_parser().parse_args(command).feeds_file, env={})  # as `crypto-api-exporter` parses it
+    assert shipped is not None
+    feeds = load_feeds(shipped)
+    assert len({f.venue for f in feeds.feeds}) == 6
+    assert all(f.url.startswith("wss://") for f in feeds.feeds), "real venues, over TLS"
+    # The image carries feeds.yaml only if the build context does (setup.py copies it
+    # into the package; a file .dockerignore leaves out fails `pip install .`).
+    allowed = {line.strip()[1:] for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip().startswith("!")}
+    assert {"feeds.yaml", "providers.yaml", "providers.schema.json"} <= allowed
+
+
+def test_the_stack_loads_the_feeds_rules_and_dashboard() -> None:
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    rules = [path for pattern in config["rule_files"] for path in PROMETHEUS_DIR.glob(pattern)]
+    assert PROMETHEUS_DIR / "rules" / "feeds.rules.yml" in rules
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in SERVICES["grafana"]["volumes"]}
+    provisioning = yaml.safe_load((GRAFANA_DIR / "provisioning/dashboards/crypto-api.yml").read_text())
+    assert mounts["./grafana/dashboards"] == provisioning["providers"][0]["options"]["path"]
+    feeds = json.loads((GRAFANA_DIR / "dashboards" / "feeds.json").read_text())
+    assert feeds["title"] and any("crypto_api_feed_" in json.dumps(panel) for panel in feeds["panels"])
+
+
+# ---- end feeds
 
 
 def test_the_receivers_override_feeds_alertmanager_its_secrets_from_the_environment() -> None:

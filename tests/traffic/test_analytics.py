@@ -211,3 +211,24 @@ def test_a_full_queue_drops_and_counts() -> None:
         traffic.record("GET", "/items", 200, 0.001, 0, 1, "10.0.0.1", "/items")
     assert traffic.dropped == 5
     assert traffic.dashboard()["summary"]["total_requests"] == 10
+
+
+def test_metrics_only_keeps_no_client_data() -> None:
+    # analytics=False (what the exporter's own API uses): the histograms, nothing per client.
+    traffic = Traffic(analytics=False, wall=lambda: DAY1)
+    for i in range(50):
+        traffic.record("GET", "/items", 200 if i % 5 else 503, 0.01, 0, 10, f"10.0.0.{i}", f"/items?i={i}")
+    traffic.flush()
+    dashboard = traffic.dashboard()
+    assert dashboard["summary"]["total_requests"] == 0 and dashboard["top_ips"] == [] and dashboard["time_series"] == []
+    assert traffic.raw_logs(1, 100)["items"] == [] and traffic.tracked_clients == 0
+    counts = {
+        tuple(s.labels.values()): s.value
+        for m in traffic.collect()
+        if m.name == "http_server_request_duration_seconds"
+        for s in m.samples
+        if s.name.endswith("_count")
+    }
+    assert counts == {("GET", "/items", "200"): 40, ("GET", "/items", "503"): 10}
+    with pytest.raises(ValueError, match="analytics"):
+        Traffic(analytics=False, api_key=KEY)

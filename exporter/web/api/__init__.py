@@ -24,7 +24,7 @@ from .events import DEFAULT_QUEUE_SIZE, Hub
 from .feeds import MARKET_DATA_INTERVAL, MarketDataPublisher
 from .history import SAMPLE_INTERVAL, HistoryRecorder, PrometheusHistory
 from .incidents import ApiFacts, setup_incidents, status_source
-from .instrument import api_metrics, instrument_middleware
+from .instrument import api_metrics, instrument
 from .routes import API_KEY, DOCUMENT, ROUTES, Api
 from .settings import ApiSettings
 from .status_page import IncidentSource, StatusBoard, setup_status
@@ -78,8 +78,9 @@ def setup_api(app: web.Application, control: ExporterControl, store: State, regi
     service = setup_incidents(app, ApiFacts(store, control, api.clock), options.incidents, settings.tokens, registry)
     incidents = options.status_incidents or status_source(service)
     setup_status(app, StatusBoard(control, store, prometheus, incidents, public=settings.public_status))  # /status, /badge/*
-    # Outermost first: time everything, then access control, then JSON errors.
-    app.middlewares.extend([instrument_middleware(metrics), access_middleware(settings), json_errors])
+    # Outermost first: time everything (exporter.traffic's middleware), then access
+    # control, then JSON errors.
+    app.middlewares.extend([instrument(app, metrics), access_middleware(settings), json_errors])
     for op in ROUTES:
         if op.handler is None:  # web/server.py's
             continue
