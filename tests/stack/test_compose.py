@@ -286,7 +286,7 @@ ENV_NAME = re.compile(r"(?<![-\w])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_(?:KEY|API_KEY|T
 NOT_PROVIDER_KEYS = {
     "PAGERDUTY_ROUTING_KEY",  # Alertmanager's, compose.receivers.yml
     "TRAFFIC_API_KEY",  # the key of your own API's /dashboard (docs/traffic.md), not a provider's
-    "LLM_KEY_FILE",  # the incident service's LLM key (docs/incidents.md)
+    "LLM_KEY",  # LLM_KEY_FILE: the incident service's LLM key (docs/incidents.md)
     "INCIDENTS_KEY",  # an aiohttp AppKey in docs/incidents.md's code sample, not a variable
 }
 DOCUMENTS = (*COMPOSE_FILES, REPO / "README.md", REPO / "Dockerfile", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "deploy").rglob("*.y*ml")))
