@@ -22,7 +22,7 @@ import pytest
 from .conftest import alertmanager_binary
 from .helpers import WebhookReceiver, alertmanager_config_for_test, free_port, http_json, running, wait_until
 
-pytestmark = [pytest.mark.binary, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.binary, pytest.mark.wallclock, pytest.mark.timeout(180)]
 
 PEER_TIMEOUT = 2.0
 
