@@ -15,7 +15,8 @@ from .conftest import Factory
 
 D = semconv.DURATION
 # Random paths sent per app: a route label taken from the raw path would show as over
-# a thousand series, far above ROUTES (10,000 took 50 s on FastAPI for the same proof).
+# a thousand series, far above ROUTES (10,000 proved no more: about 6 s per app idle,
+# 20 to 50 s on a loaded CI machine).
 RANDOM_REQUESTS = 2_000
 
 
