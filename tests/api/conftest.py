@@ -191,3 +191,16 @@ async def start_api() -> AsyncIterator[StartApi]:
 async def api(start_api: StartApi) -> ApiHarness:
     """An open API (no tokens, no allowlist)."""
     return await start_api()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One node id per API operation of test_schemathesis.py.
+
+    schemathesis names each operation's test `test_...[GET /api/status]`, but pytest 9
+    builds a test's node id from its `originalname`, which schemathesis sets to the bare
+    function name: every operation got the same node id. pytest-xdist tells tests apart
+    by node id and ran one operation of the 26 (silently). The id pytest would give a
+    node of that name (Node.__init__'s own fallback) fixes it."""
+    for item in items:
+        if getattr(item, "operation_label", None) is not None and item.nodeid != f"{item.parent.nodeid}::{item.name}":
+            item._id = item.parent.id.child(item.name)

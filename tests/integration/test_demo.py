@@ -9,6 +9,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.model import Outcome
@@ -48,6 +49,7 @@ def maintenance_and_frozen_seen(text: str, now: float) -> set[str]:
     return seen
 
 
+@pytest.mark.wallclock
 def test_demo_shows_every_outcome_within_a_minute(tmp_path: Path) -> None:
     port, sim_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .processes import cli, free_port, http, wait_until, write_yaml
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads RSS from /proc")
+pytestmark = [pytest.mark.wallclock, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads RSS from /proc")]
 
 PROVIDERS, ENDPOINTS_EACH = 20, 50  # 1,000 healthy endpoints
 INTERVAL, TIMEOUT = "5s", "2s"  # 200 probes a second

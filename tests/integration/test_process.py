@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.binaries import require_binary
@@ -33,6 +34,7 @@ def contract_names() -> set[str]:
     return set(re.findall(r"^\| `(crypto_api_[a-z_]+)`", CONTRACT.read_text(), re.M))
 
 
+@pytest.mark.wallclock
 def test_demo_exposition_passes_promtool_and_covers_the_contract(tmp_path: Path) -> None:
     promtool = require_binary("promtool")
     port, sim_port = free_port(), free_port()

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,7 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,30 @@ def prometheus_config(tmp: Path, rules: list[Path], hosts: dict[str, str], inter
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def _duration_ms(duration: str) -> int:
+    return sum(int(n) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[u] for n, u in re.findall(r"(\d+)(ms|s|m|h)", duration))
+
+
+def rules_with_shorter_for(tmp: Path, rules: Iterable[Path], divisor: int) -> list[Path]:
+    """Copies of these rule files (in `tmp`) with every alert's `for:` divided by
+    `divisor`; expressions, labels, annotations and `keep_firing_for` unchanged.
+
+    For stack tests that check what fires and where it goes, not when: a committed
+    `for: 1m` costs a minute of wall-clock time per test. The tests that measure the
+    committed timings (test_e2e.py) load the committed files."""
+    copies = []
+    for path in rules:
+        doc = yaml.safe_load(path.read_text())
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                if "for" in rule:
+                    rule["for"] = f"{max(1, _duration_ms(rule['for']) // divisor)}ms"
+        copy = tmp / f"shorter-for-{path.name}"
+        copy.write_text(yaml.safe_dump(doc, sort_keys=False))
+        copies.append(copy)
+    return copies
 
 
 class WebhookReceiver:

@@ -25,7 +25,7 @@ import pytest
 from .compose import ALERTMANAGERS, DUPLICATE_WINDOW, Node, alertmanager_cluster, cluster_status
 from .helpers import WebhookReceiver, http_json, wait_until
 
-pytestmark = [pytest.mark.binary, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.binary, pytest.mark.wallclock, pytest.mark.timeout(180)]
 
 
 @pytest.fixture

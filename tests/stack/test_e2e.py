@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,13 @@ from .helpers import (
     free_port,
     http_json,
     prometheus_config,
+    rules_with_shorter_for,
     running,
     wait_until,
 )
 from .promql import dashboard_files, dashboard_queries, panels, recording_rule_queries
 
-pytestmark = [pytest.mark.binary, pytest.mark.timeout(480)]
+pytestmark = [pytest.mark.binary, pytest.mark.wallclock, pytest.mark.timeout(480)]
 
 OUTAGE_PROVIDER = "binance"
 OUTAGE_CATEGORY = "exchanges"
@@ -67,8 +69,27 @@ class Stack:
         return answer["data"]["result"]
 
 
+@dataclass(frozen=True)
+class Timings:
+    """What a stack test may change of the committed timings; the defaults keep them."""
+
+    interval: str | None = None  # Prometheus' scrape and evaluation intervals
+    for_divisor: int = 1  # every alert's `for:` divided by this (helpers.rules_with_shorter_for)
+    group_wait: str | None = None  # Alertmanager's group_wait on every route (group_interval 1 s)
+
+
+SHIPPED = Timings()
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
+    """The demo, Prometheus and Alertmanager at the committed timings."""
+    with run_stack(tmp_path, SHIPPED) as running_stack:
+        yield running_stack
+
+
+@contextlib.contextmanager
+def run_stack(tmp_path: Path, timings: Timings) -> Iterator[Stack]:
     prometheus_bin = require_binary("prometheus")
     am_bin = alertmanager_binary()
     ports = {name: free_port() for name in ("exporter", "simulator", "prometheus", "alertmanager")}
@@ -86,7 +107,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
              f"--simulator.listen-address=127.0.0.1:{ports['simulator']}", "--no-chaos"],
             tmp_path / "exporter.log", f"{exporter}/healthz", timeout=30,
         ))  # fmt: skip
-        am_config = alertmanager_config_for_test(tmp_path, webhook_base=receiver.url, group_wait=None)
+        am_config = alertmanager_config_for_test(tmp_path, webhook_base=receiver.url, group_wait=timings.group_wait)
         processes.enter_context(running(
             alertmanager_args(am_bin, am_config, tmp_path, ports["alertmanager"]),
             tmp_path / "alertmanager.log", f"{alertmanager}/-/ready",
@@ -96,15 +117,18 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             "localhost:9090": f"127.0.0.1:{ports['prometheus']}",
             "alertmanager:9093": f"127.0.0.1:{ports['alertmanager']}",
         }
-        prom_config = prometheus_config(tmp_path, list(RULES_FILES), hosts)
+        rules = list(RULES_FILES) if timings.for_divisor == 1 else rules_with_shorter_for(tmp_path, RULES_FILES, timings.for_divisor)
+        prom_config = prometheus_config(tmp_path, rules, hosts, interval=timings.interval)
         processes.enter_context(running(
             [prometheus_bin, f"--config.file={prom_config}", f"--storage.tsdb.path={tmp_path / 'prom-data'}",
              f"--web.listen-address=127.0.0.1:{ports['prometheus']}", "--log.level=info"],
             tmp_path / "prometheus.log", f"{prometheus}/-/ready",
         ))  # fmt: skip
-        yield Stack(exporter, simulator, prometheus, alertmanager, receiver)
-        with contextlib.suppress(Exception):  # leave the simulator clean even on failure
-            http_json(f"{simulator}/control/faults", method="DELETE")
+        try:
+            yield Stack(exporter, simulator, prometheus, alertmanager, receiver)
+        finally:
+            with contextlib.suppress(Exception):  # leave the simulator clean even on failure
+                http_json(f"{simulator}/control/faults", method="DELETE")
 
 
 def test_outage_pages_fast_alone_and_resolves_fast(stack: Stack) -> None:

@@ -10,7 +10,9 @@ scraping all three, and beside them one unsharded instance with its own Promethe
 
 The registry is the shipped one (all 70 providers, a made-up key for every key var so
 none is disabled), pointed at the simulator by a user file that `extends: shipped`.
-About three minutes at the committed Prometheus and Alertmanager timings.
+It checks what is counted and what pages, not when (test_e2e.py measures the shipped
+timings): Prometheus scrapes and evaluates every 2 s, every `for:` is a quarter of
+the committed one and Alertmanager waits 1 s, so it takes about a minute, not three.
 """
 
 from __future__ import annotations
@@ -35,13 +37,25 @@ from tests.binaries import require_binary
 from tests.integration.test_quiet import on_the_simulator
 
 from .conftest import RULES_FILE, alertmanager_binary
-from .helpers import WebhookReceiver, alertmanager_args, alertmanager_config_for_test, free_port, http_json, prometheus_config, running, wait_until
+from .helpers import (
+    WebhookReceiver,
+    alertmanager_args,
+    alertmanager_config_for_test,
+    free_port,
+    http_json,
+    prometheus_config,
+    rules_with_shorter_for,
+    running,
+    wait_until,
+)
 from .promql import dashboard_queries
 
-pytestmark = [pytest.mark.binary, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.binary, pytest.mark.wallclock, pytest.mark.timeout(600)]
 
 SHARDS = 3
 INTERVAL = "5s"  # every endpoint; four exporters share two cores with two Prometheus
+PROMETHEUS_INTERVAL = "2s"  # scrape and evaluation
+FOR_DIVISOR = 4  # ProviderDown's `for: 1m` becomes 15 s
 REGISTRY = load_config(None, {})
 KEY_VARS = sorted({n for p in REGISTRY.providers for n in p.auth.env})
 ENDPOINTS = {(p.name, ep.name) for p in REGISTRY.providers for ep in p.endpoints}
@@ -93,7 +107,7 @@ def stacks(tmp_path: Path) -> Iterator[Stacks]:
             [sys.executable, "-m", "exporter", "simulate", f"--web.listen-address=127.0.0.1:{sim_port}"],
             tmp_path / "simulator.log", f"{simulator}/control/health", timeout=30,
         ))  # fmt: skip
-        am_config = alertmanager_config_for_test(tmp_path, webhook_base=receiver.url, group_wait=None)
+        am_config = alertmanager_config_for_test(tmp_path, webhook_base=receiver.url, group_wait="1s")
         processes.enter_context(running(alertmanager_args(am_bin, am_config, tmp_path, am_port), tmp_path / "alertmanager.log", f"{alertmanager}/-/ready"))
 
         def exporter(name: str, *flags: str) -> str:
@@ -105,10 +119,12 @@ def stacks(tmp_path: Path) -> Iterator[Stacks]:
         shards = [exporter(f"shard{i}", f"--shard={i}", f"--total-shards={SHARDS}") for i in range(SHARDS)]
         single = exporter("single")
 
+        rules = rules_with_shorter_for(tmp_path, [RULES_FILE], FOR_DIVISOR)
+
         def prometheus(name: str, targets: list[str], alerting: bool) -> str:
             port = free_port()
             hosts = {"exporter:7860": "EXPORTERS", "localhost:9090": f"127.0.0.1:{port}", "alertmanager:9093": f"127.0.0.1:{am_port}"}
-            path = prometheus_config(tmp_path / name if (tmp_path / name).mkdir() is None else tmp_path, [RULES_FILE], hosts)
+            path = prometheus_config(tmp_path / name if (tmp_path / name).mkdir() is None else tmp_path, rules, hosts, interval=PROMETHEUS_INTERVAL)
             doc = yaml.safe_load(path.read_text())
             for job in doc["scrape_configs"]:
                 for sc in job["static_configs"]:
