@@ -5,9 +5,10 @@ drift (tests/unit/test_kubernetes.py compares the committed files with this outp
   every prometheus/rules/*.rules.yml, in file order;
 - key-files.yaml: a patch giving the exporter container `NAME_FILE` for every key var
   the registry reads (providers.yaml auth.env), pointing into the mounted Secret;
-- monitoring/config/: verbatim copies of alertmanager/alertmanager.yml and its
-  templates, for the Alertmanager cluster's configMapGenerator (kustomize reads no file
-  outside its directory).
+- monitoring/config/: copies of alertmanager/alertmanager.yml and its templates, for the
+  Alertmanager cluster's configMapGenerator (kustomize reads no file outside its
+  directory); the only change: the incident webhook names the exporter's Service
+  instead of compose's `exporter` host.
 
     python -m tools.kubernetes            # rewrite them (make kubernetes)
     python -m tools.kubernetes --check    # exit 1 if the committed ones are out of date
@@ -69,14 +70,19 @@ def alertmanager_files() -> list[Path]:
     return [ALERTMANAGER_DIR / "alertmanager.yml", *sorted((ALERTMANAGER_DIR / "templates").glob("*.tmpl"))]
 
 
-def verbatim(source: Path) -> Callable[[], str]:
-    return source.read_text
+# compose's service name -> the base's Service (deploy/kubernetes/base/service.yaml).
+COMPOSE_EXPORTER = "http://exporter:7860/"
+KUBERNETES_EXPORTER = "http://crypto-api-exporter:7860/"
+
+
+def alertmanager_copy(source: Path) -> Callable[[], str]:
+    return lambda: source.read_text().replace(COMPOSE_EXPORTER, KUBERNETES_EXPORTER)
 
 
 OUTPUTS: dict[Path, Callable[[], str]] = {
     BASE / "prometheusrule.yaml": prometheus_rule,
     BASE / "key-files.yaml": key_files,
-    **{MONITORING / "config" / source.name: verbatim(source) for source in alertmanager_files()},
+    **{MONITORING / "config" / source.name: alertmanager_copy(source) for source in alertmanager_files()},
 }
 
 

@@ -83,7 +83,10 @@ def test_the_same_alertmanager_as_compose(objs: Objects) -> None:
         assert args(c, name) == flag(ALERTMANAGERS[0], name), name
     # The ConfigMap holds the committed files (test_kubernetes.py: the copies are current).
     config = named(objs, "ConfigMap", next(n for k, n in objs if k == "ConfigMap"))
-    assert config["data"] == {p.name: p.read_text() for p in generator.alertmanager_files()}
+    assert config["data"] == {p.name: generator.alertmanager_copy(p)() for p in generator.alertmanager_files()}
+    # ... whose incident webhook reaches the exporter's Service, not compose's host name.
+    assert "http://crypto-api-exporter:7860/api/incidents/webhook" in config["data"]["alertmanager.yml"]
+    assert "http://exporter:" not in config["data"]["alertmanager.yml"]
     # Mounted where alertmanager.yml's relative template glob and *_file settings look.
     committed = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
     pod = named(objs, "StatefulSet", "alertmanager")["spec"]["template"]["spec"]
@@ -122,6 +125,10 @@ def test_gossip_is_open_between_the_nodes_only(objs: Objects) -> None:
         assert set(peer) == {"podSelector"} and peer["podSelector"]["matchLabels"].items() <= labels.items(), direction
     web = [r for r in policy["spec"]["ingress"] if any(p["port"] == 9093 for p in r["ports"])]
     assert web and all("from" not in r for r in web), "Prometheus, wherever it runs, reaches 9093"
+    # The incident webhook: out to the exporter's pods on its port.
+    (incidents,) = [r for r in policy["spec"]["egress"] if any(p["port"] == 7860 for p in r["ports"])]
+    (exporter,) = incidents["to"]
+    assert exporter["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "crypto-api-exporter"}
 
 
 def test_the_prometheus_pair_sends_to_every_alertmanager_and_drops_its_replica_label(objs: Objects) -> None:
