@@ -12,7 +12,10 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     WEB_LISTEN_ADDRESS=:7860
 COPY --from=build /install /usr/local
-RUN useradd --system --uid 10001 --no-create-home exporter
+RUN useradd --system --uid 10001 --no-create-home exporter \
+    && mkdir -p /var/lib/crypto-api-exporter && chown 10001:10001 /var/lib/crypto-api-exporter
+# The incidents' SQLite file when INCIDENTS_DB points here (docker-compose.yml mounts a
+# named volume, which Docker seeds with this directory's owner: writable by uid 10001).
 USER 10001
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

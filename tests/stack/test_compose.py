@@ -323,6 +323,19 @@ def test_dockerfile() -> None:
     assert "HEALTHCHECK" in text and "/healthz" in text
 
 
+def test_incidents_survive_a_restart_of_the_exporter_container() -> None:
+    """INCIDENTS_DB on a named volume whose mount point the image creates for its user
+    (Docker seeds an empty named volume with that directory's owner)."""
+    exporter = SERVICES["exporter"]
+    path = Path(exporter["environment"]["INCIDENTS_DB"])
+    (volume,) = [v for v in exporter["volumes"] if v.split(":")[1] == str(path.parent)]
+    assert volume.split(":")[0] in COMPOSE["volumes"]
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert f"mkdir -p {path.parent} && chown 10001:10001 {path.parent}" in dockerfile
+    assert re.search(r"^USER 10001$", dockerfile, re.M)
+    assert "INCIDENTS_DB" in (REPO / "docs" / "incidents.md").read_text()
+
+
 def test_dockerignore_keeps_the_context_small() -> None:
     lines = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert lines[0] == "*", "ignore everything, then allow what the build needs"
