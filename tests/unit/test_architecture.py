@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter.probes*",),
     ("exporter.scheduler",),
     ("exporter.state", "exporter.feeds.state"),
-    ("exporter.metrics", "exporter.feeds.metrics", "exporter.feeds.runner"),
+    ("exporter.metrics", "exporter.feeds.metrics", "exporter.feeds.runner", "exporter.feeds.wire", "exporter.feeds.worker", "exporter.feeds.process"),
     ("exporter.incidents*",),  # the incident service's core (issue 16): the web layer serves it
     ("exporter.web*",),
     ("exporter.app",),
