@@ -43,6 +43,7 @@ from bench.run import free_port, pct, target, wait_http
 from bench.worker import bench_config
 from exporter.app import Exporter, build_app
 from exporter.feeds.config import Backoff, FeedsConfig, FeedSpec
+from exporter.feeds.process import ChildOptions, FeedProcess
 from exporter.feeds.runner import FeedRunner
 from exporter.feeds.state import FeedState, FeedStore
 from exporter.feeds.venues import Venue
@@ -50,6 +51,7 @@ from exporter.model import ProbeResult
 from exporter.web.server import serve
 
 READER_CORE, SIDE_CORE = {0}, {1}
+CHILD = ChildOptions(log_level="warning")  # the feeds process as `run --feeds` starts it (its info lines off)
 DELAY = 0.050
 
 
@@ -173,6 +175,40 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def cpu_of(pid: int | None) -> float:
+    """CPU seconds (user + system) of another process, from /proc (0 when gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pid(feeds: object) -> int | None:
+    process = feeds.process if isinstance(feeds, FeedProcess) else None
+    return process.pid if process is not None else None
+
+
+async def measure_process(url: str, warmup: float, duration: float) -> tuple[float, float, float]:
+    """The feeds process (worker.py) reading the firehose, the mirror in this process:
+    msg/s, the child's CPU ms and this side's per 1,000 messages."""
+    store = FeedStore()
+    feeds = FeedProcess(store, CHILD)
+    feeds.apply(FeedsConfig((spec(url),), "bench"))
+    await feeds.start()
+    await asyncio.sleep(warmup)
+    state = next(iter(store))
+    pid = child_pid(feeds)
+    n0, k0, c0, t0 = state.messages, cpu_of(pid), cpu(), time.monotonic()
+    await asyncio.sleep(duration)
+    n1, k1, c1, t1 = state.messages, cpu_of(pid), cpu(), time.monotonic()
+    await feeds.stop()
+    assert state.gaps == 0 and state.malformed == 0 and n1 > n0, (state.gaps, state.malformed, n0, n1)
+    return (n1 - n0) / (t1 - t0), (k1 - k0) / (n1 - n0) * 1000, (c1 - c0) / (n1 - n0) * 1000
+
+
 async def measure_runner(url: str, warmup: float, duration: float) -> tuple[float, float]:
     state = FeedState(spec(url))
     async with aiohttp.ClientSession() as session:
@@ -214,29 +250,40 @@ async def throughput(port: int, warmup: float, duration: float, repeat: int) -> 
         "peer: aiohttp receive only": [],
         "peer: receive + orjson.loads": [],
     }
+    child: list[tuple[float, float, float]] = []
     for _ in range(repeat):
         rows["exporter FeedRunner (parse, rule, sequence, lag, price)"].append(await measure_runner(url, warmup, duration))
+        child.append(await measure_process(url, warmup, duration))
         rows["peer: aiohttp receive only"].append(await measure_peer(url, warmup, duration, parse=False))
         rows["peer: receive + orjson.loads"].append(await measure_peer(url, warmup, duration, parse=True))
     print(f"\n1. Throughput on one core (reader pinned to core 0, firehose on core 1), median of {repeat} x {duration:g} s")
     print(f"   {'reader':58} {'msg/s':>10} {'CPU ms / 1,000 msg':>20}")
     for name, values in rows.items():
         print(f"   {name:58} {statistics.median(v[0] for v in values):>10,.0f} {statistics.median(v[1] for v in values) * 1000:>20.1f}")
+    name = "exporter feeds process (child: runner + snapshots)"
+    print(f"   {name:58} {statistics.median(v[0] for v in child):>10,.0f} {statistics.median(v[1] for v in child) * 1000:>20.1f}")
+    print(f"   {'   + the exporter applying the snapshots (mirror)':58} {'':>10} {statistics.median(v[2] for v in child) * 1000:>20.1f}")
 
 
 # ---------------------------------------------------------------- 2. probe latency with feeds
 
 
-async def latency_run(target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float) -> list[float]:
-    return [error for _, error in await timed_latency_run(target, feed_url, rate, endpoints, warmup, duration)]
+async def latency_run(
+    target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float, child: bool = True, child_cores: set[int] | None = None
+) -> list[float]:
+    return [error for _, error in await timed_latency_run(target, feed_url, rate, endpoints, warmup, duration, child, child_cores)]
 
 
-async def timed_latency_run(target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float) -> list[tuple[float, float]]:
+async def timed_latency_run(
+    target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float, child: bool = True, child_cores: set[int] | None = None
+) -> list[tuple[float, float]]:
     """(wall time the probe started, latency error in ms) of every successful probe in
-    the measured window."""
+    the measured window. `child`: the feeds in their own process, as `run --feeds` has
+    them (it inherits this process's core 0 unless `child_cores` says otherwise);
+    without it, in the exporter's loop (`--feeds.in-process`)."""
     config = bench_config(endpoints, rate, target, False, 2.0)
     feeds = FeedsConfig((spec(feed_url),), "bench") if feed_url else None
-    exporter = Exporter(lambda: config, feeds_loader=(lambda: feeds) if feeds else None, process_metrics=False)
+    exporter = Exporter(lambda: config, feeds_loader=(lambda: feeds) if feeds else None, process_metrics=False, feeds_process=CHILD if child else None)
     errors: list[tuple[float, float]] = []
     measuring = False
 
@@ -246,56 +293,103 @@ async def timed_latency_run(target: str, feed_url: str | None, rate: float, endp
 
     exporter.subscribe(on_result)
     runner, _ = await serve(build_app(exporter, handle_sighup=False), "127.0.0.1", 0)
+    pid = None
+    if isinstance(exporter.feeds, FeedProcess):
+        for _ in range(500):  # the supervisor spawns it right after start
+            if (pid := child_pid(exporter.feeds)) is not None:
+                break
+            await asyncio.sleep(0.01)
+        if pid is not None and child_cores:
+            os.sched_setaffinity(pid, child_cores)
     await asyncio.sleep(warmup)
     measuring = True
-    m0, c0 = sum(f.messages for f in exporter.feed_store), cpu()
+    m0, c0, k0 = sum(f.messages for f in exporter.feed_store), cpu(), cpu_of(pid)
     await asyncio.sleep(duration)
     measuring = False
-    delivered, busy = (sum(f.messages for f in exporter.feed_store) - m0) / duration, (cpu() - c0) / duration
+    delivered, busy, child_busy = (sum(f.messages for f in exporter.feed_store) - m0) / duration, (cpu() - c0) / duration, (cpu_of(pid) - k0) / duration
     await runner.cleanup()
-    print(f"      (exporter CPU {busy:.0%} of core 0; feed delivered {delivered:,.0f} msg/s; load average {os.getloadavg()[0]:.1f})")
+    where = f"; feeds process CPU {child_busy:.0%} (cores {sorted(child_cores if child_cores else os.sched_getaffinity(0))})" if pid else ""
+    print(f"      (exporter CPU {busy:.0%} of core 0{where}; feed delivered {delivered:,.0f} msg/s; load average {os.getloadavg()[0]:.1f})")
     return errors
 
 
-async def latency(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, duration: float, pairs: int, elsewhere: bool) -> None:
+async def latency(
+    target_url: str,
+    fire_port: int,
+    rate: float,
+    feed_rate: float,
+    warmup: float,
+    duration: float,
+    pairs: int,
+    elsewhere: bool,
+    in_process: bool,
+    child_cores: set[int] | None,
+) -> None:
     """Pairs of runs without and with the feed, the order alternating from pair to pair
     (A B, B A, A B ...) so that a load drifting over the minutes weighs on both sides
-    alike; the verdict reads the per-pair differences, not two medians taken apart."""
+    alike; the verdict reads the per-pair differences, not two medians taken apart.
+    The feed runs in its own process, as `run --feeds` has it; with `in_process`, each
+    pair also has a run with the feed in the exporter's loop (`--feeds.in-process`), the
+    figure before the feeds process, measured under the same load."""
     feed_url = f"ws://127.0.0.1:{fire_port}/ws?rate={feed_rate:g}"
     endpoints = int(rate * 2)  # 2 s intervals
-    without, with_feed, aside = "without feeds", f"with a feed at {feed_rate:,.0f} msg/s", "firehose read by another process"
-    runs: dict[str, list[tuple[float, float]]] = {without: [], with_feed: [], aside: []}
-    print(f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), feed in the same process and loop")
+    without, with_feed = "without feeds", "feed in its own process"
+    loop_feed, aside = "feed in the exporter's loop", "firehose read by another process"
+    runs: dict[str, list[tuple[float, float]]] = {without: [], with_feed: [], loop_feed: [], aside: []}
+    cores = f"cores {sorted(child_cores)}" if child_cores else "core 0, the exporter's"
+    print(
+        f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), a feed at {feed_rate:,.0f} msg/s in a process of its own ({cores})"
+    )
     print(f"   {pairs} pairs of runs (without, with; the order alternates), {warmup:g} s warm-up + {duration:g} s measured each")
+    if in_process:
+        print(f"   ('{loop_feed}': a third run per pair, --feeds.in-process, the figure before the feeds process)")
     if elsewhere:
         print(f"   ('{aside}': the same firehose load on core 1, consumed by a process of its own: what the firehose alone costs the target)")
     for i in range(pairs):
-        order = [(without, None), (with_feed, feed_url)]
+        order: list[tuple[str, str | None, bool]] = [(without, None, True), (with_feed, feed_url, True)]
         if i % 2:
             order.reverse()
+        if in_process:
+            order.insert(1, (loop_feed, feed_url, False))
         if elsewhere:
-            order.append((aside, None))
-        for name, url in order:
+            order.append((aside, None, True))
+        for name, url, child in order:
             consumer = await asyncio.create_subprocess_exec("taskset", "-c", "1", sys.executable, __file__, "--consume", feed_url) if name == aside else None
             try:
-                errors = await latency_run(target_url, url, rate, endpoints, warmup, duration)
+                errors = await latency_run(target_url, url, rate, endpoints, warmup, duration, child, child_cores)
             finally:
                 if consumer is not None:
                     consumer.kill()
                     await consumer.wait()
             runs[name].append((pct(errors, 50), pct(errors, 99)))
             print(f"   pair {i + 1} {name:32} p50 {runs[name][-1][0]:7.2f} ms   p99 {runs[name][-1][1]:7.2f} ms   ({len(errors)} probes)")
-        d50 = runs[with_feed][-1][0] - runs[without][-1][0]
-        d99 = runs[with_feed][-1][1] - runs[without][-1][1]
-        print(f"   pair {i + 1} difference (with - without)      p50 {d50:+7.2f} ms   p99 {d99:+7.2f} ms")
+        for arm in (with_feed, loop_feed):
+            if runs[arm]:
+                d50 = runs[arm][-1][0] - runs[without][-1][0]
+                d99 = runs[arm][-1][1] - runs[without][-1][1]
+                print(f"   pair {i + 1} difference ({arm} - without){' ' * max(0, 14 - len(arm) + 18)} p50 {d50:+7.2f} ms   p99 {d99:+7.2f} ms")
     for name, values in runs.items():
         if values:
             print(f"   median {name:29} p50 {statistics.median(v[0] for v in values):7.2f} ms   p99 {statistics.median(v[1] for v in values):7.2f} ms")
-    for q, label in ((0, "p50"), (1, "p99")):
-        _spread(label, [w[q] - o[q] for w, o in zip(runs[with_feed], runs[without], strict=True)])
+    for arm in (with_feed, loop_feed):
+        if runs[arm]:
+            print(f"   {arm}:")
+            for q, label in ((0, "p50"), (1, "p99")):
+                _spread(label, [w[q] - o[q] for w, o in zip(runs[arm], runs[without], strict=True)])
 
 
-async def latency_square(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, window: float, blocks: int, block: float) -> None:
+async def latency_square(
+    target_url: str,
+    fire_port: int,
+    rate: float,
+    feed_rate: float,
+    warmup: float,
+    window: float,
+    blocks: int,
+    block: float,
+    in_process: bool = False,
+    child_cores: set[int] | None = None,
+) -> None:
     """One exporter and one feed connection; the firehose sends `feed_rate` msg/s in the
     even `window`-second windows of the wall clock and nothing in the odd ones. Each probe
     is put in the window it started in (dropped if it started within MARGIN of the
@@ -306,11 +400,13 @@ async def latency_square(target_url: str, fire_port: int, rate: float, feed_rate
     feed_url = f"ws://127.0.0.1:{fire_port}/ws?rate={feed_rate:g}&on_off={window:g}"
     endpoints = int(rate * 2)
     duration = blocks * block
+    where = "in the exporter's loop (--feeds.in-process)" if in_process else f"in its own process ({sorted(child_cores) if child_cores else 'core 0'})"
     print(
-        f"\n2b. Probe latency error at {rate:g} probes/s, the feed ({feed_rate:,.0f} msg/s) switched on and off every {window:g} s in one run of {duration:g} s"
+        f"\n2b. Probe latency error at {rate:g} probes/s, the feed ({feed_rate:,.0f} msg/s, {where}) switched on and off every {window:g} s"
+        f" in one run of {duration:g} s"
     )
     print(f"   (probes started within {margin:g} s of a switch, or ending after the next one, left out; {blocks} blocks of {block:g} s)")
-    samples = await timed_latency_run(target_url, feed_url, rate, endpoints, warmup, duration)
+    samples = await timed_latency_run(target_url, feed_url, rate, endpoints, warmup, duration, not in_process, child_cores)
     by_block: dict[int, dict[bool, list[float]]] = {}
     for started, error in samples:
         w = int(started // window)
@@ -380,6 +476,30 @@ async def silence(port: int, max_silence: float, repeat: int) -> None:
         times.append(detected[0] - state.last_message_at)
         print(f"   last data message -> silence reconnect: {times[-1]:.3f} s")
     print(f"   worst {max(times):.3f} s, median {statistics.median(times):.3f} s (bound {max_silence + 1:g} s)")
+    times = []
+    print("   through the feeds process (judged in the child; heard by the exporter's mirror store, whose listeners drive the status):")
+    for _ in range(repeat):
+        store = FeedStore()
+        feeds = FeedProcess(store, CHILD)
+        feeds.apply(FeedsConfig((spec(f"ws://127.0.0.1:{port}/ws?rate=100&quiet_after=1", max_silence),), "bench"))
+        state = next(iter(store))
+        heard: list[float] = []
+        done = asyncio.Event()
+
+        def on_mirror(s: FeedState, heard: list[float] = heard, done: asyncio.Event = done) -> None:
+            if not s.connected and s.last_reason == "silence" and not heard:
+                heard.append(time.time())
+                done.set()
+
+        store.listeners.append(on_mirror)
+        await feeds.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), max_silence + 10)
+        await feeds.stop()
+        assert heard and state.last_message_at is not None, "silence not heard by the mirror"
+        times.append(heard[0] - state.last_message_at)
+        print(f"   last data message (child) -> silence in the exporter's store: {times[-1]:.3f} s")
+    print(f"   worst {max(times):.3f} s, median {statistics.median(times):.3f} s (bound {max_silence + 1:g} s)")
 
 
 # ---------------------------------------------------------------- main
@@ -401,10 +521,13 @@ async def main(args: argparse.Namespace) -> None:
 async def _scenarios(args: argparse.Namespace, fire_port: int, target_url: str) -> None:
     if "throughput" in args.only:
         await throughput(fire_port, args.warmup, args.duration, args.repeat)
+    cores = {int(c) for c in args.child_cores.split(",")} if args.child_cores else None
     if "square" in args.only:
-        await latency_square(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.window, args.blocks, args.block)
+        await latency_square(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.window, args.blocks, args.block, False, cores)
+        if args.in_process:
+            await latency_square(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.window, args.blocks, args.block, True)
     if "latency" in args.only:
-        await latency(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.duration, args.pairs, args.elsewhere)
+        await latency(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.duration, args.pairs, args.elsewhere, args.in_process, cores)
     if "silence" in args.only:
         await silence(fire_port, args.max_silence, args.repeat)
 
@@ -428,6 +551,8 @@ def parse_args(argv: list[str] | None = None) -> Any:
     p.add_argument("--blocks", type=int, default=12, help="square: blocks measured")
     p.add_argument("--block", type=float, default=14.0, help="square: seconds per block (a whole number of on/off cycles and probe intervals)")
     p.add_argument("--elsewhere", action="store_true", help="latency: add a run per pair with the firehose consumed by another process")
+    p.add_argument("--in-process", action="store_true", help="latency, square: also measure the feed in the exporter's loop (--feeds.in-process)")
+    p.add_argument("--child-cores", default="", help="cores for the feeds process, e.g. 1 or 0,1 (default: inherited, core 0 with the exporter)")
     return p.parse_args(argv)
 
 
