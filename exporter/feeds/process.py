@@ -103,18 +103,20 @@ class FeedProcess:
         proc = self.process
         if proc is not None and proc.stdin is not None:
             proc.stdin.close()  # the child's signal to stop: its runners close their sockets
-        if self._task is None:
+        task, self._task = self._task, None
+        if task is None:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), self.options.stop_timeout)
-        except TimeoutError:
+        if proc is None:  # between two children (the restart backoff): nothing to wait for
+            task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=self.options.stop_timeout)
+        if not done:
             if self.process is not None and self.process.returncode is None:
                 log.warning("feeds_process_killed", pid=self.process.pid, after=self.options.stop_timeout)
                 self.process.kill()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+            task.cancel()
+            await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            log.error("feeds_process_supervisor_failed", error=repr(task.exception()))
 
     async def _supervise(self) -> None:
         loop = asyncio.get_running_loop()

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.app import Exporter, build_app
 from exporter.feeds.config import SHIPPED, Backoff, FeedsConfig, load_feeds
 from exporter.feeds.process import ChildOptions, FeedProcess
-from exporter.feeds.state import FeedState
+from exporter.feeds.state import FeedState, FeedStore
 from exporter.feeds.venues import Venue
 from exporter.simulator.feeds import FeedFault, simulator_feeds
 from exporter.web.server import WebOptions, serve
@@ -387,3 +387,25 @@ async def test_a_reload_adding_and_removing_feeds_reaches_the_feeds_process() ->
     finally:
         await runner.cleanup()
         await sim.stop()
+
+
+async def test_the_feeds_process_stops_gracefully_and_a_stop_during_the_restart_backoff_does_not_wait() -> None:
+    import os
+    import signal
+
+    feeds = FeedProcess(FeedStore(), replace(CHILD, restart_initial=60.0, stop_timeout=5.0))
+    feeds.apply(FeedsConfig())
+    await feeds.start()
+    await until(lambda: feeds.process is not None, "the child started")
+    child = feeds.process
+    assert child is not None
+    await asyncio.wait_for(feeds.stop(), 4.0)  # stdin closed: it exits by itself, before stop_timeout
+    assert child.returncode == 0
+    await feeds.start()
+    await until(lambda: feeds.process is not None, "a child again")
+    child = feeds.process
+    assert child is not None
+    os.kill(child.pid, signal.SIGKILL)
+    await until(lambda: feeds.process is None, "the child is gone; the supervisor waits out its 60 s backoff")
+    await asyncio.wait_for(feeds.stop(), 4.0)
+    assert feeds.started == 2
