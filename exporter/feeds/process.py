@@ -12,7 +12,7 @@ with its own FeedStore. This side keeps the exporter's FeedStore as a mirror, wr
 only here from the child's snapshots (wire.py), read unchanged by /metrics, /api/feeds,
 /ws/market_data and the provider status listeners.
 
-- Snapshots: at most every worker.PERIOD (0.1 s) and at once on a connect or
+- Snapshots: at most every wire.PERIOD (0.1 s) and at once on a connect or
   disconnect, the full state of the feeds that changed. Silence is judged in the child,
   where the messages are: the mirror learns of it at most one snapshot later.
 - Reload: `apply` updates the mirror's feeds (removed feeds vanish at once) and sends
@@ -42,8 +42,7 @@ import structlog
 
 from .config import FeedsConfig
 from .state import FeedState, FeedStore, Reason
-from .wire import HEADER, MAX_FRAME, Base, Configure, FrameError, Snapshot, apply, decode, encode, frame_length
-from .worker import PERIOD
+from .wire import HEADER, MAX_FRAME, PERIOD, Base, Configure, FrameError, Snapshot, apply, decode, encode, frame_length
 
 log = structlog.get_logger()
 

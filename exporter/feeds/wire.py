@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from .config import FeedsConfig
 from .state import FeedState, PricePoint
 
+PERIOD = 0.1  # seconds between two snapshots (the default): the parent's view is at most this old
 HEADER = struct.Struct(">I")
 MAX_FRAME = 8 * 1024 * 1024  # FEEDS_MAX feeds x FEED_SYMBOLS prices is far below this
 

@@ -23,20 +23,19 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Callable
 from typing import Protocol
 
 import structlog
 
 from .. import logs
+from ..cli import run_async
 from ..logs import configure_logging
 from .runner import FeedManager, cancel
 from .state import FeedState, FeedStore
-from .wire import HEADER, Configure, FeedSnapshot, FrameError, Snapshot, decode, encode, fingerprint, frame_length, snapshot
+from .wire import HEADER, PERIOD, Configure, FeedSnapshot, FrameError, Snapshot, decode, encode, fingerprint, frame_length, snapshot
 
 log = structlog.get_logger()
 
-PERIOD = 0.1  # seconds between two snapshots: the parent's view is at most this old
 HEARTBEAT = 1.0  # an empty snapshot when nothing changed for this long: the parent knows we live
 OUT_BUFFER = 256 * 1024  # bytes unread by the parent above which snapshots are skipped
 
@@ -81,17 +80,6 @@ class Publisher:
         if changed or force:
             self.sink.write(encode(Snapshot(self.generation, tuple(changed))))
             self.written += 1
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed, as the exporter's own loop (cli.make_loop_factory)."""
-    if os.environ.get("EXPORTER_EVENT_LOOP", "uvloop") == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 async def serve(period: float = PERIOD) -> int:
@@ -166,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            return runner.run(serve(args.period))
+        return run_async(serve(args.period))  # uvloop as the exporter's own loop, when installed
     finally:
         logs.flush()
 
