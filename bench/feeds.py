@@ -270,15 +270,17 @@ async def throughput(port: int, warmup: float, duration: float, repeat: int) -> 
 
 async def latency_run(
     target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float, child: bool = True, child_cores: set[int] | None = None
-) -> list[float]:
-    return [error for _, error in await timed_latency_run(target, feed_url, rate, endpoints, warmup, duration, child, child_cores)]
+) -> tuple[list[float], float]:
+    samples, late = await timed_latency_run(target, feed_url, rate, endpoints, warmup, duration, child, child_cores)
+    return [error for _, error in samples], late
 
 
 async def timed_latency_run(
     target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float, child: bool = True, child_cores: set[int] | None = None
-) -> list[tuple[float, float]]:
+) -> tuple[list[tuple[float, float]], float]:
     """(wall time the probe started, latency error in ms) of every successful probe in
-    the measured window. `child`: the feeds in their own process, as `run --feeds` has
+    the measured window, and the p99 of the exporter's loop lateness (a 5 ms sleeper in
+    its loop: how late the loop wakes, whatever the target does; ms). `child`: the feeds in their own process, as `run --feeds` has
     them (it inherits this process's core 0 unless `child_cores` says otherwise);
     without it, in the exporter's loop (`--feeds.in-process`)."""
     config = bench_config(endpoints, rate, target, False, 2.0)
@@ -302,15 +304,30 @@ async def timed_latency_run(
         if pid is not None and child_cores:
             os.sched_setaffinity(pid, child_cores)
     await asyncio.sleep(warmup)
+    loop = asyncio.get_running_loop()
+    lateness: list[float] = []
+
+    async def sleeper() -> None:
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.005)
+            lateness.append((loop.time() - t - 0.005) * 1000)
+
+    ticker = asyncio.create_task(sleeper())
     measuring = True
     m0, c0, k0 = sum(f.messages for f in exporter.feed_store), cpu(), cpu_of(pid)
     await asyncio.sleep(duration)
     measuring = False
+    ticker.cancel()
     delivered, busy, child_busy = (sum(f.messages for f in exporter.feed_store) - m0) / duration, (cpu() - c0) / duration, (cpu_of(pid) - k0) / duration
     await runner.cleanup()
     where = f"; feeds process CPU {child_busy:.0%} (cores {sorted(child_cores if child_cores else os.sched_getaffinity(0))})" if pid else ""
-    print(f"      (exporter CPU {busy:.0%} of core 0{where}; feed delivered {delivered:,.0f} msg/s; load average {os.getloadavg()[0]:.1f})")
-    return errors
+    late = pct(lateness, 99)
+    print(
+        f"      (exporter CPU {busy:.0%} of core 0{where}; feed delivered {delivered:,.0f} msg/s; loop lateness p99 {late:.2f} ms;"
+        f" load average {os.getloadavg()[0]:.1f})"
+    )
+    return errors, late
 
 
 async def latency(
@@ -336,6 +353,7 @@ async def latency(
     without, with_feed = "without feeds", "feed in its own process"
     loop_feed, aside = "feed in the exporter's loop", "firehose read by another process"
     runs: dict[str, list[tuple[float, float]]] = {without: [], with_feed: [], loop_feed: [], aside: []}
+    late: dict[str, list[float]] = {name: [] for name in runs}
     cores = f"cores {sorted(child_cores)}" if child_cores else "core 0, the exporter's"
     print(
         f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), a feed at {feed_rate:,.0f} msg/s in a process of its own ({cores})"
@@ -356,7 +374,8 @@ async def latency(
         for name, url, child in order:
             consumer = await asyncio.create_subprocess_exec("taskset", "-c", "1", sys.executable, __file__, "--consume", feed_url) if name == aside else None
             try:
-                errors = await latency_run(target_url, url, rate, endpoints, warmup, duration, child, child_cores)
+                errors, lateness = await latency_run(target_url, url, rate, endpoints, warmup, duration, child, child_cores)
+                late[name].append(lateness)
             finally:
                 if consumer is not None:
                     consumer.kill()
@@ -376,6 +395,7 @@ async def latency(
             print(f"   {arm}:")
             for q, label in ((0, "p50"), (1, "p99")):
                 _spread(label, [w[q] - o[q] for w, o in zip(runs[arm], runs[without], strict=True)])
+            _spread("loop lateness p99", [w - o for w, o in zip(late[arm], late[without], strict=True)])
 
 
 async def latency_square(
@@ -406,7 +426,7 @@ async def latency_square(
         f" in one run of {duration:g} s"
     )
     print(f"   (probes started within {margin:g} s of a switch, or ending after the next one, left out; {blocks} blocks of {block:g} s)")
-    samples = await timed_latency_run(target_url, feed_url, rate, endpoints, warmup, duration, not in_process, child_cores)
+    samples, _ = await timed_latency_run(target_url, feed_url, rate, endpoints, warmup, duration, not in_process, child_cores)
     by_block: dict[int, dict[bool, list[float]]] = {}
     for started, error in samples:
         w = int(started // window)

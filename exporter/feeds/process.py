@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import site
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ log = structlog.get_logger()
 
 UNRESPONSIVE = 10.0  # seconds without a frame from the child before it is killed (it sends one a second)
 _ROOT = str(Path(__file__).resolve().parent.parent.parent)  # the directory holding the `exporter` package
+_SITE = {str(Path(p).resolve()) for p in (*site.getsitepackages(), site.getusersitepackages())}
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,11 @@ class FeedProcess:
     async def _child(self) -> int | None:
         """One child, from start to exit; returns its exit code (None: it never started)."""
         env = dict(os.environ)
-        # The child imports this very package (a checkout run from elsewhere, or another
-        # install on the path, would otherwise win).
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+        if _ROOT not in _SITE:
+            # A source checkout: the child must import this very tree (an install of the
+            # package elsewhere on the path would otherwise win). Not for an installed
+            # package: site-packages ahead of the standard library could shadow it.
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
         o = self.options
         try:
             proc = await asyncio.create_subprocess_exec(
