@@ -4,17 +4,21 @@ Three figures, each printed with its peer:
 
 1. throughput: a local firehose (a subprocess on core 1 sending Binance diff-depth and
    trade frames as fast as the socket takes them) read by the exporter's FeedRunner on
-   core 0 for --duration seconds: messages/s and CPU per 1,000 messages. Peers, on the
+   core 0 for --duration seconds, and by the feeds process (the child's CPU, and the
+   exporter's for the snapshots): messages/s and CPU per 1,000 messages. Peers, on the
    same firehose: aiohttp's WebSocket client receiving only (the floor of any Python
    reader on aiohttp), and receive + orjson parse (what any JSON consumer pays).
 2. probe latency: the real Exporter probing a 50 ms target at 500 probes/s, with and
-   without a feed delivering 5,000 messages/s in the same process and event loop;
-   latency error (reported minus 50 ms) p50/p99, in --pairs pairs of runs (order
-   alternating), with the per-pair differences and their spread. `--only square`: the
+   without a feed delivering 5,000 messages/s, the feed in its own process as `run
+   --feeds` has it (--in-process: also in the exporter's loop, each pair, side by side;
+   --child-cores: where the child runs); latency error (reported minus 50 ms) p50/p99
+   and the exporter loop's lateness, in --pairs pairs of runs (order alternating), with
+   the per-pair differences and their spread. `--only square`: the
    same in one run, the feed switched on and off every --window seconds (a square
    wave), figures per --block seconds: drift in the machine's load weighs on both sides.
 3. silence: a feed at 100 msg/s whose server goes quiet (connection open); time from the
-   last data message to the `silence` reconnect, against max_silence + 1 s.
+   last data message to the `silence` disconnect heard by the store's listeners, in the
+   loop and through the feeds process, against max_silence + 1 s.
 
 Loopback only; every run is bounded in time. Figures go to stdout.
 """
