@@ -409,3 +409,32 @@ async def test_the_feeds_process_stops_gracefully_and_a_stop_during_the_restart_
     await until(lambda: feeds.process is None, "the child is gone; the supervisor waits out its 60 s backoff")
     await asyncio.wait_for(feeds.stop(), 4.0)
     assert feeds.started == 2
+
+
+@pytest.mark.parametrize("feeds_harness", [(Venue.BINANCE, CHILD)], indirect=True, ids=["child"])
+async def test_a_stuck_feeds_process_is_killed_and_restarted(feeds_harness: SimHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that stops answering (SIGSTOP: its loop frozen, its socket open) must not
+    leave the mirror showing a live feed: without a frame (it sends one a second) for
+    UNRESPONSIVE seconds it is killed, the feed marked down, and a new child started."""
+    import os
+    import signal
+
+    from exporter.feeds import process
+
+    monkeypatch.setattr(process, "UNRESPONSIVE", 1.5)
+    h = feeds_harness
+    feeds = h.exporter.feeds
+    assert isinstance(feeds, FeedProcess)
+    f = feed(h, "binance")
+    await until(lambda: feeds.process is not None and f.connected and f.messages > 0, "connected through the child")
+    stuck = feeds.process
+    assert stuck is not None
+    os.kill(stuck.pid, signal.SIGSTOP)
+    try:
+        await until(lambda: not f.connected, "marked down once the child went quiet")
+        assert f.reconnects["error"] == 1
+        await until(lambda: feeds.started == 2 and f.connected, "a new child, connected")
+        assert stuck.returncode == -signal.SIGKILL
+    finally:
+        if stuck.returncode is None:
+            os.kill(stuck.pid, signal.SIGKILL)
