@@ -4,17 +4,21 @@ Three figures, each printed with its peer:
 
 1. throughput: a local firehose (a subprocess on core 1 sending Binance diff-depth and
    trade frames as fast as the socket takes them) read by the exporter's FeedRunner on
-   core 0 for --duration seconds: messages/s and CPU per 1,000 messages. Peers, on the
+   core 0 for --duration seconds, and by the feeds process (the child's CPU, and the
+   exporter's for the snapshots): messages/s and CPU per 1,000 messages. Peers, on the
    same firehose: aiohttp's WebSocket client receiving only (the floor of any Python
    reader on aiohttp), and receive + orjson parse (what any JSON consumer pays).
 2. probe latency: the real Exporter probing a 50 ms target at 500 probes/s, with and
-   without a feed delivering 5,000 messages/s in the same process and event loop;
-   latency error (reported minus 50 ms) p50/p99, in --pairs pairs of runs (order
-   alternating), with the per-pair differences and their spread. `--only square`: the
+   without a feed delivering 5,000 messages/s, the feed in its own process as `run
+   --feeds` has it (--in-process: also in the exporter's loop, each pair, side by side;
+   --child-cores: where the child runs); latency error (reported minus 50 ms) p50/p99
+   and the exporter loop's lateness, in --pairs pairs of runs (order alternating), with
+   the per-pair differences and their spread. `--only square`: the
    same in one run, the feed switched on and off every --window seconds (a square
    wave), figures per --block seconds: drift in the machine's load weighs on both sides.
 3. silence: a feed at 100 msg/s whose server goes quiet (connection open); time from the
-   last data message to the `silence` reconnect, against max_silence + 1 s.
+   last data message to the `silence` disconnect heard by the store's listeners, in the
+   loop and through the feeds process, against max_silence + 1 s.
 
 Loopback only; every run is bounded in time. Figures go to stdout.
 """
@@ -43,13 +47,15 @@ from bench.run import free_port, pct, target, wait_http
 from bench.worker import bench_config
 from exporter.app import Exporter, build_app
 from exporter.feeds.config import Backoff, FeedsConfig, FeedSpec
-from exporter.feeds.runner import FeedRunner
+from exporter.feeds.process import ChildOptions, FeedProcess
+from exporter.feeds.runner import FeedManager, FeedRunner
 from exporter.feeds.state import FeedState, FeedStore
 from exporter.feeds.venues import Venue
 from exporter.model import ProbeResult
 from exporter.web.server import serve
 
 READER_CORE, SIDE_CORE = {0}, {1}
+CHILD = ChildOptions(log_level="warning")  # the feeds process as `run --feeds` starts it (its info lines off)
 DELAY = 0.050
 
 
@@ -173,6 +179,40 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def cpu_of(pid: int | None) -> float:
+    """CPU seconds (user + system) of another process, from /proc (0 when gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pid(feeds: object) -> int | None:
+    process = feeds.process if isinstance(feeds, FeedProcess) else None
+    return process.pid if process is not None else None
+
+
+async def measure_process(url: str, warmup: float, duration: float) -> tuple[float, float, float]:
+    """The feeds process (worker.py) reading the firehose, the mirror in this process:
+    msg/s, the child's CPU ms and this side's per 1,000 messages."""
+    store = FeedStore()
+    feeds = FeedProcess(store, CHILD)
+    feeds.apply(FeedsConfig((spec(url),), "bench"))
+    await feeds.start()
+    await asyncio.sleep(warmup)
+    state = next(iter(store))
+    pid = child_pid(feeds)
+    n0, k0, c0, t0 = state.messages, cpu_of(pid), cpu(), time.monotonic()
+    await asyncio.sleep(duration)
+    n1, k1, c1, t1 = state.messages, cpu_of(pid), cpu(), time.monotonic()
+    await feeds.stop()
+    assert state.gaps == 0 and state.malformed == 0 and n1 > n0, (state.gaps, state.malformed, n0, n1)
+    return (n1 - n0) / (t1 - t0), (k1 - k0) / (n1 - n0) * 1000, (c1 - c0) / (n1 - n0) * 1000
+
+
 async def measure_runner(url: str, warmup: float, duration: float) -> tuple[float, float]:
     state = FeedState(spec(url))
     async with aiohttp.ClientSession() as session:
@@ -214,29 +254,42 @@ async def throughput(port: int, warmup: float, duration: float, repeat: int) -> 
         "peer: aiohttp receive only": [],
         "peer: receive + orjson.loads": [],
     }
+    child: list[tuple[float, float, float]] = []
     for _ in range(repeat):
         rows["exporter FeedRunner (parse, rule, sequence, lag, price)"].append(await measure_runner(url, warmup, duration))
+        child.append(await measure_process(url, warmup, duration))
         rows["peer: aiohttp receive only"].append(await measure_peer(url, warmup, duration, parse=False))
         rows["peer: receive + orjson.loads"].append(await measure_peer(url, warmup, duration, parse=True))
     print(f"\n1. Throughput on one core (reader pinned to core 0, firehose on core 1), median of {repeat} x {duration:g} s")
     print(f"   {'reader':58} {'msg/s':>10} {'CPU ms / 1,000 msg':>20}")
     for name, values in rows.items():
         print(f"   {name:58} {statistics.median(v[0] for v in values):>10,.0f} {statistics.median(v[1] for v in values) * 1000:>20.1f}")
+    name = "exporter feeds process (child: runner + snapshots)"
+    print(f"   {name:58} {statistics.median(v[0] for v in child):>10,.0f} {statistics.median(v[1] for v in child) * 1000:>20.1f}")
+    print(f"   {'   + the exporter applying the snapshots (mirror)':58} {'':>10} {statistics.median(v[2] for v in child) * 1000:>20.1f}")
 
 
 # ---------------------------------------------------------------- 2. probe latency with feeds
 
 
-async def latency_run(target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float) -> list[float]:
-    return [error for _, error in await timed_latency_run(target, feed_url, rate, endpoints, warmup, duration)]
+async def latency_run(
+    target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float, child: bool = True, child_cores: set[int] | None = None
+) -> tuple[list[float], float]:
+    samples, late = await timed_latency_run(target, feed_url, rate, endpoints, warmup, duration, child, child_cores)
+    return [error for _, error in samples], late
 
 
-async def timed_latency_run(target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float) -> list[tuple[float, float]]:
+async def timed_latency_run(
+    target: str, feed_url: str | None, rate: float, endpoints: int, warmup: float, duration: float, child: bool = True, child_cores: set[int] | None = None
+) -> tuple[list[tuple[float, float]], float]:
     """(wall time the probe started, latency error in ms) of every successful probe in
-    the measured window."""
+    the measured window, and the p99 of the exporter's loop lateness (a 5 ms sleeper in
+    its loop: how late the loop wakes, whatever the target does; ms). `child`: the feeds in their own process, as `run --feeds` has
+    them (it inherits this process's core 0 unless `child_cores` says otherwise);
+    without it, in the exporter's loop (`--feeds.in-process`)."""
     config = bench_config(endpoints, rate, target, False, 2.0)
     feeds = FeedsConfig((spec(feed_url),), "bench") if feed_url else None
-    exporter = Exporter(lambda: config, feeds_loader=(lambda: feeds) if feeds else None, process_metrics=False)
+    exporter = Exporter(lambda: config, feeds_loader=(lambda: feeds) if feeds else None, process_metrics=False, feeds_process=CHILD if child else None)
     errors: list[tuple[float, float]] = []
     measuring = False
 
@@ -246,56 +299,121 @@ async def timed_latency_run(target: str, feed_url: str | None, rate: float, endp
 
     exporter.subscribe(on_result)
     runner, _ = await serve(build_app(exporter, handle_sighup=False), "127.0.0.1", 0)
+    pid = None
+    if isinstance(exporter.feeds, FeedProcess):
+        for _ in range(500):  # the supervisor spawns it right after start
+            if (pid := child_pid(exporter.feeds)) is not None:
+                break
+            await asyncio.sleep(0.01)
+        if pid is not None and child_cores:
+            os.sched_setaffinity(pid, child_cores)
     await asyncio.sleep(warmup)
+    loop = asyncio.get_running_loop()
+    lateness: list[float] = []
+
+    async def sleeper() -> None:
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.005)
+            lateness.append((loop.time() - t - 0.005) * 1000)
+
+    ticker = asyncio.create_task(sleeper())
     measuring = True
-    m0, c0 = sum(f.messages for f in exporter.feed_store), cpu()
+    m0, c0, k0 = sum(f.messages for f in exporter.feed_store), cpu(), cpu_of(pid)
     await asyncio.sleep(duration)
     measuring = False
-    delivered, busy = (sum(f.messages for f in exporter.feed_store) - m0) / duration, (cpu() - c0) / duration
+    ticker.cancel()
+    delivered, busy, child_busy = (sum(f.messages for f in exporter.feed_store) - m0) / duration, (cpu() - c0) / duration, (cpu_of(pid) - k0) / duration
     await runner.cleanup()
-    print(f"      (exporter CPU {busy:.0%} of core 0; feed delivered {delivered:,.0f} msg/s; load average {os.getloadavg()[0]:.1f})")
-    return errors
+    where = f"; feeds process CPU {child_busy:.0%} (cores {sorted(child_cores if child_cores else os.sched_getaffinity(0))})" if pid else ""
+    late = pct(lateness, 99)
+    print(
+        f"      (exporter CPU {busy:.0%} of core 0{where}; feed delivered {delivered:,.0f} msg/s; loop lateness p99 {late:.2f} ms;"
+        f" load average {os.getloadavg()[0]:.1f})"
+    )
+    return errors, late
 
 
-async def latency(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, duration: float, pairs: int, elsewhere: bool) -> None:
+async def latency(
+    target_url: str,
+    fire_port: int,
+    rate: float,
+    feed_rate: float,
+    warmup: float,
+    duration: float,
+    pairs: int,
+    elsewhere: bool,
+    in_process: bool,
+    child_cores: set[int] | None,
+) -> None:
     """Pairs of runs without and with the feed, the order alternating from pair to pair
     (A B, B A, A B ...) so that a load drifting over the minutes weighs on both sides
-    alike; the verdict reads the per-pair differences, not two medians taken apart."""
+    alike; the verdict reads the per-pair differences, not two medians taken apart.
+    The feed runs in its own process, as `run --feeds` has it; with `in_process`, each
+    pair also has a run with the feed in the exporter's loop (`--feeds.in-process`), the
+    figure before the feeds process, measured under the same load."""
     feed_url = f"ws://127.0.0.1:{fire_port}/ws?rate={feed_rate:g}"
     endpoints = int(rate * 2)  # 2 s intervals
-    without, with_feed, aside = "without feeds", f"with a feed at {feed_rate:,.0f} msg/s", "firehose read by another process"
-    runs: dict[str, list[tuple[float, float]]] = {without: [], with_feed: [], aside: []}
-    print(f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), feed in the same process and loop")
+    without, with_feed = "without feeds", "feed in its own process"
+    loop_feed, aside = "feed in the exporter's loop", "firehose read by another process"
+    runs: dict[str, list[tuple[float, float]]] = {without: [], with_feed: [], loop_feed: [], aside: []}
+    late: dict[str, list[float]] = {name: [] for name in runs}
+    cores = f"cores {sorted(child_cores)}" if child_cores else "core 0, the exporter's"
+    print(
+        f"\n2. Probe latency error at {rate:g} probes/s ({endpoints} endpoints, 50 ms target), a feed at {feed_rate:,.0f} msg/s in a process of its own ({cores})"
+    )
     print(f"   {pairs} pairs of runs (without, with; the order alternates), {warmup:g} s warm-up + {duration:g} s measured each")
+    if in_process:
+        print(f"   ('{loop_feed}': a third run per pair, --feeds.in-process, the figure before the feeds process)")
     if elsewhere:
         print(f"   ('{aside}': the same firehose load on core 1, consumed by a process of its own: what the firehose alone costs the target)")
     for i in range(pairs):
-        order = [(without, None), (with_feed, feed_url)]
+        order: list[tuple[str, str | None, bool]] = [(without, None, True), (with_feed, feed_url, True)]
         if i % 2:
             order.reverse()
+        if in_process:
+            order.insert(1, (loop_feed, feed_url, False))
         if elsewhere:
-            order.append((aside, None))
-        for name, url in order:
+            order.append((aside, None, True))
+        for name, url, child in order:
             consumer = await asyncio.create_subprocess_exec("taskset", "-c", "1", sys.executable, __file__, "--consume", feed_url) if name == aside else None
             try:
-                errors = await latency_run(target_url, url, rate, endpoints, warmup, duration)
+                errors, lateness = await latency_run(target_url, url, rate, endpoints, warmup, duration, child, child_cores)
+                late[name].append(lateness)
             finally:
                 if consumer is not None:
                     consumer.kill()
                     await consumer.wait()
             runs[name].append((pct(errors, 50), pct(errors, 99)))
             print(f"   pair {i + 1} {name:32} p50 {runs[name][-1][0]:7.2f} ms   p99 {runs[name][-1][1]:7.2f} ms   ({len(errors)} probes)")
-        d50 = runs[with_feed][-1][0] - runs[without][-1][0]
-        d99 = runs[with_feed][-1][1] - runs[without][-1][1]
-        print(f"   pair {i + 1} difference (with - without)      p50 {d50:+7.2f} ms   p99 {d99:+7.2f} ms")
+        for arm in (with_feed, loop_feed):
+            if runs[arm]:
+                d50 = runs[arm][-1][0] - runs[without][-1][0]
+                d99 = runs[arm][-1][1] - runs[without][-1][1]
+                print(f"   pair {i + 1} difference ({arm} - without){' ' * max(0, 14 - len(arm) + 18)} p50 {d50:+7.2f} ms   p99 {d99:+7.2f} ms")
     for name, values in runs.items():
         if values:
             print(f"   median {name:29} p50 {statistics.median(v[0] for v in values):7.2f} ms   p99 {statistics.median(v[1] for v in values):7.2f} ms")
-    for q, label in ((0, "p50"), (1, "p99")):
-        _spread(label, [w[q] - o[q] for w, o in zip(runs[with_feed], runs[without], strict=True)])
+    for arm in (with_feed, loop_feed):
+        if runs[arm]:
+            print(f"   {arm}:")
+            for q, label in ((0, "p50"), (1, "p99")):
+                _spread(label, [w[q] - o[q] for w, o in zip(runs[arm], runs[without], strict=True)])
+            _spread("loop lateness p99", [w - o for w, o in zip(late[arm], late[without], strict=True)])
 
 
-async def latency_square(target_url: str, fire_port: int, rate: float, feed_rate: float, warmup: float, window: float, blocks: int, block: float) -> None:
+async def latency_square(
+    target_url: str,
+    fire_port: int,
+    rate: float,
+    feed_rate: float,
+    warmup: float,
+    window: float,
+    blocks: int,
+    block: float,
+    in_process: bool = False,
+    child_cores: set[int] | None = None,
+) -> None:
     """One exporter and one feed connection; the firehose sends `feed_rate` msg/s in the
     even `window`-second windows of the wall clock and nothing in the odd ones. Each probe
     is put in the window it started in (dropped if it started within MARGIN of the
@@ -306,11 +424,13 @@ async def latency_square(target_url: str, fire_port: int, rate: float, feed_rate
     feed_url = f"ws://127.0.0.1:{fire_port}/ws?rate={feed_rate:g}&on_off={window:g}"
     endpoints = int(rate * 2)
     duration = blocks * block
+    where = "in the exporter's loop (--feeds.in-process)" if in_process else f"in its own process ({sorted(child_cores) if child_cores else 'core 0'})"
     print(
-        f"\n2b. Probe latency error at {rate:g} probes/s, the feed ({feed_rate:,.0f} msg/s) switched on and off every {window:g} s in one run of {duration:g} s"
+        f"\n2b. Probe latency error at {rate:g} probes/s, the feed ({feed_rate:,.0f} msg/s, {where}) switched on and off every {window:g} s"
+        f" in one run of {duration:g} s"
     )
     print(f"   (probes started within {margin:g} s of a switch, or ending after the next one, left out; {blocks} blocks of {block:g} s)")
-    samples = await timed_latency_run(target_url, feed_url, rate, endpoints, warmup, duration)
+    samples, _ = await timed_latency_run(target_url, feed_url, rate, endpoints, warmup, duration, not in_process, child_cores)
     by_block: dict[int, dict[bool, list[float]]] = {}
     for started, error in samples:
         w = int(started // window)
@@ -355,31 +475,34 @@ def _spread(label: str, diffs: list[float]) -> None:
 
 
 async def silence(port: int, max_silence: float, repeat: int) -> None:
+    """Last data message -> the `silence` disconnect heard by the store's listeners (what
+    drives the provider status): in the exporter's loop, then through the feeds process
+    (judged in the child, heard by the exporter's mirror: one snapshot later at most)."""
     print(f"\n3. Silent feed detection (max_silence {max_silence:g} s; goal: within max_silence + 1 s = {max_silence + 1:g} s)")
-    times = []
-    for _ in range(repeat):
-        store = FeedStore()
-        feeds = FeedsConfig((spec(f"ws://127.0.0.1:{port}/ws?rate=100&quiet_after=1", max_silence),), "bench")
-        store.apply(feeds)
-        state = next(iter(store))
-        detected: list[float] = []
-        done = asyncio.Event()
+    for where in ("in the exporter's loop", "through the feeds process"):
+        times = []
+        for _ in range(repeat):
+            store = FeedStore()
+            feeds = FeedManager(store) if where.startswith("in") else FeedProcess(store, CHILD)
+            feeds.apply(FeedsConfig((spec(f"ws://127.0.0.1:{port}/ws?rate=100&quiet_after=1", max_silence),), "bench"))
+            state = next(iter(store))
+            heard: list[float] = []
+            done = asyncio.Event()
 
-        def on_change(s: FeedState, detected: list[float] = detected, done: asyncio.Event = done) -> None:
-            if not s.connected and s.last_reason == "silence" and not detected:
-                detected.append(time.time())
-                done.set()
+            def on_change(s: FeedState, heard: list[float] = heard, done: asyncio.Event = done) -> None:
+                if not s.connected and s.last_reason == "silence" and not heard:
+                    heard.append(time.time())
+                    done.set()
 
-        async with aiohttp.ClientSession() as session:
-            runner = FeedRunner(state.spec, state, session, on_change=on_change)
-            runner.start()
+            store.listeners.append(on_change)
+            await feeds.start()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), max_silence + 10)
-            await runner.stop()
-        assert detected and state.last_message_at is not None, "silence not detected"
-        times.append(detected[0] - state.last_message_at)
-        print(f"   last data message -> silence reconnect: {times[-1]:.3f} s")
-    print(f"   worst {max(times):.3f} s, median {statistics.median(times):.3f} s (bound {max_silence + 1:g} s)")
+            await feeds.stop()
+            assert heard and state.last_message_at is not None, "silence not detected"
+            times.append(heard[0] - state.last_message_at)
+            print(f"   {where}: last data message -> silence heard by the store's listeners: {times[-1]:.3f} s")
+        print(f"   {where}: worst {max(times):.3f} s, median {statistics.median(times):.3f} s (bound {max_silence + 1:g} s)")
 
 
 # ---------------------------------------------------------------- main
@@ -401,10 +524,13 @@ async def main(args: argparse.Namespace) -> None:
 async def _scenarios(args: argparse.Namespace, fire_port: int, target_url: str) -> None:
     if "throughput" in args.only:
         await throughput(fire_port, args.warmup, args.duration, args.repeat)
+    cores = {int(c) for c in args.child_cores.split(",")} if args.child_cores else None
     if "square" in args.only:
-        await latency_square(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.window, args.blocks, args.block)
+        await latency_square(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.window, args.blocks, args.block, False, cores)
+        if args.in_process:
+            await latency_square(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.window, args.blocks, args.block, True)
     if "latency" in args.only:
-        await latency(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.duration, args.pairs, args.elsewhere)
+        await latency(target_url, fire_port, args.rate, args.feed_rate, args.warmup, args.duration, args.pairs, args.elsewhere, args.in_process, cores)
     if "silence" in args.only:
         await silence(fire_port, args.max_silence, args.repeat)
 
@@ -428,6 +554,8 @@ def parse_args(argv: list[str] | None = None) -> Any:
     p.add_argument("--blocks", type=int, default=12, help="square: blocks measured")
     p.add_argument("--block", type=float, default=14.0, help="square: seconds per block (a whole number of on/off cycles and probe intervals)")
     p.add_argument("--elsewhere", action="store_true", help="latency: add a run per pair with the firehose consumed by another process")
+    p.add_argument("--in-process", action="store_true", help="latency, square: also measure the feed in the exporter's loop (--feeds.in-process)")
+    p.add_argument("--child-cores", default="", help="cores for the feeds process, e.g. 1 or 0,1 (default: inherited, core 0 with the exporter)")
     return p.parse_args(argv)
 
 

@@ -25,6 +25,7 @@ from .chains import Chains, chain_members
 from .config import Config, ConfigError, load_config
 from .feeds.config import FeedsConfig
 from .feeds.metrics import FeedCollector
+from .feeds.process import ChildOptions, FeedProcess
 from .feeds.runner import FeedManager
 from .feeds.state import FeedState, FeedStore
 from .metrics import Exposition, build_registry
@@ -66,6 +67,7 @@ class Exporter:
         process_metrics: bool = True,
         backoff_base: float = 0.5,
         feeds_loader: FeedsLoader | None = None,
+        feeds_process: ChildOptions | None = None,
     ) -> None:
         self.loader = loader
         self.backoff_base = backoff_base
@@ -83,10 +85,18 @@ class Exporter:
         self._apply(loader())  # a bad file at start-up raises ConfigError
         # Feeds (exporter/feeds/, docs/feeds.md): their own file, store, runners and
         # collector; a feed's connect and disconnect reach the provider status here.
+        # With `feeds_process` (the CLI's default for `run --feeds` and `demo`) the runners
+        # live in a child process (feeds/process.py): at 5,000 msg/s in this event loop
+        # they cost the probes' latency p99 2 to 8 ms (bench/README.md), and a thread
+        # would share the GIL. `feed_store` is then the child's mirror, updated from its
+        # snapshots, and everything below reads it as before. Without it (tests, library
+        # use, `--feeds.in-process`) the runners share this loop and write the store.
         self.feeds_loader = feeds_loader
         self.feed_store = FeedStore()
         self.feed_store.listeners.append(self._on_feed_change)
-        self.feeds = FeedManager(self.feed_store)
+        self.feeds: FeedManager | FeedProcess = (
+            FeedProcess(self.feed_store, feeds_process) if feeds_process is not None and feeds_loader is not None else FeedManager(self.feed_store)
+        )
         self.registry.register(FeedCollector(self.feed_store))
         if feeds_loader is not None:
             self.feeds.apply(feeds_loader())  # a bad feeds file at start-up raises ConfigError too

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
@@ -28,6 +28,9 @@ from .model import Category
 from .redact import Redactor
 from .selection import Choice, select, why
 from .shard import UNSHARDED, Shard
+
+if TYPE_CHECKING:
+    from .feeds.process import ChildOptions
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -166,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="hold the WebSocket market-data feeds of FILE open ('shipped' for the shipped feeds.yaml; env FEEDS_FILE; default: no feeds)",
     )
+    feeds_in_process(run)
     run.add_argument(
         "--web.enable-lifecycle", dest="enable_lifecycle", action="store_true", help="allow reloads over HTTP (POST /-/reload); SIGHUP always works"
     )
@@ -230,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     incident_flags(demo, MEMORY)
     demo.add_argument("--interval", default="5s", help="probe interval for every endpoint (default 5s)")
     demo.add_argument("--chaos", action=argparse.BooleanOptionalAction, default=True, help="inject rotating faults so every outcome shows up (default on)")
+    feeds_in_process(demo)
 
     sim = sub.add_parser(
         "simulate",
@@ -248,6 +253,22 @@ def _parser() -> argparse.ArgumentParser:
     selection(check)
     sharding.add_flags(check)
     return parser
+
+
+def feeds_in_process(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--feeds.in-process",
+        dest="feeds_in_process",
+        action="store_true",
+        help="read the feeds in the exporter's own event loop instead of a child process (debugging; costs the probes' latency, docs/feeds.md)",
+    )
+
+
+def feeds_child(args: argparse.Namespace) -> ChildOptions | None:
+    """The feeds process's options, or None with --feeds.in-process."""
+    from .feeds.process import ChildOptions
+
+    return None if args.feeds_in_process else ChildOptions(log_level=args.log_level, log_format=args.log_format)
 
 
 def _names(values: list[str]) -> tuple[str, ...]:
@@ -306,6 +327,7 @@ async def _run(args: argparse.Namespace, host: str | None, port: int, redactor: 
         file_loader(args.config_file, choice=args.choice, shard=args.shard),
         redactor=redactor,
         feeds_loader=(lambda: load_feeds(feeds)) if feeds else None,
+        feeds_process=feeds_child(args),
     )
     options = WebOptions(
         enable_lifecycle=args.enable_lifecycle,
@@ -396,7 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo
 
             sim_host, sim_port = _listen_address(parser, args.sim_listen) if args.sim_listen else (host, DEFAULT_SIM_PORT)
-            run_async(run_demo(args.config_file, (host, port), (sim_host, sim_port), args.interval, args.chaos, redactor, args.choice, args.incidents))
+            run_async(
+                run_demo(
+                    args.config_file, (host, port), (sim_host, sim_port), args.interval, args.chaos, redactor, args.choice, args.incidents, feeds_child(args)
+                )
+            )
         elif args.command == "incidents":
             run_async(_incidents(args, host, port))
         elif args.command == "simulate":

@@ -15,6 +15,7 @@ from .app import Exporter, build_app, wait_for_stop
 from .config import Budget, Config, Provider, load_config, parse_duration
 from .feeds.config import SHIPPED as SHIPPED_FEEDS
 from .feeds.config import Backoff, FeedsConfig, load_feeds
+from .feeds.process import ChildOptions
 from .incidents.service import IncidentSettings
 from .redact import Redactor
 from .selection import Choice, select
@@ -161,6 +162,7 @@ async def run_demo(
     redactor: Redactor,
     choice: Choice | None = None,
     incidents: IncidentSettings | None = None,
+    feeds_process: ChildOptions | None = None,  # the feeds in a child process (cli: unless --feeds.in-process)
 ) -> None:
     seconds = parse_duration(interval)
     env = demo_env(load_config(providers_file, {}), os.environ)
@@ -172,7 +174,7 @@ async def run_demo(
         # Every key is set (made up), so every selected provider runs unless --disable says not.
         return demo_config(select(load_config(providers_file, env), choice or Choice()), sim_url, seconds)
 
-    exporter = Exporter(loader, redactor=redactor, feeds_loader=lambda: demo_feeds(sim_url))
+    exporter = Exporter(loader, redactor=redactor, feeds_loader=lambda: demo_feeds(sim_url), feeds_process=feeds_process)
     # The demo spends no real quota: reloads and actions are open (on loopback by default).
     # The demo's exporter runs the incident service too (POST /api/incidents/webhook).
     options = WebOptions(enable_lifecycle=True, api=ApiOptions(enable_actions=True, incidents=incidents or IncidentSettings()))

@@ -3,7 +3,12 @@ malformed frames and a reconnect storm, read from the exporter's /metrics and st
 
 Real sockets, so real time: max_silence and backoffs are shortened (a scale of 1/100
 of production), and each wait polls for a condition with a deadline, never a fixed sleep
-whose length would be the assertion."""
+whose length would be the assertion.
+
+Most tests read the feeds in the test's own event loop (`--feeds.in-process`: they
+look at runners); those marked CHILD run them through the feeds process, as `run --feeds`
+and `demo` do (exporter/feeds/process.py), end to end: the child connects to the
+simulator in this process over loopback, the mirror store is read."""
 
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter, build_app
 from exporter.feeds.config import SHIPPED, Backoff, FeedsConfig, load_feeds
-from exporter.feeds.state import FeedState
+from exporter.feeds.process import ChildOptions, FeedProcess
+from exporter.feeds.state import FeedState, FeedStore
 from exporter.feeds.venues import Venue
 from exporter.simulator.feeds import FeedFault, simulator_feeds
 from exporter.web.server import WebOptions, serve
@@ -27,6 +33,9 @@ from tests.harness import SimHarness, simulated_loader, start_simulated
 
 DEADLINE = 15.0  # seconds a condition may take on a loaded CI machine
 FAST = Backoff(initial=0.05, max=0.4, stable_after=5.0)
+# The feeds process as the CLI starts it, with a quick restart (and quiet: its info lines
+# would go to the test's stderr).
+CHILD = ChildOptions(log_level="warning", restart_initial=0.1, restart_max=1.0)
 
 
 def shipped(sim_url: str, only: Venue | None = None, **timing: object) -> FeedsConfig:
@@ -38,9 +47,10 @@ def shipped(sim_url: str, only: Venue | None = None, **timing: object) -> FeedsC
 
 @pytest.fixture
 async def feeds_harness(request: pytest.FixtureRequest) -> AsyncIterator[SimHarness]:
-    only: Venue | None = getattr(request, "param", None)
+    param = getattr(request, "param", None)
+    only, child = param if isinstance(param, tuple) else (param, None)  # (venue, CHILD): through the feeds process
     sim, keys = await start_simulated()
-    exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, feeds_loader=lambda: shipped(sim.url, only))
+    exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, feeds_loader=lambda: shipped(sim.url, only), feeds_process=child)
     runner, port = await serve(build_app(exporter, WebOptions(), handle_sighup=False, schedule=False), "127.0.0.1", 0)
     async with aiohttp.ClientSession() as http:
         yield SimHarness(sim, exporter, http, f"http://127.0.0.1:{port}")
@@ -85,7 +95,7 @@ async def test_every_venue_delivers_prices_lag_and_sequences(feeds_harness: SimH
     assert len(h.exporter.feed_store.feeds) == 6
 
 
-@pytest.mark.parametrize("feeds_harness", [Venue.BINANCE], indirect=True)
+@pytest.mark.parametrize("feeds_harness", [Venue.BINANCE, (Venue.BINANCE, CHILD)], indirect=True, ids=["in_process", "child"])
 async def test_silence_reconnects_with_reason_silence_and_recovers(feeds_harness: SimHarness) -> None:
     h = feeds_harness
     f = feed(h, "binance")
@@ -102,7 +112,7 @@ async def test_silence_reconnects_with_reason_silence_and_recovers(feeds_harness
     assert m[("crypto_api_feed_connected", labels)] == 1.0
 
 
-@pytest.mark.parametrize("feeds_harness", [Venue.BINANCE], indirect=True)
+@pytest.mark.parametrize("feeds_harness", [Venue.BINANCE, (Venue.BINANCE, CHILD)], indirect=True, ids=["in_process", "child"])
 async def test_connected_dips_during_silence(feeds_harness: SimHarness) -> None:
     h = feeds_harness
     f = feed(h, "binance")
@@ -115,10 +125,11 @@ async def test_connected_dips_during_silence(feeds_harness: SimHarness) -> None:
     await until(lambda: seen[-1] is True and f.messages > 0, "connected back to 1")
 
 
+@pytest.mark.parametrize("child", [None, CHILD], ids=["in_process", "child"])
 @pytest.mark.parametrize("venue", [Venue.BINANCE, Venue.COINBASE, Venue.KRAKEN, Venue.OKX, Venue.BYBIT])
-async def test_each_injected_gap_counts_exactly_once(venue: Venue) -> None:
+async def test_each_injected_gap_counts_exactly_once(venue: Venue, child: ChildOptions | None) -> None:
     sim, keys = await start_simulated()
-    exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, feeds_loader=lambda: shipped(sim.url, venue, max_silence=30.0))
+    exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, feeds_loader=lambda: shipped(sim.url, venue, max_silence=30.0), feeds_process=child)
     runner, _ = await serve(build_app(exporter, WebOptions(), handle_sighup=False, schedule=False), "127.0.0.1", 0)
     try:
         f = next(iter(exporter.feed_store))
@@ -310,3 +321,120 @@ async def test_a_feed_down_makes_an_online_provider_degraded_not_offline(feeds_h
     await until(lambda: ProviderStatus.DEGRADED in seen, "degraded while the feed is down")
     await until(lambda: f.connected and provider.status() is ProviderStatus.ONLINE, "online again once it reconnects")
     assert ProviderStatus.OFFLINE not in seen
+
+
+# ---------------------------------------------------------------- the feeds process (CHILD)
+
+
+def connected_samples(m: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dict[str, float]:
+    return {dict(labels)["provider"]: v for (name, labels), v in m.items() if name == "crypto_api_feed_connected"}
+
+
+@pytest.mark.parametrize("feeds_harness", [(None, CHILD)], indirect=True, ids=["child"])
+async def test_a_killed_feeds_process_drops_connected_then_recovers(feeds_harness: SimHarness) -> None:
+    """SIGKILL the child: every feed shows disconnected (reason error) at once, never
+    stale data; the supervisor restarts it and the counters carry on from where they were."""
+    import os
+    import signal
+
+    h = feeds_harness
+    feeds = h.exporter.feeds
+    assert isinstance(feeds, FeedProcess)
+    await until(lambda: feeds.process is not None and all(f.connected and f.messages > 0 for f in h.exporter.feed_store), "every feed delivering")
+    m = await samples(h)
+    assert set(connected_samples(m).values()) == {1.0} and len(connected_samples(m)) == 6
+    first = feeds.process
+    assert first is not None
+    messages = {f.key: f.messages for f in h.exporter.feed_store}
+    os.kill(first.pid, signal.SIGKILL)
+    await until(lambda: not any(f.connected for f in h.exporter.feed_store), "every feed marked disconnected")
+    m = await samples(h)
+    assert set(connected_samples(m).values()) == {0.0}
+    assert all(f.reconnects["error"] >= 1 for f in h.exporter.feed_store)
+    assert first.returncode == -signal.SIGKILL
+    await until(lambda: feeds.started == 2 and all(f.connected for f in h.exporter.feed_store), "restarted, connected again")
+    await until(lambda: all(f.messages > messages[f.key] + 5 for f in h.exporter.feed_store), "counting on from the old totals")
+    m = await samples(h)
+    assert set(connected_samples(m).values()) == {1.0}
+    for f in h.exporter.feed_store:
+        labels = (("feed", f.spec.name), ("provider", f.spec.provider))
+        assert m[("crypto_api_feed_messages_total", labels)] > messages[f.key]  # no counter reset
+        assert m[("crypto_api_feed_reconnects_total", (*labels[:1], ("provider", f.spec.provider), ("reason", "error")))] >= 1
+
+
+async def test_a_reload_adding_and_removing_feeds_reaches_the_feeds_process() -> None:
+    sim, keys = await start_simulated()
+    full = shipped(sim.url)
+    current = {"config": replace(full, feeds=tuple(f for f in full.feeds if f.venue is not Venue.KRAKEN))}
+    exporter = Exporter(simulated_loader(sim, keys), process_metrics=False, feeds_loader=lambda: current["config"], feeds_process=CHILD)
+    runner, _ = await serve(build_app(exporter, WebOptions(), handle_sighup=False, schedule=False), "127.0.0.1", 0)
+    try:
+        store = exporter.feed_store
+        await until(lambda: len(store.feeds) == 5 and all(f.messages > 0 for f in store), "five feeds delivering")
+        assert not any(c.venue is Venue.KRAKEN for c in sim.feeds.conns)
+        kept = store.get("binance", "spot_trades_depth")
+        current["config"] = replace(full, feeds=tuple(f for f in full.feeds if f.venue is not Venue.OKX))  # kraken in, okx out
+        assert exporter.reload() == []
+        assert store.get("okx", "spot_tickers_books") is None  # gone from the mirror at once
+        kraken = store.get("kraken", "spot_trades")
+        assert kraken is not None
+        await until(lambda: kraken.connected and kraken.messages > 0, "the child opened kraken and its data reaches the mirror")
+        await until(lambda: not any(c.venue is Venue.OKX for c in sim.feeds.conns), "the child closed okx's connection")
+        assert store.get("binance", "spot_trades_depth") is kept and kept is not None and kept.messages > 0
+        m = await samples_of(exporter)
+        assert not any(("provider", "okx") in labels for name, labels in m if name.startswith("crypto_api_feed_"))
+        assert exporter.feeds.started == 1  # type: ignore[union-attr]  # the same child, reconfigured
+    finally:
+        await runner.cleanup()
+        await sim.stop()
+
+
+async def test_the_feeds_process_stops_gracefully_and_a_stop_during_the_restart_backoff_does_not_wait() -> None:
+    import os
+    import signal
+
+    feeds = FeedProcess(FeedStore(), replace(CHILD, restart_initial=60.0, stop_timeout=5.0))
+    feeds.apply(FeedsConfig())
+    await feeds.start()
+    await until(lambda: feeds.process is not None, "the child started")
+    child = feeds.process
+    assert child is not None
+    await asyncio.wait_for(feeds.stop(), 4.0)  # stdin closed: it exits by itself, before stop_timeout
+    assert child.returncode == 0
+    await feeds.start()
+    await until(lambda: feeds.process is not None, "a child again")
+    child = feeds.process
+    assert child is not None
+    os.kill(child.pid, signal.SIGKILL)
+    await until(lambda: feeds.process is None, "the child is gone; the supervisor waits out its 60 s backoff")
+    await asyncio.wait_for(feeds.stop(), 4.0)
+    assert feeds.started == 2
+
+
+@pytest.mark.parametrize("feeds_harness", [(Venue.BINANCE, CHILD)], indirect=True, ids=["child"])
+async def test_a_stuck_feeds_process_is_killed_and_restarted(feeds_harness: SimHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that stops answering (SIGSTOP: its loop frozen, its socket open) must not
+    leave the mirror showing a live feed: without a frame (it sends one a second) for
+    UNRESPONSIVE seconds it is killed, the feed marked down, and a new child started."""
+    import os
+    import signal
+
+    from exporter.feeds import process
+
+    monkeypatch.setattr(process, "UNRESPONSIVE", 1.5)
+    h = feeds_harness
+    feeds = h.exporter.feeds
+    assert isinstance(feeds, FeedProcess)
+    f = feed(h, "binance")
+    await until(lambda: feeds.process is not None and f.connected and f.messages > 0, "connected through the child")
+    stuck = feeds.process
+    assert stuck is not None
+    os.kill(stuck.pid, signal.SIGSTOP)
+    try:
+        await until(lambda: not f.connected, "marked down once the child went quiet")
+        assert f.reconnects["error"] == 1
+        await until(lambda: feeds.started == 2 and f.connected, "a new child, connected")
+        assert stuck.returncode == -signal.SIGKILL
+    finally:
+        if stuck.returncode is None:
+            os.kill(stuck.pid, signal.SIGKILL)

@@ -38,12 +38,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("exporter.probes*",),
     ("exporter.scheduler",),
     ("exporter.state", "exporter.feeds.state"),
-    ("exporter.metrics", "exporter.feeds.metrics", "exporter.feeds.runner"),
+    ("exporter.metrics", "exporter.feeds.metrics", "exporter.feeds.runner", "exporter.feeds.wire", "exporter.feeds.process"),
     ("exporter.incidents*",),  # the incident service's core (issue 16): the web layer serves it
     ("exporter.web*",),
     ("exporter.app",),
     ("exporter.demo",),
-    ("exporter.cli", "exporter.__main__"),
+    ("exporter.cli", "exporter.__main__", "exporter.feeds.worker"),  # the feeds process's entry point (feeds/process.py)
 )
 # The web layer talks to the running exporter through web/control.py's Protocol only.
 WEB_MUST_NOT_IMPORT = ("exporter.app", "exporter.demo", "exporter.cli", "exporter.probes*", "exporter.scheduler", "exporter.runtime")
