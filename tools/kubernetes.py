@@ -7,8 +7,8 @@ drift (tests/unit/test_kubernetes.py compares the committed files with this outp
   the registry reads (providers.yaml auth.env), pointing into the mounted Secret;
 - monitoring/config/: copies of alertmanager/alertmanager.yml and its templates, for the
   Alertmanager cluster's configMapGenerator (kustomize reads no file outside its
-  directory); the only change: the incident webhook names the exporter's Service
-  instead of compose's `exporter` host.
+  directory); the only change: the incident webhook goes to the incident service's
+  Service (monitoring/incidents.yaml) instead of compose's exporter.
 
     python -m tools.kubernetes            # rewrite them (make kubernetes)
     python -m tools.kubernetes --check    # exit 1 if the committed ones are out of date
@@ -70,13 +70,13 @@ def alertmanager_files() -> list[Path]:
     return [ALERTMANAGER_DIR / "alertmanager.yml", *sorted((ALERTMANAGER_DIR / "templates").glob("*.tmpl"))]
 
 
-# compose's service name -> the base's Service (deploy/kubernetes/base/service.yaml).
+# compose's in-process service -> the standalone one (deploy/kubernetes/monitoring/incidents.yaml).
 COMPOSE_EXPORTER = "http://exporter:7860/"
-KUBERNETES_EXPORTER = "http://crypto-api-exporter:7860/"
+KUBERNETES_INCIDENTS = "http://crypto-api-incidents:7862/"
 
 
 def alertmanager_copy(source: Path) -> Callable[[], str]:
-    return lambda: source.read_text().replace(COMPOSE_EXPORTER, KUBERNETES_EXPORTER)
+    return lambda: source.read_text().replace(COMPOSE_EXPORTER, KUBERNETES_INCIDENTS)
 
 
 OUTPUTS: dict[Path, Callable[[], str]] = {

@@ -53,6 +53,7 @@ def test_every_object_is_there_and_valid(objs: Objects) -> None:
         "StatefulSet", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy",
         "ServiceMonitor", "Prometheus", "ServiceAccount", "Role", "RoleBinding",
     }  # fmt: skip
+    assert ("StatefulSet", "crypto-api-incidents") in objs
     for (kind, _), obj in objs.items():
         if kind not in CRD_KINDS:
             kubernetes_validate.validate(obj, K8S_VERSION, strict=True)  # raises, naming the field
@@ -84,8 +85,8 @@ def test_the_same_alertmanager_as_compose(objs: Objects) -> None:
     # The ConfigMap holds the committed files (test_kubernetes.py: the copies are current).
     config = named(objs, "ConfigMap", next(n for k, n in objs if k == "ConfigMap"))
     assert config["data"] == {p.name: generator.alertmanager_copy(p)() for p in generator.alertmanager_files()}
-    # ... whose incident webhook reaches the exporter's Service, not compose's host name.
-    assert "http://crypto-api-exporter:7860/api/incidents/webhook" in config["data"]["alertmanager.yml"]
+    # ... whose incident webhook reaches the standalone incident service, not compose's host.
+    assert "http://crypto-api-incidents:7862/api/incidents/webhook" in config["data"]["alertmanager.yml"]
     assert "http://exporter:" not in config["data"]["alertmanager.yml"]
     # Mounted where alertmanager.yml's relative template glob and *_file settings look.
     committed = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
@@ -125,10 +126,38 @@ def test_gossip_is_open_between_the_nodes_only(objs: Objects) -> None:
         assert set(peer) == {"podSelector"} and peer["podSelector"]["matchLabels"].items() <= labels.items(), direction
     web = [r for r in policy["spec"]["ingress"] if any(p["port"] == 9093 for p in r["ports"])]
     assert web and all("from" not in r for r in web), "Prometheus, wherever it runs, reaches 9093"
-    # The incident webhook: out to the exporter's pods on its port.
-    (incidents,) = [r for r in policy["spec"]["egress"] if any(p["port"] == 7860 for p in r["ports"])]
-    (exporter,) = incidents["to"]
-    assert exporter["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "crypto-api-exporter"}
+    # The incident webhook: out to the incident service's pods on its port.
+    (incidents,) = [r for r in policy["spec"]["egress"] if any(p["port"] == 7862 for p in r["ports"])]
+    (service,) = incidents["to"]
+    assert service["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "crypto-api-incidents"}
+
+
+def test_the_incident_service_keeps_its_incidents_on_a_volume_and_is_where_alertmanager_sends(objs: Objects) -> None:
+    """One writer (SQLite), its file on a claimed volume under a read-only root, non-root,
+    and the Service name and port alertmanager.yml's Kubernetes copy posts to."""
+    sts = named(objs, "StatefulSet", "crypto-api-incidents")
+    assert sts["spec"]["replicas"] == 1
+    pod = sts["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"][0] == "incidents"
+    db = Path(args(c, "--incidents.db")[0])
+    mounts = {m["name"]: Path(m["mountPath"]) for m in c["volumeMounts"]}
+    assert db.parent == mounts["data"] and [t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]] == ["data"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True and pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"] == 10001
+    assert args(c, "--exporter-url") == ["http://crypto-api-exporter:7860"]  # the base's Service
+    assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    service = named(objs, "Service", "crypto-api-incidents")
+    assert service["spec"]["selector"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+    port = args(c, "--web.listen-address")[0].rsplit(":", 1)[1]
+    assert [p["port"] for p in service["spec"]["ports"]] == [int(port)]
+    webhook = yaml.safe_load(generator.alertmanager_copy(ALERTMANAGER_DIR / "alertmanager.yml")())
+    (receiver,) = [r for r in webhook["receivers"] if r["name"] == "incidents"]
+    assert receiver["webhook_configs"][0]["url"] == f"http://{service['metadata']['name']}:{port}/api/incidents/webhook"
+    policy = named(objs, "NetworkPolicy", "crypto-api-incidents")
+    assert [p["port"] for r in policy["spec"]["ingress"] for p in r["ports"]] == [int(port)]
+    egress = {p["port"] for r in policy["spec"]["egress"] for p in r["ports"]}
+    assert {7860, 9090, 53} <= egress
 
 
 def test_the_prometheus_pair_sends_to_every_alertmanager_and_drops_its_replica_label(objs: Objects) -> None:
