@@ -272,6 +272,11 @@ async def test_standalone_service_reads_the_facts_over_http(api: ApiHarness) -> 
             async with session.get(f"{base}/metrics") as resp:
                 text = await resp.text()
             assert "crypto_api_incidents_open 1.0" in text and 'crypto_api_incident_notifications_total{action="opened"} 1.0' in text
+            # Its own requests, as the exporter counts its own: the webhook once, by route.
+            webhook = (
+                'http_server_request_duration_seconds_count{http_request_method="POST",http_response_status_code="200",http_route="/api/incidents/webhook"} 1.0'
+            )
+            assert webhook in text
         finally:
             await runner.cleanup()
 

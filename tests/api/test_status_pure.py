@@ -284,6 +284,15 @@ def test_page_escapes_every_outside_text() -> None:
     assert "http://example.com" not in page.replace("&quot;http://example.com/x&quot;", "")  # only as text
 
 
+def test_an_incidents_providers_link_to_their_rows() -> None:
+    incident = brief("7", "open", T0 - 60)
+    incident["providers"] = ["okx", "kraken"]
+    view = PageView(T0, [line("okx", ProviderStatus.OFFLINE), line("kraken", ProviderStatus.OFFLINE)], [], StatusHistory("memory", {}), [incident])
+    page = render_page(view)
+    for name in ("okx", "kraken"):
+        assert f'<a href="#p-{name}">{name}</a>' in page and f'id="p-{name}"' in page
+
+
 def test_page_shows_categories_disabled_apart_and_the_source() -> None:
     view = PageView(
         T0,

@@ -36,6 +36,7 @@ from .auth import access_middleware
 from .body import read_json_body
 from .chains import chain_rows
 from .errors import ApiError, json_errors
+from .instrument import api_metrics, instrument
 from .models import (
     NAME_MAX,
     NAME_PATTERN,
@@ -384,7 +385,9 @@ def build_incident_app(service: IncidentService, settings: ApiSettings) -> web.A
     registry = CollectorRegistry(auto_describe=True)
     registry.register(IncidentCollector(service))
     app = web.Application()
-    app.middlewares.extend([access_middleware(settings), json_errors])
+    # Its own requests under the OTel names, as the exporter's API counts its own (the
+    # webhook's latency is Alertmanager's view of this service).
+    app.middlewares.extend([instrument(app, api_metrics(registry)), access_middleware(settings), json_errors])
     for op in INCIDENT_ROUTES:
         assert op.handler is not None
         app.router.add_route(op.method, op.path, op.handler)

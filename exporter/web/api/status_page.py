@@ -321,7 +321,9 @@ def _incident(b: IncidentBrief) -> str:
     explanation = b["explanation"]
     if len(explanation) > EXPLANATION_CHARS:
         explanation = explanation[:EXPLANATION_CHARS] + " [...]"
-    providers = ", ".join(escape(p) for p in b["providers"]) or "&ndash;"
+    # Each provider links to its row below (rows are `p-<name>`; a name the page does not
+    # list, e.g. a disabled one, is a link to nowhere, which a browser ignores).
+    providers = ", ".join(f'<a href="#p-{escape(p)}">{escape(p)}</a>' for p in b["providers"]) or "&ndash;"
     when = f"started {_time(b['started_at'])}" + (f", resolved {_time(b['resolved_at'])}" if b["resolved_at"] is not None else "")
     status = "open" if b["status"] == "open" else "resolved"
     body = f'<p class="explain">{escape(explanation)}</p>' if explanation else ""
