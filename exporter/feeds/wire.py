@@ -18,7 +18,7 @@ from __future__ import annotations
 import pickle
 import struct
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import FeedsConfig
 from .state import FeedState, PricePoint
@@ -117,7 +117,7 @@ class Base:
     messages: int = 0
     malformed: int = 0
     gaps: int = 0
-    reconnects: Counter[str] | None = None
+    reconnects: Counter[str] = field(default_factory=Counter)
     lag_counts: tuple[int, ...] = ()
     lag_sum: float = 0.0
 
@@ -126,16 +126,14 @@ class Base:
         return cls(f.messages, f.malformed, f.gaps, Counter(f.reconnects), tuple(f.lag.counts), f.lag.sum)
 
 
-def b_total(b: Base) -> int:
-    return b.reconnects.total() if b.reconnects else 0
-
-
 def apply(f: FeedState, s: FeedSnapshot, base: Base | None) -> bool:
     """Write a snapshot into the mirror's FeedState in place (readers hold the object);
     returns whether the connection changed (connected, or a new disconnect), which the
     store's listeners hear."""
     b = base or Base()
-    transition = f.connected != s.connected or f.connected_since != s.connected_since or f.reconnects.total() != b_total(b) + sum(s.reconnects.values())
+    transition = (
+        f.connected != s.connected or f.connected_since != s.connected_since or f.reconnects.total() != b.reconnects.total() + sum(s.reconnects.values())
+    )
     f.connected = s.connected
     f.messages = b.messages + s.messages
     f.malformed = b.malformed + s.malformed
@@ -144,10 +142,8 @@ def apply(f: FeedState, s: FeedSnapshot, base: Base | None) -> bool:
     f.connected_since = s.connected_since
     f.last_reason = s.last_reason if s.last_reason is not None else f.last_reason
     f.last_malformed = s.last_malformed if s.last_malformed is not None else f.last_malformed
-    reconnects = Counter(s.reconnects)
-    if b.reconnects:
-        reconnects.update(b.reconnects)
-    f.reconnects = reconnects
+    f.reconnects = Counter(s.reconnects)
+    f.reconnects.update(b.reconnects)
     if len(s.lag_counts) == len(f.lag.counts):
         counts = list(s.lag_counts)
         if len(b.lag_counts) == len(counts):
