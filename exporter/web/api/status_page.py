@@ -10,8 +10,8 @@ because unconfigured) are listed apart, folded, with the reason.
 
 `StatusBoard` is what the page and the badges (badges.py) read: the store, the running
 config, the uptime history and the incident source. Incidents come from an injected
-`IncidentSource` (the incident service plugs its store in there); without one the page
-says that none were recorded."""
+`IncidentSource` (web/api/incidents.py's status_source over the incident service; tests
+give their own)."""
 
 from __future__ import annotations
 
@@ -65,10 +65,6 @@ class IncidentBrief(TypedDict):
 IncidentSource = Callable[[int], Sequence[IncidentBrief] | Awaitable[Sequence[IncidentBrief]]]
 
 
-def no_incidents(limit: int) -> Sequence[IncidentBrief]:
-    return ()
-
-
 # ---------------------------------------------------------------- the board
 
 
@@ -78,8 +74,8 @@ class StatusBoard:
 
     control: ExporterControl
     store: State
-    prometheus: PrometheusHistory | None = None
-    incidents: IncidentSource = no_incidents
+    prometheus: PrometheusHistory | None
+    incidents: IncidentSource
     clock: Callable[[], float] = field(default=time.time)
     public: bool = False  # PUBLIC_STATUS: cacheable by anyone (badges' Cache-Control: public)
     book: UptimeBook = field(default_factory=UptimeBook)
